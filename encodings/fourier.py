@@ -1,0 +1,82 @@
+"""The Fourier-feature family: γ(p) = [sin(2π p Bᵀ) ‖ cos(2π p Bᵀ)] with B = G · diag(s), G_ij ~ N(0, 1).
+
+- `fourier` (IFPE): s_j = scale on every axis.
+- `afpe`: s_j = scale · scales_j, default scales = grid / max(grid).
+- `lfpe`: B itself is learned, initialised at G · diag(s).
+- `lsfpe`: G fixed, the per-axis scale vector s is learned (initialised at scale · scales, default 1).
+
+The draw G (and the learned values) live in `state_dict()`, so a reload reproduces the encoding.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from afpe.encodings.base import EncodingArgs, PositionalEncoding, token_positions
+
+
+class FourierEncoding(PositionalEncoding):
+    """`fourier`: isotropic random Fourier features, B_ij ~ N(0, 1) · scale."""
+
+    learn_frequencies = False
+    learn_scales = False
+
+    def __init__(self, args: EncodingArgs) -> None:
+        if args.dim % 2:
+            raise ValueError(f"{type(self).__name__} needs an even dim (sin and cos halves), got dim={args.dim}")
+        super().__init__(args)
+        gaussian = torch.randn(args.dim // 2, len(args.grid), generator=args.generator())
+        axis_scale = torch.tensor(self.initial_scales(args), dtype=torch.float32)
+        if self.learn_frequencies:
+            self.frequency = nn.Parameter(gaussian * axis_scale)
+        else:
+            self.register_buffer("gaussian", gaussian)
+            if self.learn_scales:
+                self.axis_scale = nn.Parameter(axis_scale)
+            else:
+                self.register_buffer("axis_scale", axis_scale)
+        self.register_buffer("positions", token_positions(args), False)
+
+    @staticmethod
+    def initial_scales(args: EncodingArgs) -> tuple[float, ...]:
+        if args.scales is not None:
+            raise ValueError("fourier is isotropic: it takes `scale`, not `scales`; use 'afpe' for per-axis scales")
+        return (args.scale,) * len(args.grid)
+
+    def frequencies(self) -> torch.Tensor:
+        """B, shape (dim / 2, len(grid))."""
+        return self.frequency if self.learn_frequencies else self.gaussian * self.axis_scale
+
+    def forward(self) -> torch.Tensor:
+        angles = 2 * math.pi * self.positions @ self.frequencies().T
+        return torch.cat([angles.sin(), angles.cos()], dim=-1).unsqueeze(0)
+
+
+class AnisotropicFourierEncoding(FourierEncoding):
+    """`afpe`: B[:, j] ~ N(0, (scale · s_j)²), default s = grid / max(grid)."""
+
+    @staticmethod
+    def initial_scales(args: EncodingArgs) -> tuple[float, ...]:
+        scales = args.scales if args.scales is not None else tuple(n / max(args.grid) for n in args.grid)
+        return tuple(args.scale * s for s in scales)
+
+
+class LearnableFourierEncoding(FourierEncoding):
+    """`lfpe`: B is a parameter, initialised N(0, 1) · scale (· scales_j when given)."""
+
+    learn_frequencies = True
+
+    @staticmethod
+    def initial_scales(args: EncodingArgs) -> tuple[float, ...]:
+        scales = args.scales if args.scales is not None else (1.0,) * len(args.grid)
+        return tuple(args.scale * s for s in scales)
+
+
+class LearnableScaleFourierEncoding(LearnableFourierEncoding):
+    """`lsfpe`: B = G · diag(s) with G fixed and s a learned per-axis scale (init scale · scales, default 1)."""
+
+    learn_frequencies = False
+    learn_scales = True
