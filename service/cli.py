@@ -9,9 +9,7 @@ import os
 import sys
 from importlib.metadata import version
 
-COMMAND_MODULES = (
-    "afpe.service.cli_encodings",
-)
+COMMAND_MODULES = ("afpe.service.cli_encodings",)
 
 
 class CliError(Exception):
@@ -53,7 +51,3 @@ def parse_list(text: str, kind: type = float) -> list:
         return [kind(item) for item in text.split(",") if item.strip()]
     except ValueError:
         raise CliError(f"expected a comma-separated list of {kind.__name__}s, got {text!r}") from None
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())

@@ -47,7 +47,9 @@ def similarity_panels(
                 if other != encoding:
                     reference = build_encoding(other, grid, dim, scale=scale, seed=seed)
                     panels.append(
-                        SimilarityPanel(_label(other, None, scale), similarity_map(reference, grid, metric=metric).numpy(), names)
+                        SimilarityPanel(
+                            _label(other, None, scale), similarity_map(reference, grid, metric=metric).numpy(), names
+                        )
                     )
         return panels
     center = tuple(n // 2 for n in grid)
@@ -68,15 +70,24 @@ def similarity_figure(panels: Sequence[SimilarityPanel]) -> go.Figure:
             fig.update_xaxes(title_text=panel.axes[0], row=1, col=col)
         else:
             fig.add_trace(
-                go.Heatmap(z=panel.values, zmin=-1, zmax=1, colorscale="RdBu_r", colorbar={"title": "similarity"}),
+                go.Heatmap(
+                    z=panel.values,
+                    zmin=-1,
+                    zmax=1,
+                    colorscale="RdBu_r",
+                    showscale=col == len(panels),
+                    colorbar={"title": "similarity"},
+                ),
                 row=1,
                 col=col,
             )
             fig.update_xaxes(title_text=panel.axes[1], constrain="domain", row=1, col=col)
-            fig.update_yaxes(title_text=panel.axes[0], autorange="reversed", scaleanchor=f"x{col if col > 1 else ''}",
-                             row=1, col=col)
-    fig.update_layout(title="Similarity of each position's encoding with the centre's", height=480,
-                      width=max(520, 420 * len(panels)))
+            fig.update_yaxes(
+                title_text=panel.axes[0], autorange="reversed", scaleanchor=f"x{col if col > 1 else ''}", row=1, col=col
+            )
+    fig.update_layout(
+        title="Similarity of each position's encoding with the centre's", height=480, width=max(520, 420 * len(panels))
+    )
     return fig
 
 
