@@ -1,0 +1,224 @@
+"""Plotly rendering of the plot data in `plot_data.py`; `PLOT_KINDS` is the one registry of plot kinds."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import plotly.graph_objects as go
+from optuna.trial import FrozenTrial
+from plotly.subplots import make_subplots
+
+from afpe.service import plot_data as data
+from afpe.service.plot_data import StudyView
+
+BEST_MARKER = {"symbol": "star", "size": 16, "color": "crimson", "line": {"width": 1, "color": "black"}}
+STATE_COLORS = {"COMPLETE": "steelblue", "PRUNED": "darkorange", "FAIL": "firebrick", "RUNNING": "gray"}
+
+
+def ratio_figure(d: data.RatioData) -> go.Figure:
+    a, b = d.ratio
+    fig = go.Figure()
+    fig.add_vrect(
+        x0=d.searched[0],
+        x1=d.searched[1],
+        fillcolor="lightgreen",
+        opacity=0.15,
+        line_width=0,
+        annotation_text="searched range",
+        annotation_position="top left",
+    )
+    t = d.trend
+    upper = [m + s for m, s in zip(t.means, t.stds, strict=True)]
+    lower = [m - s for m, s in zip(t.means, t.stds, strict=True)]
+    fig.add_trace(go.Scatter(x=t.centers, y=upper, mode="lines", line_width=0, showlegend=False, hoverinfo="skip"))
+    fig.add_trace(
+        go.Scatter(
+            x=t.centers,
+            y=lower,
+            mode="lines",
+            line_width=0,
+            fill="tonexty",
+            fillcolor="rgba(70,130,180,0.2)",
+            name="trend ± 1 sd",
+            hoverinfo="skip",
+        )
+    )
+    fig.add_trace(
+        go.Scatter(
+            x=t.centers,
+            y=t.means,
+            mode="lines+markers",
+            name="binned mean",
+            line_color="steelblue",
+            customdata=t.counts,
+            hovertemplate="log2 ratio %{x:.2f}<br>mean %{y:.4g}<br>n=%{customdata}",
+        )
+    )
+    fig.add_trace(
+        go.Scatter(
+            x=d.x,
+            y=d.y,
+            mode="markers",
+            name="trials",
+            marker={"color": "gray", "size": 6, "opacity": 0.6},
+            customdata=d.numbers,
+            hovertemplate="trial %{customdata}<br>log2 ratio %{x:.3f}<br>%{y:.4g}",
+        )
+    )
+    if d.best_index is not None:
+        fig.add_trace(
+            go.Scatter(
+                x=[d.x[d.best_index]],
+                y=[d.y[d.best_index]],
+                mode="markers",
+                name="best",
+                marker=BEST_MARKER,
+                customdata=[d.numbers[d.best_index]],
+                hovertemplate="best: trial %{customdata}<br>%{y:.4g}",
+            )
+        )
+    fig.update_layout(
+        title=f"{d.metric} vs scale ratio s_{a}/s_{b}", xaxis_title=f"log2(s_{a} / s_{b})", yaxis_title=d.metric
+    )
+    return fig
+
+
+def axes_figure(d: data.AxesData) -> go.Figure:
+    fig = make_subplots(
+        rows=1, cols=max(len(d.panels), 1), shared_yaxes=True, subplot_titles=[p.axis.param for p in d.panels]
+    )
+    for i, panel in enumerate(d.panels, start=1):
+        fig.add_trace(
+            go.Scatter(x=panel.scales, y=panel.values, mode="markers", name=panel.axis.param, marker={"opacity": 0.7}),
+            row=1,
+            col=i,
+        )
+        if d.best is not None and panel.axis.param in d.best:
+            fig.add_trace(
+                go.Scatter(
+                    x=[d.best[panel.axis.param]],
+                    y=[_best_value(panel, d.best)],
+                    mode="markers",
+                    marker=BEST_MARKER,
+                    name="best",
+                    showlegend=i == 1,
+                ),
+                row=1,
+                col=i,
+            )
+        fig.update_xaxes(type="log", range=[math.log10(panel.axis.low), math.log10(panel.axis.high)], row=1, col=i)
+    fig.update_layout(title=f"{d.metric} vs each scale", yaxis_title=d.metric)
+    return fig
+
+
+def _best_value(panel: data.AxisPoints, best: dict[str, float]) -> float:
+    return panel.values[panel.scales.index(best[panel.axis.param])]
+
+
+def contour_figure(d: data.ContourData) -> go.Figure:
+    fig = go.Figure()
+    fig.add_trace(
+        go.Heatmap(
+            x=d.x_centers,
+            y=d.y_centers,
+            z=d.z,
+            colorscale="Viridis",
+            colorbar_title=d.metric,
+            hoverongaps=False,
+            name="binned mean",
+        )
+    )
+    fig.add_trace(
+        go.Scatter(
+            x=d.points_x,
+            y=d.points_y,
+            mode="markers",
+            name="trials",
+            marker={"color": "white", "size": 5, "line": {"width": 1, "color": "black"}},
+        )
+    )
+    fig.update_xaxes(type="log", title=d.x_axis.param)
+    fig.update_yaxes(type="log", title=d.y_axis.param)
+    fig.update_layout(title=f"{d.metric} over {d.x_axis.param} × {d.y_axis.param}")
+    return fig
+
+
+def history_figure(d: data.HistoryData) -> go.Figure:
+    fig = go.Figure()
+    fig.add_trace(go.Scatter(x=d.numbers, y=d.values, mode="markers", name="trial"))
+    fig.add_trace(go.Scatter(x=d.numbers, y=d.best_so_far, mode="lines", name="best so far", line_shape="hv"))
+    fig.update_layout(title="Optimization history", xaxis_title="trial", yaxis_title=d.metric)
+    return fig
+
+
+def intermediate_figure(d: data.IntermediateData) -> go.Figure:
+    fig = go.Figure()
+    shown = set()
+    for curve in d.curves:
+        fig.add_trace(
+            go.Scatter(
+                x=curve.steps,
+                y=curve.values,
+                mode="lines+markers",
+                name=curve.state,
+                legendgroup=curve.state,
+                showlegend=curve.state not in shown,
+                line_color=STATE_COLORS.get(curve.state, "gray"),
+                hovertemplate=f"trial {curve.number} ({curve.state})<br>epoch %{{x}}<br>%{{y:.4g}}",
+            )
+        )
+        shown.add(curve.state)
+    fig.update_layout(title="Learning curves (pruned trials in orange)", xaxis_title="epoch", yaxis_title=d.metric)
+    return fig
+
+
+def similarity_figure(d: data.SimilarityData) -> go.Figure:
+    scales = ", ".join(f"{s:.3g}" for s in d.best_scales)
+    fig = make_subplots(
+        rows=1, cols=2, subplot_titles=[f"best scales ({scales})", f"isotropic ({d.isotropic_scale:.3g} on every axis)"]
+    )
+    for col, values in ((1, d.best_map), (2, d.isotropic_map)):
+        fig.add_trace(
+            go.Heatmap(
+                z=values,
+                zmin=-1,
+                zmax=1,
+                colorscale="RdBu",
+                reversescale=True,
+                showscale=col == 2,
+                colorbar_title="cosine",
+            ),
+            row=1,
+            col=col,
+        )
+        fig.update_yaxes(
+            scaleanchor=f"x{col if col > 1 else ''}",
+            autorange="reversed",
+            row=1,
+            col=col,
+            title=d.axis_labels[0] if len(d.axis_labels) == 2 else "",
+        )
+        fig.update_xaxes(title=d.axis_labels[-1] if d.axis_labels else "", row=1, col=col)
+    fig.update_layout(title=f"{d.encoding} similarity to the centre position")
+    return fig
+
+
+Builder = Callable[[Sequence[FrozenTrial], StudyView], Any]
+PLOT_KINDS: dict[str, tuple[Builder, Callable[[Any], go.Figure]]] = {
+    "ratio": (data.ratio_data, ratio_figure),
+    "axes": (data.axes_data, axes_figure),
+    "contour": (data.contour_data, contour_figure),
+    "history": (data.history_data, history_figure),
+    "intermediate": (data.intermediate_data, intermediate_figure),
+    "similarity": (data.similarity_data, similarity_figure),
+}
+
+
+def build_figure(kind: str, trials: Sequence[FrozenTrial], view: StudyView) -> go.Figure:
+    """The figure of `kind`; ValueError for an unknown kind or when the study has no data for it."""
+    if kind not in PLOT_KINDS:
+        raise ValueError(f"unknown plot kind {kind!r}; valid kinds: {', '.join(PLOT_KINDS)}")
+    make_data, render = PLOT_KINDS[kind]
+    return render(make_data(trials, view))

@@ -1,0 +1,131 @@
+"""Plot data from real Optuna studies written with the search layout."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import optuna
+import pytest
+
+from afpe.service import plot_data
+from afpe.service.plot_figures import PLOT_KINDS, build_figure
+
+
+def view_of(study: optuna.Study) -> plot_data.StudyView:
+    return plot_data.StudyView.from_spec(study.user_attrs["spec"])
+
+
+def test_ratio_data_finds_the_known_peak_and_range(demo_study):
+    data = plot_data.ratio_data(demo_study.trials, view_of(demo_study))
+    complete = [t for t in demo_study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+    assert len(data.x) == len(complete) == 54
+    assert data.y[data.best_index] == demo_study.best_value
+    assert data.numbers[data.best_index] == demo_study.best_trial.number
+    assert data.searched == pytest.approx((math.log2(0.1 / 4.0), math.log2(4.0 / 0.1)))
+    for x, t in zip(data.x, complete, strict=True):
+        assert x == pytest.approx(math.log2(t.params["s_rows"] / t.params["s_cols"]))
+    # the landscape peaks at log2 ratio 1: the best binned mean lies within a bin width or two of it
+    peak = data.trend.centers[int(np.argmax(data.trend.means))]
+    assert abs(peak - 1.0) < 2.5
+    assert sum(data.trend.counts) == 54
+
+
+def test_binned_trend_mean_and_spread():
+    trend = plot_data.binned_trend([0.1, 0.2, 0.9, 1.0], [1.0, 3.0, 5.0, 5.0], np.array([0.0, 0.5, 1.0]))
+    assert trend.means == [2.0, 5.0]
+    assert trend.stds == [1.0, 0.0]
+    assert trend.counts == [2, 2]
+
+
+def test_history_best_so_far_is_monotone_and_ends_at_best(demo_study):
+    data = plot_data.history_data(demo_study.trials, view_of(demo_study))
+    assert all(b2 >= b1 for b1, b2 in zip(data.best_so_far, data.best_so_far[1:], strict=False))
+    assert data.best_so_far[-1] == demo_study.best_value
+
+
+def test_history_minimize_uses_running_minimum(spec_2d, trial_writer):
+    spec_2d["direction"] = "minimize"
+    study = optuna.create_study(direction="minimize")
+    trial_writer(study, spec_2d, 20)
+    data = plot_data.history_data(study.trials, plot_data.StudyView.from_spec(spec_2d))
+    assert data.best_so_far[-1] == study.best_value == min(data.values)
+
+
+def test_intermediate_shows_pruned_curves(demo_study):
+    data = plot_data.intermediate_data(demo_study.trials, view_of(demo_study))
+    states = {c.state for c in data.curves}
+    assert states == {"COMPLETE", "PRUNED"}
+    pruned = [c for c in data.curves if c.state == "PRUNED"]
+    assert len(pruned) == 6 and all(c.steps == [1] for c in pruned)
+
+
+def test_contour_bins_average_the_trials(demo_study):
+    data = plot_data.contour_data(demo_study.trials, view_of(demo_study), bins=4)
+    filled = [v for row in data.z for v in row if v is not None]
+    assert filled and min(data.points_value) <= min(filled) <= max(filled) <= max(data.points_value)
+    assert len(data.z) == 4 and len(data.z[0]) == 4
+
+
+def test_axes_data_one_panel_per_axis(demo_study):
+    data = plot_data.axes_data(demo_study.trials, view_of(demo_study))
+    assert [p.axis.param for p in data.panels] == ["s_rows", "s_cols"]
+    assert data.best == demo_study.best_params
+
+
+def test_similarity_best_vs_isotropic(demo_study):
+    data = plot_data.similarity_data(demo_study.trials, view_of(demo_study))
+    best = demo_study.best_params
+    assert data.best_scales == [best["s_rows"], best["s_cols"]]
+    assert data.isotropic_scale == pytest.approx(math.sqrt(best["s_rows"] * best["s_cols"]))
+    centre = np.array(data.best_map)[16, 16]
+    assert centre == pytest.approx(1.0)
+    assert np.array(data.best_map).shape == (32, 32)
+    assert not np.allclose(data.best_map, data.isotropic_map)
+
+
+def test_similarity_3d_shows_the_ratio_plane(spec_2d, trial_writer):
+    spec_2d["axes"] = [
+        {"name": "time", "grid_axes": [0], "low": 0.1, "high": 2.0},
+        {"name": "space", "grid_axes": [1, 2], "low": 0.1, "high": 2.0},
+    ]
+    spec_2d["ratio"] = ["time", "space"]
+    study = optuna.create_study(direction="maximize")
+    trial_writer(study, spec_2d, 5)
+    data = plot_data.similarity_data(study.trials, plot_data.StudyView.from_spec(spec_2d))
+    assert len(data.best_scales) == 3 and data.best_scales[1] == data.best_scales[2]
+    assert np.array(data.best_map).shape == (16, 16)
+    assert data.axis_labels == ("grid axis 0 (time)", "grid axis 1 (space)")
+
+
+def test_edge_warning_when_best_ratio_at_edge(spec_2d, trial_writer):
+    study = optuna.create_study(direction="maximize")
+    trial_writer(study, spec_2d, 10)
+    study.add_trial(
+        optuna.trial.create_trial(
+            params={"s_rows": 4.0, "s_cols": 0.1},
+            distributions=study.trials[0].distributions,
+            value=10.0,
+        )
+    )
+    warnings = plot_data.edge_warnings(study.trials, plot_data.StudyView.from_spec(spec_2d))
+    assert any("edge of the searchable ratio range" in w for w in warnings)
+    assert any("s_rows=4" in w for w in warnings)
+    assert plot_data.edge_warnings(study.trials[:0], plot_data.StudyView.from_spec(spec_2d)) == []
+
+
+def test_no_data_errors_are_value_errors(spec_2d):
+    view = plot_data.StudyView.from_spec(spec_2d)
+    with pytest.raises(ValueError, match="no finished trial"):
+        plot_data.similarity_data([], view)
+    with pytest.raises(ValueError, match="unknown plot kind"):
+        build_figure("pie", [], view)
+    one_axis = plot_data.StudyView.from_spec({**spec_2d, "axes": spec_2d["axes"][:1], "ratio": None})
+    with pytest.raises(ValueError, match="fewer than two scale axes"):
+        plot_data.ratio_data([], one_axis)
+
+
+@pytest.mark.parametrize("kind", sorted(PLOT_KINDS))
+def test_every_kind_renders_a_figure_with_data(demo_study, kind):
+    figure = build_figure(kind, demo_study.trials, view_of(demo_study))
+    assert figure.data and any(len(trace.x if trace.x is not None else trace.z) for trace in figure.data)
