@@ -1,0 +1,171 @@
+"""`run_study`: a StudySpec run on Ray Tune, every trial recorded in the Optuna study `spec.name`.
+
+Flow: open the storage (schema created here, before any worker) -> claim the study name for this spec ->
+on resume, fail trials a dead driver left RUNNING/WAITING -> run `n_trials` (resume: n_trials minus the
+finished ones) fresh Tune trials with `StudyRecorder` as the searcher -> boundary check -> summary.
+
+Resume never calls `Tuner.restore` (it crashed with `UpdateFinishedTrialError` after a kill -9 because
+Ray's saved state is older than the database): the Optuna study is the record, so a resume is a fresh
+Tune run for the remaining count.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import optuna
+from optuna.trial import TrialState
+
+from afpe.search.recorder import EPOCH_KEY, ErrorRecorder, Progress, RecordingASHA, StudyRecorder
+from afpe.search.spec import StudySpec
+from afpe.search.storage import claim_study, open_storage
+from afpe.search.summary import FINISHED_STATES, StudySummary, summarize
+
+TUNE_DIR_ENV = "AFPE_TUNE_DIR"
+DEFAULT_TUNE_DIR = "~/.afpe/tune"
+
+
+def train_trial(config: dict[str, Any]) -> None:
+    """The Tune trainable: one `afpe.trainers.train` run, each epoch's validation metrics sent to Tune."""
+    from ray import tune
+
+    from afpe.trainers import TrainConfig, train
+
+    trial = {key: value for key, value in config["trial"].items() if key != "number"}
+    train_config = TrainConfig.model_validate({**config["train"], **trial})
+
+    def report(epoch: int, metrics: dict[str, float]) -> None:
+        tune.report({**metrics, EPOCH_KEY: epoch})
+
+    train(train_config, report=report)
+
+
+def base_train_config(spec: StudySpec) -> dict[str, Any]:
+    """The TrainConfig fields shared by every trial (the trial adds its scales)."""
+    settings = spec.trainer.model_dump(mode="json")
+    if settings["num_threads"] is None:
+        settings["num_threads"] = max(1, int(spec.resources.cpus))
+    return {
+        **settings, "task": spec.task, "task_options": spec.task_options, "encoding": spec.encoding,
+        "pe_seed": spec.pe_seed, "seed": spec.seed, "data_root": spec.resolved_data_root(), "metric": spec.metric,
+    }
+
+
+def make_sampler(spec: StudySpec, offset: int) -> optuna.samplers.BaseSampler:
+    """Seeded sampler; `offset` (trials already in the study) keeps a resumed random search from replaying
+    the draws it already made."""
+    seed = spec.seed + offset
+    if spec.sampler == "tpe":
+        return optuna.samplers.TPESampler(seed=seed, constant_liar=True)
+    return optuna.samplers.RandomSampler(seed=seed)
+
+
+def fail_stale_trials(study: optuna.Study) -> int:
+    """Mark trials a dead driver left RUNNING or WAITING as FAIL (Optuna's heartbeat does not run under
+    ask/tell); returns how many."""
+    stale = study.get_trials(deepcopy=False, states=(TrialState.RUNNING, TrialState.WAITING))
+    for trial in stale:
+        study._storage.set_trial_user_attr(trial._trial_id, "error", "left unfinished by a driver that died")
+        study._storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
+    return len(stale)
+
+
+@contextmanager
+def ray_session(address: str | None) -> Iterator[None]:
+    """Connect to `address` (or $RAY_ADDRESS, as inside a Ray Job), else start a private local Ray in its
+    own short temp dir, shut down and removed afterwards. An already initialised Ray is used as it is."""
+    import ray
+
+    if ray.is_initialized():
+        yield
+        return
+    address = address or os.environ.get("RAY_ADDRESS")
+    temp_dir = None
+    if address:
+        ray.init(address=address, log_to_driver=False)
+    else:
+        temp_dir = tempfile.mkdtemp(prefix="afpe-ray-", dir="/tmp")
+        ray.init(_temp_dir=temp_dir, include_dashboard=False, log_to_driver=False)
+    try:
+        yield
+    finally:
+        ray.shutdown()
+        if temp_dir is not None:
+            shutil.rmtree(temp_dir, ignore_errors=True)
+
+
+def tune_dir() -> Path:
+    """Where Tune keeps its experiment folders ($AFPE_TUNE_DIR, default ~/.afpe/tune)."""
+    path = Path(os.environ.get(TUNE_DIR_ENV) or DEFAULT_TUNE_DIR).expanduser()
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def run_trials(
+    spec: StudySpec, study: optuna.Study, count: int, on_progress: Callable[[Progress], None] | None
+) -> None:
+    """`count` Tune trials of `spec`, recorded in `study` (Ray must be initialised)."""
+    from ray import tune
+
+    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")  # no experiment banner and tables: the CLI prints progress
+    scheduler = None
+    if spec.scheduler is not None:
+        scheduler = RecordingASHA(
+            time_attr=EPOCH_KEY, max_t=spec.trainer.epochs,
+            grace_period=min(spec.scheduler.grace_period, spec.trainer.epochs),
+            reduction_factor=spec.scheduler.reduction_factor, brackets=spec.scheduler.brackets,
+        )
+    recorder = StudyRecorder(spec, study, scheduler=scheduler, on_progress=on_progress)
+    resources = {"cpu": spec.resources.cpus, "gpu": spec.resources.gpu}
+    tuner = tune.Tuner(
+        tune.with_resources(train_trial, resources),
+        param_space={"train": base_train_config(spec)},
+        tune_config=tune.TuneConfig(
+            search_alg=recorder, scheduler=scheduler, metric=spec.metric,
+            mode="max" if spec.direction == "maximize" else "min", num_samples=count,
+            max_concurrent_trials=spec.resources.max_concurrent, reuse_actors=True,
+        ),
+        run_config=tune.RunConfig(
+            name=f"{spec.name}-{time.strftime('%Y%m%d-%H%M%S')}", storage_path=str(tune_dir()),
+            failure_config=tune.FailureConfig(max_failures=spec.max_failures), verbose=0,
+            callbacks=[ErrorRecorder(recorder)],
+        ),
+    )
+    try:
+        tuner.fit()
+    finally:
+        recorder.finish()
+
+
+def run_study(
+    spec: StudySpec,
+    storage: str | None = None,
+    ray_address: str | None = None,
+    resume: bool = False,
+    *,
+    on_progress: Callable[[Progress], None] | None = None,
+) -> StudySummary:
+    """Run (or with `resume`, top up to `spec.n_trials` finished trials) the study; return its summary.
+
+    `storage`: an RDB URL (default $AFPE_STORAGE or sqlite under ~/.afpe/). `ray_address`: a Ray cluster
+    (default: $RAY_ADDRESS, else a private local Ray). `on_progress` is called as each trial ends."""
+    optuna_storage = open_storage(storage)
+    study = claim_study(optuna_storage, spec, resume)
+    if resume:
+        fail_stale_trials(study)
+    finished = len(study.get_trials(deepcopy=False, states=FINISHED_STATES))
+    count = spec.n_trials - finished if resume else spec.n_trials
+    study.sampler = make_sampler(spec, offset=len(study.trials))
+    if count > 0:
+        with ray_session(ray_address):
+            run_trials(spec, study, count, on_progress)
+    summary = summarize(study, spec)
+    study.set_user_attr("warnings", summary.warnings)
+    return summary

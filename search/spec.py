@@ -1,0 +1,235 @@
+"""`StudySpec`: the one description of a study. YAML files in studies/ and REST bodies validate into it,
+and the same object flows unchanged to the Tune driver.
+
+A study searches per-axis positional-encoding scales s_j (log-uniform). Each `AxisSpec` is one searched
+parameter `s_<name>` that drives one or more axes of the task's patch grid (so `space` can tie rows and
+cols while `time` stands alone). Grid axes that no searched axis drives take their scale from `fixed`
+(grid-axis index -> scale), else 1.0. `fourier` has a single isotropic scale: its one axis must drive
+every grid axis.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from afpe.encodings import SCALED_ENCODINGS, list_encodings
+from afpe.trainers import TrainerSettings, list_tasks, task_info
+
+SLUG_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"
+Slug = Annotated[str, Field(pattern=SLUG_PATTERN, description="lower-case letters, digits, '-' and '_'")]
+SEARCHABLE_ENCODINGS = (*SCALED_ENCODINGS, "fourier")
+Scale = Annotated[float, Field(gt=0.0, le=1e4)]
+
+
+class SpecError(ValueError):
+    """A study spec that does not validate; the message names every bad field as `field.path: problem`."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class AxisSpec(_Strict):
+    """One searched scale `s_<name>`, log-uniform on [low, high], applied to the listed patch-grid axes."""
+
+    name: Slug
+    grid_axes: list[Annotated[int, Field(ge=0, le=7)]] = Field(min_length=1, max_length=8)
+    low: Scale
+    high: Scale
+
+    @model_validator(mode="after")
+    def _ordered(self) -> AxisSpec:
+        if self.low >= self.high:
+            raise ValueError(f"low ({self.low}) must be below high ({self.high})")
+        if len(set(self.grid_axes)) != len(self.grid_axes):
+            raise ValueError(f"grid_axes {self.grid_axes} lists an axis twice")
+        return self
+
+    @property
+    def param(self) -> str:
+        return f"s_{self.name}"
+
+
+class AshaSpec(_Strict):
+    """Asynchronous successive halving on the epoch count: a trial survives a rung (grace_period * rf^k
+    epochs) only when it is in the top 1/rf of the trials that reached that rung."""
+
+    type: Literal["asha"] = "asha"
+    grace_period: int = Field(1, ge=1, le=1000)
+    reduction_factor: float = Field(3.0, ge=2.0, le=16.0)
+    brackets: int = Field(1, ge=1, le=5)
+
+
+class ResourcesSpec(_Strict):
+    """Ray resources of one trial, and how many trials run at once (None: as many as the cluster fits)."""
+
+    cpus: float = Field(1.0, gt=0.0, le=256.0)
+    gpu: float = Field(0.0, ge=0.0, le=8.0)
+    max_concurrent: int | None = Field(None, ge=1, le=1024)
+
+
+class StudySpec(_Strict):
+    name: Slug
+    description: str = Field("", max_length=4000)
+    task: str = Field(min_length=1, max_length=64)
+    task_options: dict[str, Any] = Field(default_factory=dict)
+    encoding: str = "afpe"
+    axes: list[AxisSpec] = Field(min_length=1, max_length=8)
+    fixed: dict[Annotated[int, Field(ge=0, le=7)], Scale] = Field(default_factory=dict)
+    ratio: tuple[Slug, Slug] | None = None
+    n_trials: int = Field(50, ge=1, le=10_000)
+    sampler: Literal["random", "tpe"] = "random"
+    scheduler: AshaSpec | None = None
+    trainer: TrainerSettings = Field(default_factory=TrainerSettings)
+    resources: ResourcesSpec = Field(default_factory=ResourcesSpec)
+    metric: str | None = Field(None, min_length=1, max_length=64)
+    direction: Literal["maximize", "minimize"] | None = None
+    pe_seed: int = Field(0, ge=0, le=2**31 - 1)
+    seed: int = Field(0, ge=0, le=2**31 - 1)
+    data_root: str | None = None
+    max_failures: int = Field(1, ge=0, le=10)
+
+    @model_validator(mode="after")
+    def _check_against_task(self) -> StudySpec:
+        """Cross-field rules; each message starts with the field it is about."""
+        if self.task not in list_tasks():
+            raise ValueError(f"task: unknown task {self.task!r} (valid: {', '.join(list_tasks())})")
+        try:
+            info = task_info(self.task, self.task_options)
+        except (ValueError, TypeError) as error:
+            raise ValueError(f"task_options: {error}") from None
+        if self.encoding not in list_encodings():
+            raise ValueError(f"encoding: unknown encoding {self.encoding!r} (valid: {', '.join(list_encodings())})")
+        if self.encoding not in SEARCHABLE_ENCODINGS:
+            raise ValueError(
+                f"encoding: {self.encoding!r} has no scales to search (use one of {', '.join(SEARCHABLE_ENCODINGS)})"
+            )
+        self._check_axes(info.ndim, info.axis_names)
+        if self.metric is None:
+            self.metric = info.default_metric
+        if self.metric not in info.metrics:
+            raise ValueError(f"metric: {self.task} reports {', '.join(info.metrics)}, not {self.metric!r}")
+        if self.direction is None:
+            self.direction = info.metrics[self.metric]
+        return self
+
+    def _check_axes(self, ndim: int, axis_names: tuple[str, ...]) -> None:
+        names = [axis.name for axis in self.axes]
+        if len(set(names)) != len(names):
+            raise ValueError(f"axes: names must be unique, got {names}")
+        covered: dict[int, str] = {}
+        for index, axis in enumerate(self.axes):
+            for grid_axis in axis.grid_axes:
+                if grid_axis >= ndim:
+                    raise ValueError(
+                        f"axes.{index}.grid_axes: {self.task} has {ndim} grid axes "
+                        f"({', '.join(f'{i}={n}' for i, n in enumerate(axis_names))}), no axis {grid_axis}"
+                    )
+                if grid_axis in covered:
+                    raise ValueError(
+                        f"axes.{index}.grid_axes: grid axis {grid_axis} is already driven by {covered[grid_axis]!r}"
+                    )
+                covered[grid_axis] = axis.name
+        for grid_axis in self.fixed:
+            if grid_axis >= ndim or grid_axis in covered:
+                raise ValueError(f"fixed.{grid_axis}: not a grid axis that no searched axis drives")
+        if self.encoding == "fourier" and (len(self.axes) != 1 or len(covered) != ndim):
+            raise ValueError("axes: fourier has one isotropic scale: give exactly one axis driving every grid axis")
+        if self.ratio is not None:
+            for position, name in enumerate(self.ratio):
+                if name not in names:
+                    raise ValueError(f"ratio.{position}: {name!r} is not one of the axes ({', '.join(names)})")
+            if self.ratio[0] == self.ratio[1]:
+                raise ValueError("ratio: needs two different axes")
+        elif len(self.axes) >= 2:
+            self.ratio = (self.axes[0].name, self.axes[1].name)
+
+    @property
+    def ndim(self) -> int:
+        return task_info(self.task, self.task_options).ndim
+
+    def identity(self) -> dict[str, Any]:
+        """The fields that make two specs the same study (a name is refused for a different identity)."""
+        data = self.model_dump(mode="json")
+        return {key: data[key] for key in ("task", "task_options", "encoding", "metric", "direction", "axes")}
+
+    def scales_for(self, params: dict[str, float]) -> list[float]:
+        """Per-grid-axis scales from one trial's params {s_<axis>: value}; undriven axes: `fixed` or 1.0."""
+        scales = [self.fixed.get(grid_axis, 1.0) for grid_axis in range(self.ndim)]
+        for axis in self.axes:
+            for grid_axis in axis.grid_axes:
+                scales[grid_axis] = params[axis.param]
+        return scales
+
+    def resolved_data_root(self) -> str | None:
+        """`data_root`, else the environment's AFPE_DATA_DIR, else None (the task's own default)."""
+        return self.data_root or os.environ.get("AFPE_DATA_DIR") or None
+
+
+def format_validation_error(error: ValidationError) -> list[str]:
+    """One `field.path: message` line per pydantic error (cross-field messages carry their own path)."""
+    lines = []
+    for item in error.errors():
+        path = ".".join(str(part) for part in item["loc"])
+        message = item["msg"].removeprefix("Value error, ")
+        lines.append(f"{path}: {message}" if path else message)
+    return lines
+
+
+def validate_spec(data: Any, source: str = "spec") -> StudySpec:
+    """`StudySpec.model_validate` with errors turned into one SpecError naming each bad field."""
+    if not isinstance(data, dict):
+        raise SpecError(f"{source}: a study spec must be a mapping, got {type(data).__name__}")
+    try:
+        return StudySpec.model_validate(data)
+    except ValidationError as error:
+        raise SpecError(f"{source}: " + "; ".join(format_validation_error(error))) from None
+
+
+def apply_overrides(data: dict[str, Any], overrides: list[str] | tuple[str, ...]) -> dict[str, Any]:
+    """Apply `dotted.key=value` overrides in place; values parse as YAML (`3`, `0.5`, `[1, 2]`, `null`).
+    A numeric path part indexes a list (`axes.0.high=8`)."""
+    for override in overrides:
+        key, separator, text = override.partition("=")
+        if not separator or not key.strip():
+            raise SpecError(f"--set {override!r}: expected KEY=VALUE")
+        parts = key.strip().split(".")
+        try:
+            value = yaml.safe_load(text) if text.strip() else ""
+        except yaml.YAMLError as error:
+            raise SpecError(f"--set {key}: cannot parse {text!r}: {error}") from None
+        target: Any = data
+        for depth, part in enumerate(parts):
+            last = depth == len(parts) - 1
+            if isinstance(target, list):
+                if not part.isdigit() or int(part) >= len(target):
+                    raise SpecError(f"--set {key}: {'.'.join(parts[:depth]) or 'spec'} has no item {part!r}")
+                part = int(part)  # type: ignore[assignment]
+            elif not isinstance(target, dict):
+                raise SpecError(f"--set {key}: {'.'.join(parts[:depth])} is not a mapping")
+            if last:
+                target[part] = value
+            else:
+                if isinstance(target, dict) and target.get(part) is None:
+                    target[part] = {}
+                target = target[part]
+    return data
+
+
+def load_spec(path: str | os.PathLike[str], overrides: list[str] | tuple[str, ...] = ()) -> StudySpec:
+    """Read a YAML/JSON spec, apply `--set` overrides, validate. Raises FileNotFoundError or SpecError."""
+    file = Path(path)
+    if not file.is_file():
+        raise FileNotFoundError(f"{file}: no such study spec")
+    try:
+        data = yaml.safe_load(file.read_text()) or {}
+    except yaml.YAMLError as error:
+        raise SpecError(f"{file}: not valid YAML: {error}") from None
+    if not isinstance(data, dict):
+        raise SpecError(f"{file}: a study spec must be a mapping, got {type(data).__name__}")
+    return validate_spec(apply_overrides(data, overrides), source=str(file))

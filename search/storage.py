@@ -1,0 +1,131 @@
+"""Optuna RDB storage: URL handling, schema creation, and which spec owns a study name.
+
+PostgreSQL goes through psycopg 3 with `pool_pre_ping` (a dropped connection is replaced at the next
+checkout). The password is never kept in a URL we hand on: libpq reads it from PGPASSWORD / ~/.pgpass; a
+password written in the URL is moved into the engine's `connect_args`, which live only in this process.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import optuna
+import sqlalchemy
+from sqlalchemy.engine import make_url
+
+if TYPE_CHECKING:
+    from afpe.search.spec import StudySpec
+
+STORAGE_ENV = "AFPE_STORAGE"
+DEFAULT_SQLITE = "~/.afpe/afpe.db"
+
+
+class StudyConflictError(ValueError):
+    """The study name is taken by a different spec, or exists and a fresh run was asked for."""
+
+
+def default_storage_url() -> str:
+    """$AFPE_STORAGE, else a SQLite file under ~/.afpe/ (the embedded default)."""
+    return os.environ.get(STORAGE_ENV) or f"sqlite:///{DEFAULT_SQLITE}"
+
+
+def normalize_url(url: str) -> str:
+    """postgres:// and postgresql:// -> postgresql+psycopg:// (psycopg 3); SQLite paths get `~` expanded
+    and their folder created. Raises ValueError naming `storage` for anything else."""
+    try:
+        parsed = make_url(url)
+    except sqlalchemy.exc.ArgumentError:
+        raise ValueError(f"storage: not a database URL: {url!r}") from None
+    backend = parsed.get_backend_name()
+    if backend in ("postgres", "postgresql"):
+        return parsed.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
+    if backend == "sqlite":
+        if parsed.database and parsed.database != ":memory:":
+            database = Path(parsed.database).expanduser()
+            database.parent.mkdir(parents=True, exist_ok=True)
+            return f"sqlite:///{database}"
+        return url
+    raise ValueError(f"storage: unsupported database {backend!r} (use postgresql://... or sqlite:///...)")
+
+
+def split_password(url: str) -> tuple[str, str | None]:
+    """(URL without its password, the password or None)."""
+    parsed = make_url(url)
+    if parsed.password is None:
+        return url, None
+    return parsed.set(password=None).render_as_string(hide_password=False), str(parsed.password)
+
+
+def public_url(url: str) -> str:
+    """The URL safe to print, store, or pickle (never a password)."""
+    return split_password(normalize_url(url))[0]
+
+
+def open_storage(url: str | None = None) -> optuna.storages.RDBStorage:
+    """An Optuna RDBStorage for `url` (default: `default_storage_url()`), its schema created here, once.
+
+    Creating a fresh schema from two processes at once can race (UniqueViolation): a failed attempt is
+    retried, by which time the other process has finished it."""
+    safe_url, password = split_password(normalize_url(url or default_storage_url()))
+    engine_kwargs: dict[str, Any] = {"pool_pre_ping": True}
+    if password is not None:
+        engine_kwargs["connect_args"] = {"password": password}
+    for attempt in range(3):
+        try:
+            return optuna.storages.RDBStorage(safe_url, engine_kwargs=engine_kwargs)
+        except (sqlalchemy.exc.IntegrityError, sqlalchemy.exc.ProgrammingError):
+            if attempt == 2:
+                raise
+            time.sleep(0.5 * (attempt + 1))
+        except sqlalchemy.exc.OperationalError as error:
+            raise ValueError(f"storage: cannot connect to {safe_url}: {error.orig}") from None
+    raise AssertionError("unreachable")
+
+
+def study_names(storage: optuna.storages.BaseStorage) -> list[str]:
+    return [summary.study_name for summary in optuna.get_all_study_summaries(storage, include_best_trial=False)]
+
+
+def load_study(storage: optuna.storages.BaseStorage, name: str) -> optuna.Study:
+    """The existing study `name`; a ValueError lists the known names when there is none."""
+    try:
+        return optuna.load_study(study_name=name, storage=storage)
+    except KeyError:
+        known = ", ".join(study_names(storage)) or "none"
+        raise ValueError(f"study {name!r} not found in the storage (studies there: {known})") from None
+
+
+def claim_study(storage: optuna.storages.BaseStorage, spec: StudySpec, resume: bool) -> optuna.Study:
+    """Create the Optuna study `spec.name`, or take an existing one this spec owns.
+
+    A name belongs to one identity (task, task options, encoding, metric, direction, axes): another is
+    refused. An existing study with trials needs `resume=True`. The spec is stored in the study's user
+    attrs (`spec`), updated to the latest (e.g. a raised n_trials)."""
+    try:
+        study = optuna.load_study(study_name=spec.name, storage=storage)
+    except KeyError:
+        study = optuna.create_study(study_name=spec.name, storage=storage, direction=spec.direction)
+    else:
+        stored = study.user_attrs.get("spec")
+        if stored is None:
+            raise StudyConflictError(f"name: study {spec.name!r} exists but was not made by afpe; choose another name")
+        theirs = {key: stored.get(key) for key in spec.identity()}
+        differences = [f"{key}: stored {theirs[key]!r}, given {value!r}" for key, value in spec.identity().items()
+                       if theirs[key] != value]
+        if differences:
+            raise StudyConflictError(
+                f"name: study {spec.name!r} belongs to a different spec ({'; '.join(differences)}); "
+                "choose another name"
+            )
+        if study.trials and not resume:
+            raise StudyConflictError(
+                f"name: study {spec.name!r} already has {len(study.trials)} trials; "
+                "pass --resume to continue it up to n_trials, or choose another name"
+            )
+    study.set_user_attr("spec", spec.model_dump(mode="json"))
+    if "warnings" not in study.user_attrs:
+        study.set_user_attr("warnings", [])
+    return study

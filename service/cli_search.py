@@ -1,0 +1,95 @@
+"""`afpe run SPEC`, `afpe status NAME`, `afpe export NAME`: run a study, look at it, export its trials."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+STORAGE_HELP = "Optuna RDB URL (default: $AFPE_STORAGE, else sqlite:///~/.afpe/afpe.db); password via PGPASSWORD"
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    run = subparsers.add_parser("run", help="run a study spec (Ray Tune trials recorded in an Optuna study)")
+    run.add_argument("spec", type=Path, help="study spec (YAML/JSON), e.g. studies/quickstart.yaml")
+    run.add_argument("--storage", help=STORAGE_HELP)
+    run.add_argument("--ray-address", help="Ray cluster address (default: $RAY_ADDRESS, else a private local Ray)")
+    run.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                     help="override a spec field by dotted path, e.g. --set n_trials=3 --set trainer.epochs=1")
+    run.add_argument("--resume", action="store_true", help="continue the study until n_trials trials finished")
+    run.set_defaults(func=_run)
+
+    status = subparsers.add_parser("status", help="a study's progress, best scales and warnings")
+    status.add_argument("name", help="study name")
+    status.add_argument("--storage", help=STORAGE_HELP)
+    status.set_defaults(func=_status)
+
+    export = subparsers.add_parser("export", help="a study's trials, one row per trial")
+    export.add_argument("name", help="study name")
+    export.add_argument("--storage", help=STORAGE_HELP)
+    export.add_argument("--format", choices=("csv", "json"), default="csv")
+    export.add_argument("--out", type=Path, help="output file (default: stdout)")
+    export.set_defaults(func=_export)
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "?"
+    minutes, seconds = divmod(int(round(seconds)), 60)
+    return f"{minutes}m{seconds:02d}s" if minutes else f"{seconds}s"
+
+
+def _print_progress(progress) -> None:  # noqa: ANN001 - afpe.search.recorder.Progress, imported lazily
+    best = "none yet"
+    if progress.best_value is not None:
+        scales = ", ".join(f"{key}={value:.3g}" for key, value in progress.best_params.items())
+        best = f"{progress.best_value:.4g} ({scales})"
+    failed = f", {progress.failed} failed" if progress.failed else ""
+    print(
+        f"[{progress.finished}/{progress.total}{failed}] trial {progress.last_number} {progress.last_state.lower()}"
+        f" | best {best} | elapsed {_duration(progress.elapsed_s)}, eta {_duration(progress.eta_s)}",
+        flush=True,
+    )
+
+
+def _run(args: argparse.Namespace) -> int:
+    import optuna
+
+    from afpe.search import load_spec, run_study
+    from afpe.search.storage import default_storage_url, public_url
+
+    spec = load_spec(args.spec, args.overrides)
+    storage = public_url(args.storage or default_storage_url())
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    print(f"study {spec.name}: {spec.n_trials} trials of {spec.task} / {spec.encoding}, "
+          f"{spec.metric} ({spec.direction}); storage {storage}", flush=True)
+    summary = run_study(spec, storage=args.storage, ray_address=args.ray_address, resume=args.resume,
+                        on_progress=_print_progress)
+    print("\n".join(summary.lines()))
+    return 0
+
+
+def _open(args: argparse.Namespace):  # noqa: ANN202
+    from afpe.search.storage import load_study, open_storage
+
+    return load_study(open_storage(args.storage), args.name)
+
+
+def _status(args: argparse.Namespace) -> int:
+    from afpe.search import summarize
+
+    print("\n".join(summarize(_open(args)).lines()))
+    return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    from afpe.search.export import export_text
+
+    text = export_text(_open(args), args.format)
+    if args.out is None:
+        sys.stdout.write(text)
+    else:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(text)
+        print(f"wrote {args.out}")
+    return 0
