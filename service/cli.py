@@ -9,7 +9,11 @@ import os
 import sys
 from importlib.metadata import version
 
-COMMAND_MODULES = ("afpe.service.cli_encodings",)
+COMMAND_MODULES = (
+    "afpe.service.cli_encodings",
+    "afpe.service.cli_search",
+    "afpe.service.cli_cluster",
+)
 
 
 class CliError(Exception):
