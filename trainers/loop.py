@@ -1,0 +1,220 @@
+"""The training loop: AdamW, linear warm-up then cosine (or x0.97 per epoch) decay, gradient clipping,
+bf16 autocast on CUDA, seeded initialisation and data order, a separate `pe_seed`, one `report` per epoch,
+checkpoint/resume, and the best epoch tracked (the objective is the best validation value, not the last)."""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from collections.abc import Callable
+from contextlib import nullcontext
+from typing import Any
+
+import torch
+from torch.utils.data import DataLoader, Subset
+
+from afpe.trainers.checkpoint import load_checkpoint, save_checkpoint
+from afpe.trainers.objectives import Objective
+from afpe.trainers.settings import TrainConfig
+from afpe.trainers.tasks import build_task
+from afpe.trainers.vit import ViT
+
+Report = Callable[[int, dict[str, float]], None]
+
+#: Fields of a config that a checkpoint must match to be resumed (epochs may grow; device may change).
+IDENTITY_FIELDS = (
+    "task",
+    "task_options",
+    "encoding",
+    "scales",
+    "scale",
+    "pe_seed",
+    "seed",
+    "data_root",
+    "model",
+    "batch_size",
+    "lr",
+    "weight_decay",
+    "warmup_epochs",
+    "schedule",
+    "limit",
+    "grad_clip",
+)
+
+EXPONENTIAL_GAMMA = 0.97
+
+
+def train(
+    config: TrainConfig | dict[str, Any], report: Report | None = None, checkpoint_dir: str | os.PathLike | None = None
+) -> dict[str, Any]:
+    """Train `config.task` with `config.encoding`; returns metrics (of the best epoch), epochs, seconds,
+    best_epoch, metric, direction, objective and history. An exception raised by `report` stops training."""
+    config = config if isinstance(config, TrainConfig) else TrainConfig.model_validate(config)
+    task = build_task(config.task, config.task_options, config.data_root)
+    info = task.info(config.model.patch_size)
+    metric = config.metric or info.default_metric
+    if metric not in info.metrics:
+        raise ValueError(
+            f"metric {metric!r} is not reported by task {config.task!r}; choose one of {list(info.metrics)}"
+        )
+    if config.scales is not None and len(config.scales) != info.ndim:
+        raise ValueError(
+            f"scales needs one value per patch-grid axis {info.axis_names} of task {config.task!r}, got {config.scales}"
+        )
+    direction = info.metrics[metric]
+    device = select_device(config.device, config.num_threads)
+
+    torch.manual_seed(config.seed)
+    model = ViT(
+        in_channels=info.input_shape[0],
+        spatial=info.input_shape[1:],
+        patch_size=info.patch_size,
+        n_outputs=info.n_outputs,
+        encoding=config.encoding,
+        scales=config.scales,
+        scale=config.scale,
+        pe_seed=config.pe_seed,
+        dim=config.model.dim,
+        depth=config.model.depth,
+        heads=config.model.heads,
+        mlp_ratio=config.model.mlp_ratio,
+        cls_token=config.model.cls_token,
+        pool=config.model.pool,
+    ).to(device)
+
+    train_set, val_set = task.datasets()
+    if config.limit is not None and config.limit < len(train_set):
+        train_set = Subset(train_set, range(config.limit))
+    steps_per_epoch = math.ceil(len(train_set) / config.batch_size)
+    optimizer = torch.optim.AdamW(_parameter_groups(model, config.weight_decay), lr=config.lr)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda step: lr_factor(step, steps_per_epoch, config.warmup_epochs, config.epochs, config.schedule)
+    )
+
+    identity = config.model_dump(mode="json", include=set(IDENTITY_FIELDS))
+    epoch, best_epoch, history, seconds = 0, 0, [], 0.0
+    saved = load_checkpoint(checkpoint_dir, identity) if checkpoint_dir is not None else None
+    if saved is not None:
+        model.load_state_dict(saved["model"])
+        optimizer.load_state_dict(saved["optimizer"])
+        scheduler.load_state_dict(saved["scheduler"])
+        torch.set_rng_state(saved["rng"])
+        epoch, best_epoch, history, seconds = saved["epoch"], saved["best_epoch"], saved["history"], saved["seconds"]
+
+    val_loader = DataLoader(val_set, batch_size=config.batch_size)
+    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else nullcontext()
+    while epoch < config.epochs:
+        started = time.perf_counter()
+        epoch += 1
+        order = torch.randperm(len(train_set), generator=torch.Generator().manual_seed(config.seed * 100_003 + epoch))
+        train_loader = DataLoader(train_set, batch_size=config.batch_size, sampler=order.tolist())
+        train_loss = _train_epoch(
+            model, train_loader, task.objective, optimizer, scheduler, config.grad_clip, device, autocast
+        )
+        metrics = {**evaluate(model, val_loader, task.objective, device, autocast), "train_loss": train_loss}
+        history.append({"epoch": epoch, **metrics})
+        if best_epoch == 0 or _better(metrics[metric], history[best_epoch - 1][metric], direction):
+            best_epoch = epoch
+        seconds += time.perf_counter() - started
+        if checkpoint_dir is not None:
+            save_checkpoint(
+                checkpoint_dir,
+                {
+                    "identity": identity,
+                    "epoch": epoch,
+                    "best_epoch": best_epoch,
+                    "history": history,
+                    "seconds": seconds,
+                    "model": model.state_dict(),
+                    "optimizer": optimizer.state_dict(),
+                    "scheduler": scheduler.state_dict(),
+                    "rng": torch.get_rng_state(),
+                },
+            )
+        if report is not None:
+            report(epoch, metrics)
+
+    best = {k: v for k, v in history[best_epoch - 1].items() if k != "epoch"} if best_epoch else {}
+    return {
+        "metrics": best,
+        "epochs": epoch,
+        "seconds": seconds,
+        "best_epoch": best_epoch,
+        "metric": metric,
+        "direction": direction,
+        "objective": best.get(metric, math.nan),
+        "history": history,
+    }
+
+
+def select_device(device: str, num_threads: int | None) -> torch.device:
+    """ "auto" -> CUDA when present, else CPU with `num_threads` (None = every core this process may use)."""
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError(f"device {device!r} requested but CUDA is not available (use device='auto' or 'cpu')")
+    if device == "cpu":
+        torch.set_num_threads(num_threads or len(os.sched_getaffinity(0)))
+    return torch.device(device)
+
+
+def lr_factor(step: int, steps_per_epoch: int, warmup_epochs: float, epochs: int, schedule: str) -> float:
+    """Multiplier of the base lr at optimizer step `step`: linear warm-up over `warmup_epochs`, then cosine
+    to 0 at the last step, or x0.97 per epoch after warm-up."""
+    warmup = warmup_epochs * steps_per_epoch
+    if step < warmup:
+        return (step + 1) / (warmup + 1)
+    if schedule == "exponential":
+        return EXPONENTIAL_GAMMA ** ((step - warmup) / steps_per_epoch)
+    progress = (step - warmup) / max(1.0, epochs * steps_per_epoch - warmup)
+    return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
+
+
+def evaluate(
+    model: torch.nn.Module, loader: DataLoader, objective: Objective, device: torch.device, autocast: Any
+) -> dict[str, float]:
+    """Validation metrics of `model` over the whole (deterministic) loader."""
+    model.eval()
+    outputs, targets = [], []
+    with torch.no_grad(), autocast:
+        for inputs, target in loader:
+            outputs.append(model(inputs.to(device, non_blocking=True)).float().cpu())
+            targets.append(target)
+    model.train()
+    return objective.evaluate(torch.cat(outputs), torch.cat(targets))
+
+
+def _train_epoch(model, loader, objective, optimizer, scheduler, grad_clip, device, autocast) -> float:  # noqa: ANN001
+    model.train()
+    total, count = 0.0, 0
+    for inputs, targets in loader:
+        inputs, targets = inputs.to(device, non_blocking=True), targets.to(device, non_blocking=True)
+        with autocast:
+            loss = objective.loss(model(inputs).float(), targets)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if grad_clip is not None:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+        optimizer.step()
+        scheduler.step()
+        total += float(loss.detach()) * len(inputs)
+        count += len(inputs)
+    return total / max(count, 1)
+
+
+def _parameter_groups(model: torch.nn.Module, weight_decay: float) -> list[dict[str, Any]]:
+    """Weight decay on matrices and kernels only (not on biases, norms, tokens or 1-D scales)."""
+    decay, no_decay = [], []
+    for parameter in model.parameters():
+        if parameter.requires_grad:
+            (decay if parameter.ndim >= 2 and parameter.shape[0] > 1 else no_decay).append(parameter)
+    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+
+
+def _better(new: float, old: float, direction: str) -> bool:
+    if math.isnan(new):
+        return False
+    if math.isnan(old):
+        return True
+    return new > old if direction == "maximize" else new < old

@@ -1,0 +1,110 @@
+"""What a task predicts: the loss on model outputs and the validation metrics (scikit-learn), with directions.
+
+Every objective also reports `val_loss` (its training loss on the validation set, minimised).
+"""
+
+from __future__ import annotations
+
+import math
+from abc import ABC, abstractmethod
+
+import numpy as np
+import torch
+from sklearn import metrics as skm
+from torch.nn import functional as F  # noqa: N812
+
+Direction = str  # "maximize" | "minimize"
+
+
+class Objective(ABC):
+    n_outputs: int
+    metrics: dict[str, Direction]
+    default_metric: str
+
+    @abstractmethod
+    def loss(self, outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor: ...
+
+    @abstractmethod
+    def scores(self, outputs: torch.Tensor, targets: torch.Tensor) -> dict[str, float]:
+        """The metrics other than `val_loss` on the whole validation set (float32 CPU tensors)."""
+
+    def evaluate(self, outputs: torch.Tensor, targets: torch.Tensor) -> dict[str, float]:
+        return {**self.scores(outputs, targets), "val_loss": float(self.loss(outputs, targets))}
+
+
+class Classification(Objective):
+    """Single-label classes: cross-entropy; `accuracy`, `auroc` (binary, or macro one-vs-rest)."""
+
+    metrics = {"accuracy": "maximize", "auroc": "maximize", "val_loss": "minimize"}
+    default_metric = "auroc"
+
+    def __init__(self, n_classes: int) -> None:
+        self.n_outputs = n_classes
+
+    def loss(self, outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        return F.cross_entropy(outputs, targets.long())
+
+    def scores(self, outputs: torch.Tensor, targets: torch.Tensor) -> dict[str, float]:
+        y = targets.long().numpy()
+        probs = outputs.softmax(dim=1).numpy()
+        return {"accuracy": float(skm.accuracy_score(y, probs.argmax(1))), "auroc": _class_auroc(y, probs)}
+
+
+class MultiLabel(Objective):
+    """Independent binary labels: BCE with logits; macro `auroc` and `auprc` (average precision)."""
+
+    metrics = {"auroc": "maximize", "auprc": "maximize", "val_loss": "minimize"}
+    default_metric = "auprc"
+
+    def __init__(self, n_labels: int) -> None:
+        self.n_outputs = n_labels
+
+    def loss(self, outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        return F.binary_cross_entropy_with_logits(outputs, targets.float())
+
+    def scores(self, outputs: torch.Tensor, targets: torch.Tensor) -> dict[str, float]:
+        y, probs = targets.numpy(), outputs.sigmoid().numpy()
+        # Labels with one value only in this split have no AUROC/AP; the macro average skips them.
+        both = (y.min(0) == 0) & (y.max(0) == 1)
+        if not both.any():
+            return {"auroc": math.nan, "auprc": math.nan}
+        return {
+            "auroc": float(skm.roc_auc_score(y[:, both], probs[:, both], average="macro")),
+            "auprc": float(skm.average_precision_score(y[:, both], probs[:, both], average="macro")),
+        }
+
+
+class Regression(Objective):
+    """One real target in its own units; the model predicts target / `target_scale` (MSE on that);
+    `r2`, `mae`, `rmse` in the target's units."""
+
+    n_outputs = 1
+    metrics = {"r2": "maximize", "mae": "minimize", "rmse": "minimize", "val_loss": "minimize"}
+    default_metric = "r2"
+
+    def __init__(self, target_scale: float = 1.0) -> None:
+        self.target_scale = target_scale
+
+    def loss(self, outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        return F.mse_loss(outputs.squeeze(1), targets.float() / self.target_scale)
+
+    def scores(self, outputs: torch.Tensor, targets: torch.Tensor) -> dict[str, float]:
+        y, pred = targets.numpy(), outputs.squeeze(1).numpy() * self.target_scale
+        return {
+            "r2": float(skm.r2_score(y, pred)) if len(y) > 1 else math.nan,
+            "mae": float(skm.mean_absolute_error(y, pred)),
+            "rmse": float(skm.root_mean_squared_error(y, pred)),
+        }
+
+
+def _class_auroc(y: np.ndarray, probs: np.ndarray) -> float:
+    """Binary AUROC, or macro one-vs-rest over the classes present in `y` (probabilities renormalised)."""
+    present = np.unique(y)
+    if len(present) < 2:
+        return math.nan
+    if probs.shape[1] == 2:
+        return float(skm.roc_auc_score(y, probs[:, 1]))
+    if len(present) == 2:
+        return float(skm.roc_auc_score(y == present[1], probs[:, present[1]]))
+    sub = probs[:, present] / probs[:, present].sum(1, keepdims=True)
+    return float(skm.roc_auc_score(y, sub, multi_class="ovr", average="macro", labels=present))

@@ -1,0 +1,76 @@
+"""Validated settings of a training run: the model, the optimisation (`TrainerSettings`, shared with search
+specs) and one run (`TrainConfig`: task, encoding, scales, seeds, data)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+
+class ModelConfig(BaseModel):
+    """The ViT's shape. `patch_size` None takes the task's default (which follows its anisotropy)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    dim: int = Field(64, ge=8, le=4096, description="token width")
+    depth: int = Field(2, ge=1, le=64, description="number of transformer blocks")
+    heads: int = Field(4, ge=1, le=64, description="attention heads per block")
+    mlp_ratio: float = Field(2.0, gt=0, le=16, description="MLP hidden width / dim")
+    patch_size: list[int] | None = Field(None, description="per-axis patch size; None = task default")
+    cls_token: bool = True
+    pool: Literal["cls", "mean"] = "cls"
+
+    @field_validator("patch_size", mode="before")
+    @classmethod
+    def _one_or_many(cls, value: Any) -> Any:
+        return [value] if isinstance(value, int) else value
+
+    @field_validator("patch_size")
+    @classmethod
+    def _positive(cls, value: list[int] | None) -> list[int] | None:
+        if value is not None and (not value or any(p < 1 for p in value)):
+            raise ValueError(f"every patch size must be an integer >= 1, got {value}")
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ModelConfig:
+        if self.dim % self.heads:
+            raise ValueError(f"dim ({self.dim}) must be divisible by heads ({self.heads})")
+        if self.pool == "cls" and not self.cls_token:
+            raise ValueError("pool='cls' needs cls_token=true (or use pool='mean')")
+        return self
+
+
+class TrainerSettings(BaseModel):
+    """How to train, independent of task and encoding (a search spec's `trainer` section)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    epochs: int = Field(10, ge=1, le=100_000)
+    batch_size: int = Field(32, ge=1, le=65_536)
+    lr: float = Field(1e-3, gt=0, le=10)
+    weight_decay: float = Field(0.01, ge=0, le=10)
+    warmup_epochs: float = Field(1.0, ge=0, le=100_000, description="linear warm-up length in epochs")
+    schedule: Literal["cosine", "exponential"] = Field(
+        "cosine", description="decay after warm-up: cosine to 0, or x0.97 per epoch (the published ChestX run)"
+    )
+    limit: int | None = Field(None, ge=1, description="cap on training samples (None = all)")
+    grad_clip: float | None = Field(1.0, gt=0, description="max gradient norm (None = no clipping)")
+    device: str = Field("auto", pattern=r"^(auto|cpu|cuda(:\d+)?)$", description="auto = CUDA when present")
+    num_threads: int | None = Field(None, ge=1, le=1024, description="CPU threads (None = all cores)")
+    model: ModelConfig = Field(default_factory=ModelConfig)
+
+
+class TrainConfig(TrainerSettings):
+    """One training run: `TrainerSettings` plus what is trained on what."""
+
+    task: str = Field(..., min_length=1)
+    task_options: dict[str, Any] = Field(default_factory=dict)
+    encoding: str = "fourier"
+    scales: list[float] | None = Field(None, description="one scale per patch-grid axis (afpe, lfpe, lsfpe)")
+    scale: float = Field(1.0, ge=0, description="global frequency scale (fourier)")
+    pe_seed: int = Field(0, description="seed of the encoding's random draw, separate from `seed`")
+    seed: int = Field(0, description="seed of initialisation and data order")
+    data_root: str | None = Field(None, description="dataset folder of the real-data tasks")
+    metric: str | None = Field(None, description="objective metric (None = the task's default)")

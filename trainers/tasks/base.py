@@ -1,0 +1,177 @@
+"""What every task shares: validated options, input/patch geometry, simulated anisotropy, `TaskInfo`,
+in-memory datasets and the data error type."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
+from torch.utils.data import Dataset
+
+from afpe.trainers.objectives import Objective
+from afpe.trainers.vit import patch_grid
+
+
+class DataError(ValueError):
+    """A dataset problem the user can fix (missing root, file or column): one message naming it."""
+
+
+class TaskOptions(BaseModel):
+    """Options of a task (`task_options` / `--option KEY=VALUE`); unknown keys are rejected."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class AnisotropicOptions(TaskOptions):
+    """`anisotropy`: integer stride per axis, `img[:, ::a0, ::a1, ...]` (no resize back); a single value
+    applies to the last axis. Patch sizes follow: round(p / a_i), at least 1."""
+
+    anisotropy: list[int] | None = None
+
+    @field_validator("anisotropy", mode="before")
+    @classmethod
+    def _parse(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = [item for item in value.split(",") if item.strip()]
+        return [value] if isinstance(value, int) else value
+
+    @field_validator("anisotropy")
+    @classmethod
+    def _positive(cls, value: list[int] | None) -> list[int] | None:
+        if value is not None and (not value or any(a < 1 for a in value)):
+            raise ValueError(f"every anisotropy stride must be an integer >= 1, got {value}")
+        return value
+
+    def strides(self, ndim: int) -> tuple[int, ...]:
+        value = self.anisotropy or [1]
+        if len(value) == 1:
+            return (1,) * (ndim - 1) + (value[0],)
+        if len(value) != ndim:
+            raise ValueError(f"anisotropy needs 1 or {ndim} values (one per axis), got {value}")
+        return tuple(value)
+
+
+def subsample(array: np.ndarray, strides: Sequence[int]) -> np.ndarray:
+    """Stride the last len(strides) axes: the paper's simulated anisotropy."""
+    index = (Ellipsis, *(slice(None, None, a) for a in strides))
+    return array[index]
+
+
+def strided_size(size: Sequence[int], strides: Sequence[int]) -> tuple[int, ...]:
+    return tuple(-(-s // a) for s, a in zip(size, strides, strict=True))
+
+
+def strided_patch(patch: Sequence[int], strides: Sequence[int]) -> tuple[int, ...]:
+    return tuple(max(1, round(p / a)) for p, a in zip(patch, strides, strict=True))
+
+
+@dataclass(frozen=True)
+class TaskInfo:
+    """What a search needs to know about a task, computed without loading data."""
+
+    name: str
+    ndim: int
+    axis_names: tuple[str, ...]
+    metrics: dict[str, str]
+    default_metric: str
+    input_shape: tuple[int, ...]
+    patch_size: tuple[int, ...]
+    patch_grid: tuple[int, ...]
+    n_outputs: int
+
+
+class ArrayDataset(Dataset):
+    """Samples from arrays (in memory or memory-mapped): uint8 inputs are scaled to [0, 1]."""
+
+    def __init__(self, inputs: np.ndarray, targets: np.ndarray) -> None:
+        self.inputs, self.targets = inputs, targets
+
+    def __len__(self) -> int:
+        return len(self.inputs)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        return to_input(self.inputs[index]), torch.as_tensor(np.asarray(self.targets[index]))
+
+
+def to_input(array: np.ndarray) -> torch.Tensor:
+    """float32 tensor; uint8 pixels -> [0, 1]."""
+    tensor = torch.from_numpy(np.ascontiguousarray(array))
+    return tensor.float().div_(255.0) if tensor.dtype == torch.uint8 else tensor.float()
+
+
+class Task(ABC):
+    """A task knows its input, patch geometry, objective and datasets. Subclasses set the class attributes
+    and implement `input_shape`, `default_patch`, `objective` and `datasets`."""
+
+    name: ClassVar[str]
+    axis_names: ClassVar[tuple[str, ...]]
+    Options: ClassVar[type[TaskOptions]] = TaskOptions
+
+    def __init__(self, options: Mapping[str, Any] | None = None, data_root: str | Path | None = None) -> None:
+        try:
+            self.options = self.Options.model_validate(dict(options or {}))
+        except ValidationError as error:
+            problems = "; ".join(
+                f"{'.'.join(str(p) for p in e['loc']) or 'options'}: {e['msg']}" for e in error.errors()
+            )
+            raise ValueError(f"task_options of {self.name!r}: {problems}") from None
+        self.data_root = None if data_root is None else Path(data_root).expanduser()
+
+    @property
+    def ndim(self) -> int:
+        return len(self.axis_names)
+
+    @property
+    @abstractmethod
+    def input_shape(self) -> tuple[int, ...]:
+        """(channels, *spatial) after any anisotropic subsampling."""
+
+    @property
+    @abstractmethod
+    def default_patch(self) -> tuple[int, ...]:
+        """Per-axis patch size used when the model config leaves it None."""
+
+    @property
+    @abstractmethod
+    def objective(self) -> Objective: ...
+
+    @abstractmethod
+    def datasets(self) -> tuple[Dataset, Dataset]:
+        """(train, validation); validation is deterministic."""
+
+    def patch_size(self, override: Sequence[int] | None = None) -> tuple[int, ...]:
+        if override is None:
+            return self.default_patch
+        if len(override) == 1:
+            return (override[0],) * self.ndim
+        if len(override) != self.ndim:
+            raise ValueError(f"model.patch_size needs 1 or {self.ndim} values for task {self.name!r}, got {override}")
+        return tuple(override)
+
+    def info(self, patch_override: Sequence[int] | None = None) -> TaskInfo:
+        patch = self.patch_size(patch_override)
+        objective = self.objective
+        return TaskInfo(
+            name=self.name,
+            ndim=self.ndim,
+            axis_names=self.axis_names,
+            metrics=dict(objective.metrics),
+            default_metric=objective.default_metric,
+            input_shape=self.input_shape,
+            patch_size=patch,
+            patch_grid=patch_grid(self.input_shape[1:], patch),
+            n_outputs=objective.n_outputs,
+        )
+
+    def require_root(self) -> Path:
+        if self.data_root is None:
+            raise DataError(f"task {self.name!r} reads a dataset: set data_root (--data-root DIR)")
+        if not self.data_root.is_dir():
+            raise DataError(f"data_root {self.data_root} of task {self.name!r} is not a directory")
+        return self.data_root

@@ -1,0 +1,8 @@
+"""`synthetic2d`: which quadrant of a 32x32 image the bright square is in (64 tokens by default)."""
+
+from afpe.trainers.tasks.phantoms import OrthantPhantomTask
+
+
+class Synthetic2D(OrthantPhantomTask):
+    name = "synthetic2d"
+    axis_names = ("rows", "cols")

@@ -1,0 +1,81 @@
+"""One Vision Transformer for 2D images, 3D volumes and time x H x W video.
+
+tokens = Conv_Nd(kernel = stride = patch)(x) flattened row-major, [CLS] first when enabled;
+tokens += encoding(); timm `Block`s (fused scaled-dot-product attention); LayerNorm; CLS or mean pool; head.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from functools import partial
+
+import torch
+from timm.layers import trunc_normal_
+from timm.models.vision_transformer import Block, init_weights_vit_timm
+from torch import nn
+
+from afpe.encodings import build_encoding
+
+_CONV = {1: nn.Conv1d, 2: nn.Conv2d, 3: nn.Conv3d}
+_layer_norm = partial(nn.LayerNorm, eps=1e-6)
+
+
+def patch_grid(spatial: Sequence[int], patch_size: Sequence[int]) -> tuple[int, ...]:
+    """Tokens per axis: floor(size / patch) (a remainder is cropped, as a strided convolution does)."""
+    if len(spatial) != len(patch_size):
+        raise ValueError(f"patch_size {tuple(patch_size)} needs one value per input axis {tuple(spatial)}")
+    grid = tuple(s // p for s, p in zip(spatial, patch_size, strict=True))
+    if min(grid) < 1:
+        raise ValueError(f"patch_size {tuple(patch_size)} is larger than the input {tuple(spatial)}")
+    return grid
+
+
+class ViT(nn.Module):
+    """Input (B, C, *spatial) with 1 to 3 spatial axes; output (B, n_outputs)."""
+
+    def __init__(
+        self,
+        *,
+        in_channels: int,
+        spatial: Sequence[int],
+        patch_size: Sequence[int],
+        n_outputs: int,
+        encoding: str,
+        scales: Sequence[float] | None = None,
+        scale: float = 1.0,
+        pe_seed: int = 0,
+        dim: int = 64,
+        depth: int = 2,
+        heads: int = 4,
+        mlp_ratio: float = 2.0,
+        cls_token: bool = True,
+        pool: str = "cls",
+    ) -> None:
+        super().__init__()
+        self.grid = patch_grid(spatial, patch_size)
+        self.pool = pool
+        self.patch_embed = _CONV[len(self.grid)](
+            in_channels, dim, kernel_size=tuple(patch_size), stride=tuple(patch_size)
+        )
+        self.cls_token = nn.Parameter(torch.zeros(1, 1, dim)) if cls_token else None
+        self.pos_embed = build_encoding(
+            encoding, self.grid, dim, scales=scales, scale=scale, n_tokens=int(cls_token), seed=pe_seed
+        )
+        self.blocks = nn.Sequential(
+            *(Block(dim, heads, mlp_ratio=mlp_ratio, qkv_bias=True, norm_layer=_layer_norm) for _ in range(depth))
+        )
+        self.norm = _layer_norm(dim)
+        self.head = nn.Linear(dim, n_outputs)
+        if self.cls_token is not None:
+            trunc_normal_(self.cls_token, std=0.02)
+        # timm's ViT initialisation for our layers; the encoding keeps its own (seeded) draw.
+        for module in (self.blocks, self.norm, self.head):
+            module.apply(init_weights_vit_timm)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.patch_embed(x).flatten(2).transpose(1, 2)
+        if self.cls_token is not None:
+            x = torch.cat([self.cls_token.expand(x.shape[0], -1, -1), x], dim=1)
+        x = self.norm(self.blocks(x + self.pos_embed()))
+        pooled = x[:, 0] if self.pool == "cls" else x[:, int(self.cls_token is not None) :].mean(dim=1)
+        return self.head(pooled)
