@@ -13,6 +13,8 @@ COMMAND_MODULES = (
     "afpe.service.cli_encodings",
     "afpe.service.cli_search",
     "afpe.service.cli_cluster",
+    "afpe.service.cli_train",
+    "afpe.service.cli_serve",
 )
 
 

@@ -46,6 +46,7 @@ class StudyView:
     encoding: str
     pe_seed: int
     dim: int
+    fixed: dict[int, float] = field(default_factory=dict)
 
     @classmethod
     def from_spec(cls, spec: dict) -> StudyView:
@@ -62,6 +63,7 @@ class StudyView:
             encoding=spec.get("encoding") or "afpe",
             pe_seed=int(spec.get("pe_seed") or 0),
             dim=int(model.get("dim") or 192),
+            fixed={int(k): float(v) for k, v in (spec.get("fixed") or {}).items()},
         )
 
     def axis(self, name: str) -> Axis:
@@ -69,7 +71,7 @@ class StudyView:
 
     @property
     def n_grid_axes(self) -> int:
-        return max((g for a in self.axes for g in a.grid_axes), default=-1) + 1
+        return max((*(g for a in self.axes for g in a.grid_axes), *self.fixed), default=-1) + 1
 
 
 def complete_trials(trials: Sequence[FrozenTrial]) -> list[FrozenTrial]:
@@ -279,8 +281,9 @@ class SimilarityData:
 
 
 def grid_scales(view: StudyView, params: dict) -> list[float]:
-    """Per-grid-axis scales from the trial's axis params (an axis sets every grid axis it names)."""
-    scales = [1.0] * view.n_grid_axes
+    """Per-grid-axis scales from the trial's axis params (an axis sets every grid axis it names); grid axes no
+    searched axis drives take the spec's `fixed` scale, else 1.0 (as `StudySpec.scales_for`)."""
+    scales = [view.fixed.get(g, 1.0) for g in range(view.n_grid_axes)]
     for axis in view.axes:
         for g in axis.grid_axes:
             scales[g] = float(params[axis.param])

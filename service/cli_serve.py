@@ -1,0 +1,37 @@
+"""`afpe serve`: the REST API and dashboard (uvicorn), studies run as Ray Jobs."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("serve", help="start the REST API and dashboard (studies run as Ray Jobs)")
+    parser.add_argument("--host", help="interface to listen on (default: $AFPE_HOST, else 127.0.0.1)")
+    parser.add_argument("--port", type=int, help="port (default: $AFPE_PORT, else 8000)")
+    parser.add_argument("--storage", help="database URL of studies and trials (default: $AFPE_STORAGE, else SQLite)")
+    parser.add_argument(
+        "--ray-address", help="Ray Jobs address of a cluster (default: $AFPE_RAY_ADDRESS, else a private local head)"
+    )
+    parser.set_defaults(func=_serve)
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import uvicorn
+    from pydantic import ValidationError
+
+    from afpe.service.app import create_app
+    from afpe.service.settings import ServiceSettings
+
+    flags = {key: getattr(args, key) for key in ("host", "port", "storage", "ray_address")}
+    try:
+        settings = ServiceSettings(**{key: value for key, value in flags.items() if value is not None})
+    except ValidationError as error:
+        raise ValueError("; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors())) from None
+    app = create_app(settings)
+    settings = app.state.settings
+    if settings.generated_token:
+        print(f"API token (no AFPE_API_TOKEN set; this run only, loopback only): {settings.api_token}", flush=True)
+    print(f"AFPE Sweep dashboard: http://{settings.host}:{settings.port}/", flush=True)
+    uvicorn.run(app, host=settings.host, port=settings.port, log_level="info")
+    return 0

@@ -1,0 +1,63 @@
+"""Comparison of studies that differ only in encoding: each study's best configuration with a bootstrap
+confidence interval of its mean over repeats (COMPLETE trials with the same scales, e.g. other seeds)."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from optuna.trial import FrozenTrial
+from scipy.stats import bootstrap
+
+from afpe.service.plot_data import complete_trials
+
+CONFIDENCE = 0.95
+N_RESAMPLES = 2000
+IDENTITY_KEYS = ("task", "task_options", "metric", "direction", "trainer")
+
+
+@dataclass(frozen=True)
+class BestEstimate:
+    """Mean metric of the best scales over `repeats` trials; (low, high) is the percentile bootstrap CI,
+    None with a single repeat."""
+
+    params: dict[str, float]
+    mean: float
+    repeats: int
+    low: float | None
+    high: float | None
+
+
+def best_estimate(trials: Sequence[FrozenTrial], direction: str, seed: int = 0) -> BestEstimate | None:
+    groups: dict[tuple, list[float]] = defaultdict(list)
+    params_of: dict[tuple, dict[str, float]] = {}
+    for trial in complete_trials(trials):
+        key = tuple(sorted((name, round(value, 12)) for name, value in trial.params.items()))
+        groups[key].append(trial.value)
+        params_of[key] = dict(trial.params)
+    if not groups:
+        return None
+    pick = max if direction == "maximize" else min
+    key = pick(groups, key=lambda k: float(np.mean(groups[k])))
+    values = np.asarray(groups[key], dtype=float)
+    low = high = None
+    if len(values) >= 2 and np.ptp(values) > 0:
+        interval = bootstrap(
+            (values,), np.mean, confidence_level=CONFIDENCE, n_resamples=N_RESAMPLES, method="percentile", rng=seed
+        ).confidence_interval
+        low, high = float(interval.low), float(interval.high)
+    elif len(values) >= 2:
+        low = high = float(values[0])
+    return BestEstimate(params_of[key], float(values.mean()), len(values), low, high)
+
+
+def spec_differences(specs: dict[str, dict]) -> list[str]:
+    """Fields other than the encoding in which the specs differ ('' list: comparable)."""
+    differences = []
+    for key in IDENTITY_KEYS:
+        values = {name: spec.get(key) for name, spec in specs.items()}
+        if len({repr(v) for v in values.values()}) > 1:
+            differences.append(f"{key}: " + ", ".join(f"{name}={value!r}" for name, value in values.items()))
+    return differences

@@ -1,0 +1,65 @@
+"""Settings of the service: `afpe serve` flags override `AFPE_*` environment variables override defaults."""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import secrets
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from afpe.search.storage import default_storage_url
+
+REPOSITORY_SPECS = Path(__file__).resolve().parents[1] / "studies"
+
+
+def is_loopback(host: str) -> bool:
+    """True for localhost and loopback addresses (127.0.0.0/8, ::1)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+class ServiceSettings(BaseSettings):
+    """Where the service listens, what it reads and writes, and the bounds it puts on a submitted spec."""
+
+    model_config = SettingsConfigDict(env_prefix="AFPE_", extra="ignore")
+
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=0, le=65535)
+    storage: str = Field(default_factory=default_storage_url, description="Optuna + service database URL")
+    ray_address: str | None = Field(None, description="Ray dashboard/job address; None = a private local head")
+    api_token: str | None = Field(None, description="Bearer token of mutating endpoints; None = generated")
+    data_dir: Path = Field(Path("~/.afpe/data"), description="every data_root must lie under this folder")
+    specs_dir: Path = Field(REPOSITORY_SPECS, description="the shipped study specs (*.yaml)")
+    work_dir: Path = Field(Path("~/.afpe/service"), description="spec files handed to jobs")
+    ray_num_cpus: int | None = Field(None, ge=1, description="CPUs of the private Ray head (None = all)")
+    max_trials: int = Field(1000, ge=1, le=10_000, description="upper bound on a spec's n_trials")
+    max_epochs: int = Field(1000, ge=1, description="upper bound on trainer.epochs")
+    max_trial_cpus: float = Field(64.0, gt=0, description="upper bound on resources.cpus")
+    max_trial_gpus: float = Field(8.0, ge=0, description="upper bound on resources.gpu")
+    generated_token: bool = Field(False, exclude=True)
+
+    def resolved(self) -> ServiceSettings:
+        """Paths expanded; a generated token when none is configured, which is refused off loopback."""
+        token = self.api_token
+        if not token:
+            if not is_loopback(self.host):
+                raise ValueError(
+                    f"host: refusing to listen on non-loopback {self.host!r} without AFPE_API_TOKEN; set a token"
+                )
+            token = secrets.token_urlsafe(24)
+        return self.model_copy(
+            update={
+                "api_token": token,
+                "generated_token": not self.api_token,
+                "data_dir": Path(os.path.expanduser(self.data_dir)).resolve(),
+                "specs_dir": Path(os.path.expanduser(self.specs_dir)).resolve(),
+                "work_dir": Path(os.path.expanduser(self.work_dir)).resolve(),
+            }
+        )
