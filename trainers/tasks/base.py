@@ -53,7 +53,7 @@ class AnisotropicOptions(TaskOptions):
         if len(value) == 1:
             return (1,) * (ndim - 1) + (value[0],)
         if len(value) != ndim:
-            raise ValueError(f"anisotropy needs 1 or {ndim} values (one per axis), got {value}")
+            raise ValueError(f"task_options.anisotropy needs 1 or {ndim} values (one per axis), got {value}")
         return tuple(value)
 
 

@@ -1,0 +1,147 @@
+"""`afpe train`: train one task with one encoding and print its validation metrics."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+from typing import Any
+
+from afpe.service.cli import CliError, parse_list
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("train", help="train one task with one positional encoding")
+    parser.add_argument(
+        "--task", required=True, help="task: synthetic2d, synthetic3d, synthetic_video, medmnist3d, chestx, echonet"
+    )
+    parser.add_argument("--encoding", default="fourier", help="positional encoding (default: fourier)")
+    parser.add_argument("--scales", help="per-axis scales of the patch grid, e.g. 1,1,0.25 (afpe, lfpe, lsfpe)")
+    parser.add_argument("--scale", type=float, default=1.0, help="global frequency scale (fourier; default: 1)")
+    parser.add_argument("--epochs", type=int, help="epochs (default: 10)")
+    parser.add_argument("--limit", type=int, help="cap on training samples")
+    parser.add_argument("--batch-size", type=int, help="batch size (default: 32)")
+    parser.add_argument("--lr", type=float, help="peak learning rate (default: 1e-3)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of initialisation and data order (default: 0)")
+    parser.add_argument("--pe-seed", type=int, default=0, help="seed of the encoding's random draw (default: 0)")
+    parser.add_argument("--metric", help="metric to select the best epoch (default: the task's)")
+    parser.add_argument("--data-root", help="dataset folder (medmnist3d, chestx, echonet)")
+    parser.add_argument(
+        "--option",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="task option, repeatable; lists comma-separated, e.g. --option anisotropy=1,1,4",
+    )
+    parser.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda or cuda:N")
+    parser.add_argument("--threads", type=int, help="CPU threads (default: all cores)")
+    parser.add_argument("--checkpoint-dir", help="save a checkpoint per epoch here; an existing one is resumed")
+    parser.add_argument("--json", action="store_true", help="print one JSON object as the last stdout line")
+    parser.set_defaults(func=_train)
+
+
+def parse_options(items: list[str]) -> dict[str, Any]:
+    """['anisotropy=1,1,4', 'flag=organmnist3d'] -> {'anisotropy': [1, 1, 4], 'flag': 'organmnist3d'}."""
+    options: dict[str, Any] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise CliError(f"--option expects KEY=VALUE, got {item!r}")
+        parts = [_scalar(part.strip()) for part in value.split(",")]
+        options[key.strip()] = parts if "," in value else parts[0]
+    return options
+
+
+def _scalar(text: str) -> Any:
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return {"true": True, "false": False}.get(text.lower(), text)
+
+
+def _train(args: argparse.Namespace) -> int:
+    from pydantic import ValidationError
+    from tqdm import tqdm
+
+    from afpe.trainers import TrainConfig, train
+
+    fields = {
+        "epochs": args.epochs,
+        "limit": args.limit,
+        "batch_size": args.batch_size,
+        "lr": args.lr,
+        "num_threads": args.threads,
+        "metric": args.metric,
+        "data_root": args.data_root,
+    }
+    try:
+        config = TrainConfig(
+            task=args.task,
+            encoding=args.encoding,
+            task_options=parse_options(args.option),
+            scales=parse_list(args.scales) if args.scales else None,
+            scale=args.scale,
+            seed=args.seed,
+            pe_seed=args.pe_seed,
+            device=args.device,
+            **{k: v for k, v in fields.items() if v is not None},
+        )
+    except ValidationError as error:
+        problem = error.errors()[0]
+        raise CliError(f"{'.'.join(str(p) for p in problem['loc'])}: {problem['msg']}") from None
+
+    bars: list[tqdm] = []  # opened at the first report, so input errors print no empty bar
+
+    def report(epoch: int, metrics: dict[str, float]) -> None:
+        if not bars:
+            bars.append(
+                tqdm(
+                    total=config.epochs,
+                    desc=f"{config.task}/{config.encoding}",
+                    unit="epoch",
+                    disable=args.json,
+                    initial=epoch - 1,
+                )
+            )
+        bars[0].set_postfix({k: f"{v:.4g}" for k, v in metrics.items()}, refresh=False)
+        bars[0].update(epoch - bars[0].n)
+
+    try:
+        result = train(config, report=report, checkpoint_dir=args.checkpoint_dir)
+    finally:
+        for bar in bars:
+            bar.close()
+    summary = {
+        "task": config.task,
+        "encoding": config.encoding,
+        "scales": config.scales,
+        "epochs": result["epochs"],
+        "best_epoch": result["best_epoch"],
+        "metric": result["metric"],
+        "objective": result["objective"],
+        "seconds": round(result["seconds"], 3),
+        "metrics": result["metrics"],
+    }
+    if args.json:
+        print(json.dumps(_finite(summary)))
+    else:
+        print(
+            f"best epoch {result['best_epoch']}/{result['epochs']} ({result['metric']} = {result['objective']:.4f}),"
+            f" {result['seconds']:.1f} s"
+        )
+        for name, value in result["metrics"].items():
+            print(f"  {name:<12} {value:.4f}")
+    return 0
+
+
+def _finite(value: Any) -> Any:
+    """NaN/inf -> null so the output is strict JSON."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_finite(v) for v in value]
+    return value
