@@ -67,9 +67,11 @@ def ray_env(ray_token: str) -> dict[str, str]:
     return {"RAY_AUTH_MODE": RAY_AUTH_MODE, "RAY_AUTH_TOKEN": ray_token}
 
 
-def node_env(ray_token: str, *, storage_password: str | None, data_dir: str | None) -> dict[str, str]:
-    """Environment of a Ray node: study drivers (on the head) open the storage with PGPASSWORD, trials read data."""
-    return {**ray_env(ray_token), **_optional(PGPASSWORD=storage_password, AFPE_DATA_DIR=data_dir)}
+def node_env(ray_token: str, *, storage_password: str | None, tune_dir: str | None = None) -> dict[str, str]:
+    """Environment of a Ray node. Study drivers (Ray Jobs, run on the head) inherit it: they open the storage with
+    PGPASSWORD and keep Tune's experiment state in AFPE_TUNE_DIR, which must be one folder shared by all nodes.
+    The storage URL and data folder come with each job from the API (its runtime_env)."""
+    return {**ray_env(ray_token), **_optional(PGPASSWORD=storage_password, AFPE_TUNE_DIR=tune_dir)}
 
 
 def api_env(
@@ -191,7 +193,7 @@ def cluster_up(
         api_token=os.environ.get("AFPE_API_TOKEN") or secrets.token_urlsafe(32),
         ray_token=os.environ.get("RAY_AUTH_TOKEN") or secrets.token_hex(32),
     )
-    nodes = node_env(state.ray_token, storage_password=storage_password, data_dir=data_dir)
+    nodes = node_env(state.ray_token, storage_password=storage_password)  # one machine: Tune's default dir is shared
     try:
         head = head_command(port=ray_port, dashboard_host="127.0.0.1", dashboard_port=dashboard_port)
         head += [f"--temp-dir={state.ray_temp_dir}", f"--ray-client-server-port={_free_port()}", *_agent_ports()]

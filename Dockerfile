@@ -1,0 +1,37 @@
+# One image for the Ray head, the Ray workers and the API (docker-compose.yml).
+# torch from PyPI is a CUDA build (its nvidia-* wheels bring CUDA and cuDNN); the host only needs the NVIDIA
+# driver and the NVIDIA container toolkit. The same image runs on CPU-only machines.
+FROM python:3.11-slim
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1
+
+# Non-root user; the mount points exist in the image so that new named volumes belong to it.
+RUN useradd --create-home --uid 1000 --shell /bin/bash afpe \
+    && mkdir -p /srv/afpe/tune /data \
+    && chown afpe:afpe /srv/afpe/tune
+
+WORKDIR /opt/afpe
+
+# Dependencies first: this (large) layer is rebuilt only when pyproject.toml changes.
+COPY pyproject.toml ./
+RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']))" \
+        > /tmp/requirements.txt \
+    && pip install -r /tmp/requirements.txt \
+    && rm /tmp/requirements.txt
+
+# Then the source (small layer). Editable, as in development: the shipped studies/ stay next to the code.
+COPY README.md ./
+COPY encodings ./encodings
+COPY trainers ./trainers
+COPY search ./search
+COPY service ./service
+COPY studies ./studies
+RUN pip install --no-deps -e . && afpe --version && ray --version
+
+USER afpe
+WORKDIR /home/afpe
+EXPOSE 6379 8265 8000
+CMD ["afpe", "--help"]
