@@ -73,6 +73,7 @@ class _Live:
     number: int
     values: dict[int, float] = field(default_factory=dict)
     seconds: float = 0.0
+    retries: int = 0
     error: str | None = None
 
 
@@ -108,7 +109,7 @@ class StudyRecorder(Searcher):
     def suggest(self, trial_id: str) -> dict[str, Any] | None:
         trial = self.study.ask(self.distributions)
         attrs = {"encoding": self.spec.encoding, "task": self.spec.task, "pe_seed": self.spec.pe_seed,
-                 "seed": self.spec.seed, "ray_trial_id": trial_id, "epochs": 0, "seconds": 0.0}
+                 "seed": self.spec.seed, "ray_trial_id": trial_id, "epochs": 0, "seconds": 0.0, "retries": 0}
         for key, value in attrs.items():
             trial.set_user_attr(key, value)
         self.live[trial_id] = _Live(optuna_id=trial._trial_id, number=trial.number)
@@ -156,6 +157,13 @@ class StudyRecorder(Searcher):
         if trial_id in self.live:
             self.live[trial_id].error = message
             self._tell(trial_id)
+
+    def record_retry(self, trial_id: str) -> None:
+        """Ray restarts a failed trial (FailureConfig.max_failures): count it in the `retries` attr."""
+        if trial_id in self.live:
+            live = self.live[trial_id]
+            live.retries += 1
+            self.study._storage.set_trial_user_attr(live.optuna_id, "retries", live.retries)
 
     def finish(self) -> None:
         """After Tune returns: whatever is still open ends as FAIL, so nothing stays RUNNING."""
@@ -208,10 +216,13 @@ class StudyRecorder(Searcher):
 
 
 class ErrorRecorder(Callback):
-    """Hands a trial's final error text (Ray's error.txt, last lines) to the recorder."""
+    """Hands retries and a trial's final error text (Ray's error.txt) to the recorder."""
 
     def __init__(self, recorder: StudyRecorder) -> None:
         self.recorder = recorder
+
+    def on_trial_recover(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        self.recorder.record_retry(trial.trial_id)
 
     def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         text = "errored past its retries"

@@ -56,7 +56,8 @@ def split_password(url: str) -> tuple[str, str | None]:
     parsed = make_url(url)
     if parsed.password is None:
         return url, None
-    return parsed.set(password=None).render_as_string(hide_password=False), str(parsed.password)
+    # URL is a NamedTuple; `URL.set(password=None)` would leave the password in place
+    return parsed._replace(password=None).render_as_string(hide_password=False), str(parsed.password)
 
 
 def public_url(url: str) -> str:

@@ -1,0 +1,71 @@
+"""ASHA vs none: the same 50 random scale draws (same seed) on a synthetic task, once run to the end and once
+with ASHA; prints the best value and the epochs each spent. Goal: the same best within noise at <= 40 %
+of the epochs.
+
+    python benchmarks/asha.py [--trials 50] [--epochs 9]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+import time
+
+import optuna
+
+from afpe.search import run_study, validate_spec
+from afpe.search.driver import ray_session
+from afpe.search.storage import open_storage
+
+SPEC = {
+    "task": "synthetic2d",
+    "task_options": {"n_train": 256, "n_val": 128},
+    "encoding": "afpe",
+    "axes": [
+        {"name": "rows", "grid_axes": [0], "low": 0.02, "high": 50},
+        {"name": "cols", "grid_axes": [1], "low": 0.02, "high": 50},
+    ],
+    "trainer": {"batch_size": 32, "lr": 0.003, "warmup_epochs": 0.5, "model": {"dim": 32, "depth": 2, "heads": 4}},
+    "resources": {"cpus": 1, "max_concurrent": 2},
+    "seed": 7,
+}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--trials", type=int, default=50)
+    parser.add_argument("--epochs", type=int, default=9)
+    args = parser.parse_args()
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    base = {**SPEC, "n_trials": args.trials, "trainer": {**SPEC["trainer"], "epochs": args.epochs}}
+    runs = {
+        "random": validate_spec({**base, "name": "random"}),
+        "random+asha": validate_spec({**base, "name": "random-asha",
+                                      "scheduler": {"grace_period": 1, "reduction_factor": 3}}),
+    }
+    with tempfile.TemporaryDirectory(prefix="afpe-bench-") as folder:
+        os.environ["AFPE_TUNE_DIR"] = f"{folder}/tune"
+        storage_url = f"sqlite:///{folder}/asha.db"
+        figures = {}
+        with ray_session(None):
+            for label, spec in runs.items():
+                started = time.perf_counter()
+                summary = run_study(spec, storage=storage_url)
+                seconds = time.perf_counter() - started
+                study = optuna.load_study(study_name=spec.name, storage=open_storage(storage_url))
+                epochs = sum(trial.user_attrs.get("epochs", 0) for trial in study.trials)
+                same_draws = [tuple(sorted(trial.params.items())) for trial in study.trials]
+                figures[label] = (summary, epochs, seconds, same_draws)
+    (plain, plain_epochs, plain_s, plain_draws), (asha, asha_epochs, asha_s, asha_draws) = figures.values()
+    print(f"task synthetic2d, {args.trials} random trials x {args.epochs} epochs, metric {plain.metric}")
+    print(f"same scale draws in both runs: {sorted(plain_draws) == sorted(asha_draws)}")
+    for label, (summary, epochs, seconds, _) in figures.items():
+        print(f"{label:12s} best {summary.best_value:.4f} (trial {summary.best_number}), epochs {epochs}, "
+              f"{seconds:.0f} s, states {({k: v for k, v in summary.states.items() if v})}")
+    print(f"ASHA: best {asha.best_value - plain.best_value:+.4f} vs random, "
+          f"epochs {asha_epochs / plain_epochs:.0%} of random, wall {asha_s / plain_s:.0%}   [goal <= 40% epochs]")
+
+
+if __name__ == "__main__":
+    main()

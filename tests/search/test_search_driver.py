@@ -1,0 +1,124 @@
+"""The driver end to end on real local Ray, the real trainer and real PostgreSQL: ASHA -> PRUNED, a failing
+trial retried then FAIL, a Postgres backend terminated mid-study, no password in Ray's saved state."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import optuna
+import pytest
+import sqlalchemy
+from optuna.trial import TrialState
+
+from afpe.search import run_study, validate_spec
+from afpe.search.driver import ray_session
+
+TINY = {
+    "task": "synthetic2d",
+    "task_options": {"n_train": 64, "n_val": 32},
+    "encoding": "afpe",
+    "axes": [
+        {"name": "rows", "grid_axes": [0], "low": 0.05, "high": 20},
+        {"name": "cols", "grid_axes": [1], "low": 0.05, "high": 20},
+    ],
+    "trainer": {"epochs": 3, "batch_size": 32, "lr": 0.003, "warmup_epochs": 0,
+                "model": {"dim": 16, "depth": 1, "heads": 2}},
+    "resources": {"cpus": 1, "max_concurrent": 1},
+    "max_failures": 1,
+}
+
+
+@pytest.fixture(scope="module")
+def local_ray() -> Iterator[None]:
+    """One private local Ray for the module (run_study uses an initialised Ray as it is)."""
+    with ray_session(None):
+        yield
+
+
+@pytest.fixture(autouse=True)
+def private_tune_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    path = tmp_path / "tune"
+    monkeypatch.setenv("AFPE_TUNE_DIR", str(path))
+    return path
+
+
+def test_asha_stopped_trials_are_pruned_with_their_epochs(local_ray: None, postgres_url: str) -> None:
+    spec = validate_spec({**TINY, "name": "asha", "n_trials": 8, "seed": 3,
+                          "scheduler": {"grace_period": 1, "reduction_factor": 2}})
+    summary = run_study(spec, storage=postgres_url)
+    study = optuna.load_study(study_name="asha", storage=postgres_url)
+    trials = study.trials
+    states = [trial.state for trial in trials]
+    assert len(trials) == 8 and summary.finished == 8
+    assert TrialState.PRUNED in states and TrialState.COMPLETE in states
+    assert not {TrialState.RUNNING, TrialState.WAITING} & set(states)
+    for trial in trials:
+        steps = sorted(trial.intermediate_values)
+        assert steps == list(range(1, trial.user_attrs["epochs"] + 1))
+        assert {"s_rows", "s_cols"} == set(trial.params)
+        assert all(0.05 <= value <= 20 for value in trial.params.values())
+        attrs = trial.user_attrs
+        assert (attrs["encoding"], attrs["task"], attrs["pe_seed"], attrs["seed"]) == ("afpe", "synthetic2d", 0, 3)
+        assert attrs["ray_trial_id"] and attrs["seconds"] > 0
+        if trial.state == TrialState.PRUNED:
+            assert attrs["epochs"] < 3
+            assert trial.value == trial.intermediate_values[steps[-1]]  # Optuna: a pruned trial's last value
+        else:
+            assert attrs["epochs"] == 3
+            assert trial.value == max(trial.intermediate_values.values())  # the best epoch, not the last
+    epochs = sum(trial.user_attrs["epochs"] for trial in trials)
+    assert epochs < 8 * 3
+    assert summary.best_value == max(t.value for t in trials if t.state == TrialState.COMPLETE)
+
+
+def test_a_failing_trial_is_retried_then_fails_without_stopping_the_study(
+    local_ray: None, postgres_url: str, tmp_path: Path
+) -> None:
+    """medmnist3d reading a data root without its npz file: a real error inside every trial."""
+    empty = tmp_path / "no-data"
+    empty.mkdir()
+    spec = validate_spec({
+        **TINY, "name": "failing", "n_trials": 2, "task": "medmnist3d", "task_options": {},
+        "axes": [{"name": "xy", "grid_axes": [0, 1], "low": 0.1, "high": 10},
+                 {"name": "z", "grid_axes": [2], "low": 0.1, "high": 10}],
+        "data_root": str(empty),
+    })
+    summary = run_study(spec, storage=postgres_url)
+    trials = optuna.load_study(study_name="failing", storage=postgres_url).trials
+    assert [trial.state for trial in trials] == [TrialState.FAIL, TrialState.FAIL]  # both ran: the study went on
+    assert summary.states["FAIL"] == 2 and summary.best_value is None
+    for trial in trials:
+        assert trial.user_attrs["retries"] == 1
+        assert "no-data" in trial.user_attrs["error"]
+
+
+def test_a_terminated_postgres_backend_does_not_lose_the_study(
+    local_ray: None, postgres_server: str, postgres_url: str, private_tune_dir: Path
+) -> None:
+    """After the first trial ends, every connection of the study's database is killed (pg_terminate_backend);
+    the pool's pre-ping replaces them and the study goes on. The URL carries a password (trust auth ignores
+    it): it must not appear anywhere in Ray's saved experiment state."""
+    database = postgres_url.rsplit("/", 1)[1]
+    admin = sqlalchemy.create_engine(postgres_server, isolation_level="AUTOCOMMIT")
+    killed: list[int] = []
+
+    def terminate_backends(progress) -> None:  # noqa: ANN001 - afpe.search.recorder.Progress
+        if progress.finished == 1:
+            with admin.connect() as connection:
+                rows = connection.execute(sqlalchemy.text(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE datname = :db AND pid <> pg_backend_pid()"), {"db": database}).all()
+            killed.append(len(rows))
+
+    secret = "pw-never-in-ray-state"
+    url = postgres_url.replace("postgres@", f"postgres:{secret}@")
+    spec = validate_spec({**TINY, "name": "dropped", "n_trials": 3, "trainer": {**TINY["trainer"], "epochs": 2}})
+    summary = run_study(spec, storage=url, on_progress=terminate_backends)
+    admin.dispose()
+    assert killed and killed[0] >= 1
+    trials = optuna.load_study(study_name="dropped", storage=postgres_url).trials
+    assert [trial.state for trial in trials] == [TrialState.COMPLETE] * 3 and summary.finished == 3
+    saved = [path for path in private_tune_dir.rglob("*") if path.is_file()]
+    assert any(path.name.startswith("experiment_state") for path in saved)
+    assert not [path for path in saved if secret.encode() in path.read_bytes()]

@@ -1,0 +1,101 @@
+"""`kill -9` of a driver mid-study, then `afpe run --resume`: exactly n_trials finished, nothing RUNNING."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import optuna
+import psutil
+import yaml
+from optuna.trial import TrialState
+
+SPEC = {
+    "name": "killed",
+    "task": "synthetic2d",
+    "task_options": {"n_train": 64, "n_val": 32},
+    "axes": [
+        {"name": "rows", "grid_axes": [0], "low": 0.05, "high": 20},
+        {"name": "cols", "grid_axes": [1], "low": 0.05, "high": 20},
+    ],
+    "n_trials": 4,
+    "trainer": {"epochs": 4, "batch_size": 32, "warmup_epochs": 0, "model": {"dim": 16, "depth": 1, "heads": 2}},
+    "resources": {"cpus": 1, "max_concurrent": 1},
+}
+
+
+def afpe(*args: str, env: dict[str, str], **kwargs) -> subprocess.Popen:  # noqa: ANN003
+    return subprocess.Popen([sys.executable, "-m", "afpe.service", *args], env=env, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, **kwargs)
+
+
+def ray_processes_of(session: int) -> list[psutil.Process]:
+    """Processes (Ray's GCS, raylet, workers) still alive from the killed driver's process session."""
+    found = []
+    for process in psutil.process_iter(["pid"]):
+        try:
+            if os.getsid(process.pid) == session:
+                found.append(process)
+        except (ProcessLookupError, PermissionError):
+            continue
+    return found
+
+
+def test_kill_9_then_resume_finishes_exactly_n_trials(postgres_url: str, tmp_path: Path) -> None:
+    spec_path = tmp_path / "killed.yaml"
+    spec_path.write_text(yaml.safe_dump(SPEC))
+    env = {**os.environ, "AFPE_TUNE_DIR": str(tmp_path / "tune")}
+    driver = afpe("run", str(spec_path), "--storage", postgres_url, env=env, start_new_session=True)
+    deadline = time.monotonic() + 300
+    states: list[TrialState] = []
+    while time.monotonic() < deadline and driver.poll() is None:
+        try:
+            states = [trial.state for trial in optuna.load_study(study_name="killed", storage=postgres_url).trials]
+        except KeyError:
+            states = []
+        if TrialState.COMPLETE in states and states[-1] == TrialState.RUNNING:
+            break
+        time.sleep(0.5)
+    assert driver.poll() is None, driver.communicate()[0]
+    os.killpg(driver.pid, signal.SIGKILL)  # the driver and every process it started in its session
+    driver.wait()
+    time.sleep(1)
+    assert ray_processes_of(driver.pid) == []
+
+    study = optuna.load_study(study_name="killed", storage=postgres_url)
+    assert TrialState.RUNNING in [trial.state for trial in study.trials]  # Optuna alone never cleans this up
+    finished_before = sum(trial.state in (TrialState.COMPLETE, TrialState.PRUNED) for trial in study.trials)
+    assert 1 <= finished_before < 4
+
+    resume = afpe("run", str(spec_path), "--storage", postgres_url, "--resume", env=env)
+    output, _ = resume.communicate(timeout=300)
+    assert resume.returncode == 0, output
+    assert "4/4 finished" in output
+
+    trials = optuna.load_study(study_name="killed", storage=postgres_url).trials
+    states = [trial.state for trial in trials]
+    assert states.count(TrialState.COMPLETE) + states.count(TrialState.PRUNED) == 4
+    assert not {TrialState.RUNNING, TrialState.WAITING} & set(states)
+    stale = [trial for trial in trials if trial.state == TrialState.FAIL]
+    assert stale and all("driver" in trial.user_attrs["error"] for trial in stale)
+    # the resumed random search continues the sequence instead of replaying the first draws
+    params = [tuple(trial.params.values()) for trial in trials]
+    assert len(set(params)) == len(params)
+
+
+def test_resume_of_a_complete_study_runs_nothing(postgres_url: str, tmp_path: Path) -> None:
+    """A name with trials needs --resume; a finished study resumed starts no Ray at all."""
+    from afpe.search import run_study, validate_spec
+    from afpe.search.storage import claim_study, open_storage
+
+    spec = validate_spec({**SPEC, "n_trials": 1})
+    study = claim_study(open_storage(postgres_url), spec, resume=False)
+    trial = study.ask()
+    study.tell(trial, 0.5)
+    started = time.monotonic()
+    summary = run_study(spec, storage=postgres_url, resume=True)
+    assert summary.finished == 1 and time.monotonic() - started < 3
