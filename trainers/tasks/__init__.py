@@ -7,11 +7,16 @@ from pathlib import Path
 from typing import Any
 
 from afpe.trainers.tasks.base import DataError, Task, TaskInfo
+from afpe.trainers.tasks.chestx import ChestX
+from afpe.trainers.tasks.echonet import EchoNet
+from afpe.trainers.tasks.medmnist3d import MedMNIST3D
 from afpe.trainers.tasks.synthetic2d import Synthetic2D
 from afpe.trainers.tasks.synthetic3d import Synthetic3D
 from afpe.trainers.tasks.synthetic_video import SyntheticVideo
 
-TASKS: dict[str, type[Task]] = {task.name: task for task in (Synthetic2D, Synthetic3D, SyntheticVideo)}
+TASKS: dict[str, type[Task]] = {
+    task.name: task for task in (Synthetic2D, Synthetic3D, SyntheticVideo, MedMNIST3D, ChestX, EchoNet)
+}
 
 
 def list_tasks() -> list[str]:

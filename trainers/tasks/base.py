@@ -96,13 +96,13 @@ class ArrayDataset(Dataset):
         return len(self.inputs)
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
-        return to_input(self.inputs[index]), torch.as_tensor(np.asarray(self.targets[index]))
+        return to_input(self.inputs[index]), torch.from_numpy(np.array(self.targets[index]))
 
 
 def to_input(array: np.ndarray) -> torch.Tensor:
-    """float32 tensor; uint8 pixels -> [0, 1]."""
-    tensor = torch.from_numpy(np.ascontiguousarray(array))
-    return tensor.float().div_(255.0) if tensor.dtype == torch.uint8 else tensor.float()
+    """A float32 copy (memory-mapped arrays stay untouched); uint8 pixels -> [0, 1]."""
+    tensor = torch.from_numpy(np.array(array, dtype=np.float32))
+    return tensor.div_(255.0) if array.dtype == np.uint8 else tensor
 
 
 class Task(ABC):
