@@ -108,6 +108,19 @@ def tune_dir() -> Path:
     return path
 
 
+def check_resources(spec: StudySpec) -> None:
+    """A trial that asks for more CPUs or GPUs than the Ray cluster has would wait forever: refuse it."""
+    import ray
+
+    cluster = ray.cluster_resources()
+    for field, key, asked, lowest in (("cpus", "CPU", spec.resources.cpus, 1), ("gpu", "GPU", spec.resources.gpu, 0)):
+        if asked > cluster.get(key, 0.0):
+            raise ValueError(
+                f"resources.{field}: each trial asks for {asked:g} {key} but the Ray cluster has "
+                f"{cluster.get(key, 0.0):g}; lower it (e.g. --set resources.{field}={lowest})"
+            )
+
+
 def run_trials(
     spec: StudySpec, study: optuna.Study, count: int, on_progress: Callable[[Progress], None] | None
 ) -> None:
@@ -115,6 +128,7 @@ def run_trials(
     from ray import tune
 
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")  # no experiment banner and tables: the CLI prints progress
+    check_resources(spec)
     scheduler = None
     if spec.scheduler is not None:
         scheduler = RecordingASHA(
