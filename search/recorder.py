@@ -7,7 +7,8 @@ the driver dies (no heartbeat under ask/tell) and (4) pairs with `Tuner.restore`
 `UpdateFinishedTrialError`. This searcher owns the Optuna calls instead:
 
 - `suggest` asks Optuna for the scales (log-uniform, `s_<axis>`) and tags the trial's user attrs;
-- `on_trial_result` stores each epoch's metric as the intermediate value at step = epoch;
+- `on_trial_result` stores each epoch's metric as the intermediate value at step = epoch (the result on
+  which the scheduler says STOP reaches only `on_trial_complete`, which stores it the same way);
 - `on_trial_complete` tells COMPLETE (value = best epoch's metric) when all epochs ran, PRUNED when the
   scheduler stopped it (`RecordingASHA.stopped`), FAIL when it errored past its retries (the error text
   arrives through `ErrorRecorder`) or stopped for any other reason (e.g. the driver was interrupted);
@@ -71,8 +72,8 @@ class _Live:
 
     optuna_id: int
     number: int
+    started: float = field(default_factory=time.monotonic)
     values: dict[int, float] = field(default_factory=dict)
-    seconds: float = 0.0
     retries: int = 0
     error: str | None = None
 
@@ -127,16 +128,17 @@ class StudyRecorder(Searcher):
             live.values.clear()
         value = float(result.get(self.spec.metric, math.nan))
         live.values[epoch] = value
-        live.seconds = float(result.get("time_total_s", 0.0))
         storage = self.study._storage
         storage.set_trial_intermediate_value(live.optuna_id, epoch, value)
         storage.set_trial_user_attr(live.optuna_id, "epochs", epoch)
-        storage.set_trial_user_attr(live.optuna_id, "seconds", round(live.seconds, 3))
+        storage.set_trial_user_attr(live.optuna_id, "seconds", round(time.monotonic() - live.started, 3))
 
     def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
         live = self.live.get(trial_id)
         if live is None:
             return
+        if result and not error:  # a result that made the scheduler STOP reaches only this hook
+            self.on_trial_result(trial_id, result)
         if error and trial_id not in self.failed_errors:
             # the error text follows through ErrorRecorder.on_trial_error; `finish` tells it otherwise
             live.error = "errored past its retries"
@@ -176,6 +178,7 @@ class StudyRecorder(Searcher):
         live = self.live.pop(trial_id)
         last_epoch = max(live.values, default=0)
         storage = self.study._storage
+        storage.set_trial_user_attr(live.optuna_id, "seconds", round(time.monotonic() - live.started, 3))
         value = None
         if live.error is not None:
             state = TrialState.FAIL

@@ -10,20 +10,20 @@ import time
 from pathlib import Path
 
 import optuna
-import psutil
 import yaml
+from optuna.distributions import FloatDistribution
 from optuna.trial import TrialState
 
 SPEC = {
     "name": "killed",
     "task": "synthetic2d",
-    "task_options": {"n_train": 64, "n_val": 32},
+    "task_options": {"n_train": 512, "n_val": 128},  # a few seconds per trial: time to kill one mid-way
     "axes": [
         {"name": "rows", "grid_axes": [0], "low": 0.05, "high": 20},
         {"name": "cols", "grid_axes": [1], "low": 0.05, "high": 20},
     ],
     "n_trials": 4,
-    "trainer": {"epochs": 4, "batch_size": 32, "warmup_epochs": 0, "model": {"dim": 16, "depth": 1, "heads": 2}},
+    "trainer": {"epochs": 5, "batch_size": 32, "warmup_epochs": 0, "model": {"dim": 32, "depth": 2, "heads": 4}},
     "resources": {"cpus": 1, "max_concurrent": 1},
 }
 
@@ -33,15 +33,16 @@ def afpe(*args: str, env: dict[str, str], **kwargs) -> subprocess.Popen:  # noqa
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, **kwargs)
 
 
-def ray_processes_of(session: int) -> list[psutil.Process]:
-    """Processes (Ray's GCS, raylet, workers) still alive from the killed driver's process session."""
+def processes_in_session(session: int) -> list[int]:
+    """Live processes (the driver, Ray's GCS, raylet, workers) of the killed driver's process session."""
     found = []
-    for process in psutil.process_iter(["pid"]):
-        try:
-            if os.getsid(process.pid) == session:
-                found.append(process)
-        except (ProcessLookupError, PermissionError):
-            continue
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if os.getsid(int(entry.name)) == session and "State:\tZ" not in (entry / "status").read_text():
+                    found.append(int(entry.name))
+            except (ProcessLookupError, PermissionError, FileNotFoundError):
+                continue
     return found
 
 
@@ -63,8 +64,10 @@ def test_kill_9_then_resume_finishes_exactly_n_trials(postgres_url: str, tmp_pat
     assert driver.poll() is None, driver.communicate()[0]
     os.killpg(driver.pid, signal.SIGKILL)  # the driver and every process it started in its session
     driver.wait()
-    time.sleep(1)
-    assert ray_processes_of(driver.pid) == []
+    gone_by = time.monotonic() + 30  # Ray's workers sit in their own process groups and follow their raylet
+    while processes_in_session(driver.pid) and time.monotonic() < gone_by:
+        time.sleep(0.5)
+    assert processes_in_session(driver.pid) == []
 
     study = optuna.load_study(study_name="killed", storage=postgres_url)
     assert TrialState.RUNNING in [trial.state for trial in study.trials]  # Optuna alone never cleans this up
@@ -94,7 +97,7 @@ def test_resume_of_a_complete_study_runs_nothing(postgres_url: str, tmp_path: Pa
 
     spec = validate_spec({**SPEC, "n_trials": 1})
     study = claim_study(open_storage(postgres_url), spec, resume=False)
-    trial = study.ask()
+    trial = study.ask({axis.param: FloatDistribution(axis.low, axis.high, log=True) for axis in spec.axes})
     study.tell(trial, 0.5)
     started = time.monotonic()
     summary = run_study(spec, storage=postgres_url, resume=True)
