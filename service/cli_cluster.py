@@ -78,7 +78,7 @@ def _down(args: argparse.Namespace) -> int:
 def _status(args: argparse.Namespace) -> int:
     from dataclasses import asdict
 
-    from afpe.service.cluster import ClusterState, list_nodes
+    from afpe.service.cluster import ClusterState, ray_state
 
     state = ClusterState.load(args.dir)
     if state is None:
@@ -92,7 +92,7 @@ def _status(args: argparse.Namespace) -> int:
         running = "running" if alive[process.role] else "STOPPED"
         print(f"{process.role:<10} pid {process.pid:<8} {running}  {process.log}")
     try:
-        nodes = list_nodes(state)
+        nodes = ray_state(state, "nodes")
         for node in nodes:
             kind = "head" if node["is_head_node"] else "worker"
             resources = ", ".join(f"{k}={v:g}" for k, v in node["resources_total"].items() if k in ("CPU", "GPU"))

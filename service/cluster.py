@@ -200,7 +200,10 @@ def cluster_up(
         _start(state, cluster_dir, "head", head, nodes)
         _wait_for_nodes(state, 1, timeout)
         for index in range(1, workers + 1):
-            worker = worker_command(state.ray_address) + _agent_ports()
+            # Own temp dir, as each compose container has: nodes sharing one would share a session folder, and a
+            # worker's runtime-env agent then deletes the job's working_dir under the driver running on the head.
+            worker_temp_dir = Path(state.ray_temp_dir, f"w{index}")
+            worker = worker_command(state.ray_address) + [f"--temp-dir={worker_temp_dir}", *_agent_ports()]
             if worker_cpus is not None:
                 worker.append(f"--num-cpus={worker_cpus}")
             _start(state, cluster_dir, f"worker-{index}", worker, nodes)
@@ -247,10 +250,11 @@ def cluster_down(cluster_dir: Path = DEFAULT_CLUSTER_DIR, *, grace: float = 30.0
     return [process.role for process in running]
 
 
-def list_nodes(state: ClusterState, timeout: float = 5.0) -> list[dict]:
-    """The cluster's nodes from the dashboard's state API (node_id, is_head_node, state, resources_total, ...)."""
+def ray_state(state: ClusterState, resource: str = "nodes", timeout: float = 5.0) -> list[dict]:
+    """Rows of Ray's state API on the cluster's dashboard: `nodes` (node_id, is_head_node, state,
+    resources_total, ...), `actors` (class_name, node_id, job_id, state, ...), `jobs`, `tasks`, ..."""
     request = urllib.request.Request(
-        f"{state.dashboard_url}/api/v0/nodes?limit=1000",
+        f"{state.dashboard_url}/api/v0/{resource}?limit=10000&detail=true",
         headers={"Authorization": f"Bearer {state.ray_token}"},
     )
     with urllib.request.urlopen(request, timeout=timeout) as response:
@@ -297,7 +301,7 @@ def _wait_for_nodes(state: ClusterState, count: int, timeout: float) -> None:
     while True:
         _check_running(state)
         try:
-            alive = [node for node in list_nodes(state) if node["state"] == "ALIVE"]
+            alive = [node for node in ray_state(state, "nodes") if node["state"] == "ALIVE"]
             if len(alive) >= count:
                 return
         except (OSError, KeyError, ValueError):
