@@ -96,18 +96,15 @@ def _optional(**values: str | None) -> dict[str, str]:
     return {key: value for key, value in values.items() if value is not None}
 
 
-def split_password(url: str) -> tuple[str, str | None]:
+def storage_credentials(url: str) -> tuple[str, str | None]:
     """'postgresql+psycopg://u:pw@h/db' -> ('postgresql+psycopg://u@h/db', 'pw'): the password travels as PGPASSWORD,
     never inside a URL that Ray pickles into searcher state (DESIGN.md)."""
-    from sqlalchemy.engine import make_url
+    from afpe.search.storage import split_password
 
     try:
-        parsed = make_url(url)
+        return split_password(url)
     except Exception as error:  # noqa: BLE001 - sqlalchemy raises ArgumentError and ValueError alike
         raise ValueError(f"--storage: not a database URL: {url!r} ({error})") from None
-    if parsed.password is None:
-        return url, None
-    return parsed.set(password=None).render_as_string(hide_password=False), str(parsed.password)
 
 
 # ---------------------------------------------------------------------------------------------------- the twin
@@ -181,7 +178,7 @@ def cluster_up(
             raise ValueError(f"a cluster is already running from {cluster_dir} (afpe cluster down --dir {cluster_dir})")
         cluster_down(cluster_dir)
     storage = storage or os.environ.get("AFPE_STORAGE")
-    storage_url, storage_password = split_password(storage) if storage else (None, None)
+    storage_url, storage_password = storage_credentials(storage) if storage else (None, None)
     storage_password = storage_password or os.environ.get("PGPASSWORD")
     log_dir = cluster_dir / "logs"
     log_dir.mkdir(parents=True, exist_ok=True)

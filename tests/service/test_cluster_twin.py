@@ -17,7 +17,7 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from afpe.service.cluster import ClusterState, ray_state
+from afpe.service.cluster import ClusterState, ray_state, storage_credentials
 
 AFPE = [sys.executable, "-m", "afpe.service"]
 STUDY = {
@@ -133,6 +133,11 @@ def test_a_study_submitted_over_rest_runs_on_the_worker_node_and_down_stops_ever
     assert trial_actors, "Tune's trial actors (ImplicitFunc) belong to the study's job"
     assert {actor["node_id"] for actor in trial_actors} == set(workers), trial_actors
 
+    shown = subprocess.run([*AFPE, "cluster", "status", "--dir", str(cluster_dir)], capture_output=True, text=True)
+    assert shown.returncode == 0 and shown.stdout.count(" ALIVE ") == 2 and state.api_url in shown.stdout, shown
+    again = subprocess.run([*AFPE, "cluster", "up", "--dir", str(cluster_dir)], capture_output=True, text=True)
+    assert again.returncode == 2 and "already running" in again.stderr and "Traceback" not in again.stderr
+
     running = cluster_processes(state)
     assert {process.pid for process in state.processes} <= running
     stopped = subprocess.run([*AFPE, "cluster", "down", "--dir", str(cluster_dir)], capture_output=True, text=True)
@@ -143,3 +148,33 @@ def test_a_study_submitted_over_rest_runs_on_the_worker_node_and_down_stops_ever
     assert not left, [processes()[pid][2] for pid in left]
     assert not cluster_processes(state), "a process of the cluster outlived `afpe cluster down`"
     assert not Path(state.ray_temp_dir).exists() and ClusterState.load(cluster_dir) is None
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (["--workers", "0"], "--workers must be at least 1"),
+        (["--storage", "not a url"], "--storage: not a database URL"),
+    ],
+)
+def test_bad_input_is_one_line_exit_2_and_starts_nothing(tmp_path: Path, arguments: list[str], message: str) -> None:
+    result = subprocess.run(
+        [*AFPE, "cluster", "up", "--dir", str(tmp_path), *arguments], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 2 and message in result.stderr and len(result.stderr.splitlines()) == 1, result
+    assert ClusterState.load(tmp_path) is None
+
+
+def test_status_and_down_without_a_cluster(tmp_path: Path) -> None:
+    status = subprocess.run([*AFPE, "cluster", "status", "--dir", str(tmp_path)], capture_output=True, text=True)
+    assert status.returncode == 1 and "no cluster" in status.stdout
+    down = subprocess.run([*AFPE, "cluster", "down", "--dir", str(tmp_path)], capture_output=True, text=True)
+    assert down.returncode == 0 and "no cluster was running" in down.stdout
+
+
+def test_a_password_in_the_storage_url_travels_as_pgpassword() -> None:
+    assert storage_credentials("postgresql+psycopg://afpe:s3cr%40t@db:5432/afpe") == (
+        "postgresql+psycopg://afpe@db:5432/afpe",
+        "s3cr@t",
+    )
+    assert storage_credentials("sqlite:////tmp/afpe.db") == ("sqlite:////tmp/afpe.db", None)
