@@ -192,3 +192,47 @@ def test_dockerfile_installs_the_project_as_a_non_root_user() -> None:
     assert not set(copies) & set(ignored)
     users = [argument for instruction, argument in steps if instruction == "USER"]
     assert users and users[-1] not in ("root", "0")
+
+
+def test_the_image_gets_every_library_the_code_imports() -> None:
+    """The Dockerfile installs only `project.dependencies`: every third-party module imported by the package
+    must come from them or their own (installed) requirements."""
+    import ast
+    from importlib.metadata import PackageNotFoundError, packages_distributions, requires
+
+    from packaging.requirements import Requirement
+    from packaging.utils import canonicalize_name
+
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    pending = [Requirement(text) for text in pyproject["project"]["dependencies"]]
+    provided: set[str] = set()
+    while pending:
+        requirement = pending.pop()
+        name = canonicalize_name(requirement.name)
+        if name in provided:
+            continue
+        provided.add(name)
+        try:
+            children = [Requirement(text) for text in requires(requirement.name) or []]
+        except PackageNotFoundError:
+            continue
+        extras = [{"extra": extra} for extra in requirement.extras] or [{"extra": ""}]
+        pending += [child for child in children if not child.marker or any(child.marker.evaluate(e) for e in extras)]
+
+    distributions = packages_distributions()
+    folders = pyproject["tool"]["setuptools"]["package-dir"].values()
+    imported: set[str] = set()
+    for path in {path for folder in folders for path in (ROOT / folder).glob("*.py")}:
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                imported |= {alias.name.split(".")[0] for alias in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+                imported.add(node.module.split(".")[0])
+    missing = {
+        module: distributions[module]
+        for module in imported
+        if module != "afpe"
+        and module in distributions
+        and not {canonicalize_name(d) for d in distributions[module]} & provided
+    }
+    assert not missing, f"imported but not in pyproject dependencies (the image lacks them): {missing}"
