@@ -5,7 +5,7 @@ Prints the per-trial overhead (median interval between trial ends through the dr
 plain trial, after warm-up) and the total-time ratio, with and without Ray's start.
 Goals: <= 0.5 s overhead per trial, <= 1.15x total on 20+ trials.
 
-    python benchmarks/orchestration.py [--trials 20] [--postgres postgresql+psycopg://postgres@127.0.0.1:5432/postgres]
+    python benchmarks/orchestration.py [--trials 20] [--epochs 3] [--postgres postgresql+psycopg://postgres@127.0.0.1:5432/postgres]
 """
 
 from __future__ import annotations
@@ -29,13 +29,13 @@ from afpe.trainers import train
 WARM_UP = 2
 SPEC = {
     "task": "synthetic2d",
-    "task_options": {"n_train": 128, "n_val": 64},
+    "task_options": {"n_train": 512, "n_val": 128},
     "encoding": "afpe",
     "axes": [
         {"name": "rows", "grid_axes": [0], "low": 0.05, "high": 20},
         {"name": "cols", "grid_axes": [1], "low": 0.05, "high": 20},
     ],
-    "trainer": {"epochs": 2, "batch_size": 32, "warmup_epochs": 0, "model": {"dim": 16, "depth": 1, "heads": 2}},
+    "trainer": {"epochs": 3, "batch_size": 32, "warmup_epochs": 0, "model": {"dim": 32, "depth": 2, "heads": 4}},
     "resources": {"cpus": 1, "max_concurrent": 1},
 }
 
@@ -83,10 +83,12 @@ def plain_loop(spec, url: str) -> tuple[float, optuna.Study]:  # noqa: ANN001
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--trials", type=int, default=20)
+    parser.add_argument("--epochs", type=int, default=3, help="epochs per trial: the objective's length")
     parser.add_argument("--postgres", default="postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
     args = parser.parse_args()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    spec = validate_spec({**SPEC, "name": "driven", "n_trials": args.trials})
+    spec = validate_spec({**SPEC, "name": "driven", "n_trials": args.trials,
+                          "trainer": {**SPEC["trainer"], "epochs": args.epochs}})
     train({**base_train_config(spec), "scales": [1.0, 1.0], "epochs": 1})  # warm imports and caches for both
 
     with fresh_database(args.postgres) as url:
@@ -99,12 +101,11 @@ def main() -> None:
                 run_study(spec, storage=url)
             driver_total = time.perf_counter() - started
         driven = optuna.load_study(study_name="driven", storage=url)
-
-    plain_trial = statistics.median(durations(plain)[WARM_UP:])
-    driven_interval = statistics.median(intervals(driven)[WARM_UP:])
-    driven_trial = statistics.median(durations(driven)[WARM_UP:])
+        plain_trial = statistics.median(durations(plain)[WARM_UP:])
+        driven_interval = statistics.median(intervals(driven)[WARM_UP:])
+        driven_trial = statistics.median(durations(driven)[WARM_UP:])
     overhead = driven_interval - plain_trial
-    print(f"trials: {args.trials} sequential, objective = synthetic2d, {spec.trainer.epochs} epochs, tiny ViT")
+    print(f"trials: {args.trials} sequential; objective: synthetic2d (512 samples), {args.epochs} epochs, small ViT")
     print(f"plain Optuna loop on PostgreSQL: total {plain_total:.1f} s, median trial {plain_trial:.2f} s")
     print(f"afpe driver (Ray Tune + Optuna on PostgreSQL): total {driver_total:.1f} s "
           f"(Ray start {ray_started:.1f} s), median interval between trial ends {driven_interval:.2f} s, "

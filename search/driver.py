@@ -128,6 +128,8 @@ def run_trials(
     from ray import tune
 
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")  # no experiment banner and tables: the CLI prints progress
+    os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")  # no per-epoch JSON/CSV/TensorBoard files:
+    # the Optuna study is the record, and they cost time on every result
     check_resources(spec)
     scheduler = None
     if spec.scheduler is not None:

@@ -7,8 +7,8 @@ the driver dies (no heartbeat under ask/tell) and (4) pairs with `Tuner.restore`
 `UpdateFinishedTrialError`. This searcher owns the Optuna calls instead:
 
 - `suggest` asks Optuna for the scales (log-uniform, `s_<axis>`) and tags the trial's user attrs;
-- `on_trial_result` stores each epoch's metric as the intermediate value at step = epoch (the result on
-  which the scheduler says STOP reaches only `on_trial_complete`, which stores it the same way);
+- `on_trial_result` stores each epoch's metric as the intermediate value at step = epoch, its one write per
+  epoch (the result on which the scheduler says STOP reaches only `on_trial_complete`, stored the same way);
 - `on_trial_complete` tells COMPLETE (value = best epoch's metric) when all epochs ran, PRUNED when the
   scheduler stopped it (`RecordingASHA.stopped`), FAIL when it errored past its retries (the error text
   arrives through `ErrorRecorder`) or stopped for any other reason (e.g. the driver was interrupted);
@@ -85,7 +85,6 @@ class StudyRecorder(Searcher):
         study: optuna.Study,
         scheduler: RecordingASHA | None = None,
         on_progress: Callable[[Progress], None] | None = None,
-        target: int | None = None,
     ) -> None:
         super().__init__(metric=spec.metric, mode="max" if spec.direction == "maximize" else "min")
         self.spec = spec
@@ -94,10 +93,7 @@ class StudyRecorder(Searcher):
         self.on_progress = on_progress
         self.distributions = {axis.param: FloatDistribution(axis.low, axis.high, log=True) for axis in spec.axes}
         self.live: dict[str, _Live] = {}
-        self.failed_errors: dict[str, str] = {}
         self.started = time.monotonic()
-        self.finished_at_start = self._finished_count()
-        self.target = target if target is not None else spec.n_trials
         self.ended_here = 0
 
     def __getstate__(self) -> dict[str, Any]:
@@ -128,10 +124,7 @@ class StudyRecorder(Searcher):
             live.values.clear()
         value = float(result.get(self.spec.metric, math.nan))
         live.values[epoch] = value
-        storage = self.study._storage
-        storage.set_trial_intermediate_value(live.optuna_id, epoch, value)
-        storage.set_trial_user_attr(live.optuna_id, "epochs", epoch)
-        storage.set_trial_user_attr(live.optuna_id, "seconds", round(time.monotonic() - live.started, 3))
+        self.study._storage.set_trial_intermediate_value(live.optuna_id, epoch, value)
 
     def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
         live = self.live.get(trial_id)
@@ -139,8 +132,8 @@ class StudyRecorder(Searcher):
             return
         if result and not error:  # a result that made the scheduler STOP reaches only this hook
             self.on_trial_result(trial_id, result)
-        if error and trial_id not in self.failed_errors:
-            # the error text follows through ErrorRecorder.on_trial_error; `finish` tells it otherwise
+        if error:
+            # Tune calls ErrorRecorder.on_trial_error next, with the error text; `finish` tells it otherwise
             live.error = "errored past its retries"
             return
         self._tell(trial_id)
@@ -155,7 +148,6 @@ class StudyRecorder(Searcher):
     # --- recording ---------------------------------------------------------------------------------
     def record_error(self, trial_id: str, message: str) -> None:
         """The failed trial's error text (from Tune's callback), then tell it FAIL."""
-        self.failed_errors[trial_id] = message
         if trial_id in self.live:
             self.live[trial_id].error = message
             self._tell(trial_id)
@@ -178,6 +170,7 @@ class StudyRecorder(Searcher):
         live = self.live.pop(trial_id)
         last_epoch = max(live.values, default=0)
         storage = self.study._storage
+        storage.set_trial_user_attr(live.optuna_id, "epochs", last_epoch)
         storage.set_trial_user_attr(live.optuna_id, "seconds", round(time.monotonic() - live.started, 3))
         value = None
         if live.error is not None:
@@ -197,10 +190,6 @@ class StudyRecorder(Searcher):
         self.ended_here += 1
         if self.on_progress is not None:
             self.on_progress(self._progress(live.number))
-
-    def _finished_count(self) -> int:
-        states = (TrialState.COMPLETE, TrialState.PRUNED)
-        return len(self.study.get_trials(deepcopy=False, states=states))
 
     def _progress(self, number: int) -> Progress:
         trials = self.study.get_trials(deepcopy=False)
