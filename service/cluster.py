@@ -190,6 +190,7 @@ def cluster_up(
         api_token=os.environ.get("AFPE_API_TOKEN") or secrets.token_urlsafe(32),
         ray_token=os.environ.get("RAY_AUTH_TOKEN") or secrets.token_hex(32),
     )
+    state.save(cluster_dir)  # from here on `cluster_down` can clean up
     nodes = node_env(state.ray_token, storage_password=storage_password)  # one machine: Tune's default dir is shared
     try:
         head = head_command(port=ray_port, dashboard_host="127.0.0.1", dashboard_port=dashboard_port)
@@ -224,8 +225,8 @@ def cluster_up(
 def cluster_down(cluster_dir: Path = DEFAULT_CLUSTER_DIR, *, grace: float = 30.0) -> list[str]:
     """Stop what `cluster_up` started (API first, then workers, then the head) and remove its temp dir and state.
 
-    SIGTERM to each recorded PID (`ray start --block` then stops its own raylet, GCS and workers), SIGKILL to
-    the recorded process groups after `grace` seconds. Returns the roles that were still running.
+    SIGTERM to each recorded PID (`ray start --block` then stops its own raylet, GCS and workers), up to `grace`
+    seconds to exit, then SIGKILL to whatever is left in its process group. Returns the roles that were running.
     """
     cluster_dir = Path(cluster_dir).expanduser()
     state = ClusterState.load(cluster_dir)
