@@ -2,7 +2,7 @@
 with ASHA; prints the best value and the epochs each spent. Goal: the same best within noise at <= 40 %
 of the epochs.
 
-    python benchmarks/asha.py [--trials 50] [--epochs 9]
+    python benchmarks/asha.py [--trials 50] [--epochs 12] [--grace 2] [--rf 4] [--metric val_loss]
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import os
 import tempfile
 import time
 
+import numpy as np
 import optuna
 
 from afpe.search import run_study, validate_spec
@@ -20,7 +21,7 @@ from afpe.search.storage import open_storage
 
 SPEC = {
     "task": "synthetic2d",
-    "task_options": {"n_train": 256, "n_val": 128},
+    "task_options": {"n_train": 512, "n_val": 256},
     "encoding": "afpe",
     "axes": [
         {"name": "rows", "grid_axes": [0], "low": 0.02, "high": 50},
@@ -32,17 +33,29 @@ SPEC = {
 }
 
 
+def rank_correlation(study: optuna.Study, step: int) -> float:
+    """Spearman correlation, over complete trials, of the value at epoch `step` with the trial's value."""
+    trials = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE and step in t.intermediate_values]
+    early = np.argsort(np.argsort([t.intermediate_values[step] for t in trials]))
+    final = np.argsort(np.argsort([t.value for t in trials]))
+    return float(np.corrcoef(early, final)[0, 1])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--trials", type=int, default=50)
-    parser.add_argument("--epochs", type=int, default=9)
+    parser.add_argument("--epochs", type=int, default=12)
+    parser.add_argument("--grace", type=int, default=2, help="ASHA grace period (epochs)")
+    parser.add_argument("--rf", type=float, default=4.0, help="ASHA reduction factor")
+    parser.add_argument("--metric", default="val_loss")
     args = parser.parse_args()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    base = {**SPEC, "n_trials": args.trials, "trainer": {**SPEC["trainer"], "epochs": args.epochs}}
+    base = {**SPEC, "n_trials": args.trials, "metric": args.metric,
+            "trainer": {**SPEC["trainer"], "epochs": args.epochs}}
     runs = {
         "random": validate_spec({**base, "name": "random"}),
         "random+asha": validate_spec({**base, "name": "random-asha",
-                                      "scheduler": {"grace_period": 1, "reduction_factor": 3}}),
+                                      "scheduler": {"grace_period": args.grace, "reduction_factor": args.rf}}),
     }
     with tempfile.TemporaryDirectory(prefix="afpe-bench-") as folder:
         os.environ["AFPE_TUNE_DIR"] = f"{folder}/tune"
@@ -57,9 +70,14 @@ def main() -> None:
                 epochs = sum(trial.user_attrs.get("epochs", 0) for trial in study.trials)
                 same_draws = [tuple(sorted(trial.params.items())) for trial in study.trials]
                 figures[label] = (summary, epochs, seconds, same_draws)
+                if label == "random":
+                    steps = sorted({1, 2, args.grace, args.epochs // 2})
+                    early = {step: rank_correlation(study, step) for step in steps}
     (plain, plain_epochs, plain_s, plain_draws), (asha, asha_epochs, asha_s, asha_draws) = figures.values()
     print(f"task synthetic2d, {args.trials} random trials x {args.epochs} epochs, metric {plain.metric}")
     print(f"same scale draws in both runs: {sorted(plain_draws) == sorted(asha_draws)}")
+    print("rank correlation of epoch-k value with the trial's best (random run): "
+          + ", ".join(f"k={step}: {rho:.2f}" for step, rho in sorted(early.items())))
     for label, (summary, epochs, seconds, _) in figures.items():
         print(f"{label:12s} best {summary.best_value:.4f} (trial {summary.best_number}), epochs {epochs}, "
               f"{seconds:.0f} s, states {({k: v for k, v in summary.states.items() if v})}")

@@ -126,10 +126,11 @@ def run_trials(
 ) -> None:
     """`count` Tune trials of `spec`, recorded in `study` (Ray must be initialised)."""
     from ray import tune
+    from ray.tune.logger import JsonLoggerCallback
 
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")  # no experiment banner and tables: the CLI prints progress
-    os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")  # no per-epoch JSON/CSV/TensorBoard files:
-    # the Optuna study is the record, and they cost time on every result
+    os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")  # only the JSON logger (added below) of the
+    # default JSON/CSV/TensorBoard trio: the Optuna study is the record, and each logger costs time on every result
     check_resources(spec)
     scheduler = None
     if spec.scheduler is not None:
@@ -151,7 +152,7 @@ def run_trials(
         run_config=tune.RunConfig(
             name=f"{spec.name}-{time.strftime('%Y%m%d-%H%M%S')}", storage_path=str(tune_dir()),
             failure_config=tune.FailureConfig(max_failures=spec.max_failures), verbose=0,
-            callbacks=[ErrorRecorder(recorder)],
+            callbacks=[ErrorRecorder(recorder), JsonLoggerCallback()],
         ),
     )
     try:
