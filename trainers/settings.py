@@ -13,7 +13,7 @@ class ModelConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    dim: int = Field(64, ge=8, le=4096, description="token width")
+    dim: int = Field(48, ge=8, le=4096, description="token width (48: divisible by 12, as sincos needs in 3D)")
     depth: int = Field(2, ge=1, le=64, description="number of transformer blocks")
     heads: int = Field(4, ge=1, le=64, description="attention heads per block")
     mlp_ratio: float = Field(2.0, gt=0, le=16, description="MLP hidden width / dim")
