@@ -44,6 +44,8 @@ def test_password_is_split_off_and_never_printed(postgres_url: str) -> None:
     assert "pw-do-not-leak" not in storage.url
     with pytest.raises(ValueError, match="storage: unsupported database"):
         open_storage("mysql://x@h/db")
+    with pytest.raises(ValueError, match="storage: cannot connect to postgresql"):
+        open_storage("postgresql://postgres@127.0.0.1:1/none")
 
 
 def test_schema_created_concurrently_by_two_processes_worth_of_threads(postgres_url: str) -> None:
