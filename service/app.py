@@ -7,6 +7,7 @@ studies are still active) and stopped on shutdown. Every error is JSON `{"error"
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -29,7 +30,8 @@ log = logging.getLogger("afpe.service")
 
 
 class RayBackend:
-    """The job runner, created on first use: on `ray_address`, or on a private local head started here."""
+    """The job runner, created on first use: on `ray_address` (Ray auth token from $RAY_AUTH_TOKEN), or on a
+    private local head started here."""
 
     def __init__(self, settings: ServiceSettings):
         self.settings = settings
@@ -41,14 +43,14 @@ class RayBackend:
         with self._lock:
             if self._runner is None:
                 url, password = split_password(self.settings.storage)
-                address = self.settings.ray_address
+                address, token = self.settings.ray_address, os.environ.get("RAY_AUTH_TOKEN")
                 if address is None:
                     head_env = {"PGPASSWORD": password} if password else {}
                     self.head = LocalRayHead(self.settings.ray_num_cpus, env=head_env)
-                    address = self.head.address
+                    address, token = self.head.address, self.head.token
                     log.info("started a private Ray head at %s (temp dir %s)", address, self.head.temp_dir)
                 env = {"AFPE_STORAGE": public_url(url), "AFPE_DATA_DIR": str(self.settings.data_dir)}
-                self._runner = JobRunner(address, self.settings.work_dir, env)
+                self._runner = JobRunner(address, self.settings.work_dir, env, token)
             return self._runner
 
     def close(self) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -29,6 +30,7 @@ JOB_STATES = {
     JobStatus.STOPPED: "cancelled",
 }
 LOG_TAIL_LINES = 40
+AGENT_WAIT_S = 60.0
 
 
 def _free_port() -> int:
@@ -38,25 +40,35 @@ def _free_port() -> int:
 
 
 class LocalRayHead:
-    """`ray start --head --block` in its own short temp dir and process group, on free loopback ports;
-    `stop()` ends exactly that process group. The dashboard (job API) address is `address`."""
+    """`ray start --head --block` in its own short temp dir and process group, on free loopback ports, with
+    Ray's token auth on and a fresh token (`token`); `stop()` ends exactly that process group. The dashboard
+    (job API) address is `address`. Jobs inherit the head's environment (token, PGPASSWORD)."""
 
     def __init__(self, num_cpus: int | None = None, env: dict[str, str] | None = None, timeout_s: float = 90.0):
         self.temp_dir = tempfile.mkdtemp(prefix="afpe-ray-", dir="/tmp")
+        self.token = secrets.token_hex(32)
         dashboard_port = _free_port()
         self.address = f"http://127.0.0.1:{dashboard_port}"
         command = [
             "ray", "start", "--head", "--block", "--disable-usage-stats",
             f"--temp-dir={self.temp_dir}", f"--port={_free_port()}", "--node-ip-address=127.0.0.1",
             "--include-dashboard=true", "--dashboard-host=127.0.0.1", f"--dashboard-port={dashboard_port}",
-            f"--ray-client-server-port={_free_port()}",
+            f"--ray-client-server-port={_free_port()}", f"--dashboard-agent-listen-port={_free_port()}",
+            f"--dashboard-agent-grpc-port={_free_port()}", f"--metrics-export-port={_free_port()}",
+            f"--runtime-env-agent-port={_free_port()}",
         ]  # fmt: skip
         if num_cpus:
             command.append(f"--num-cpus={num_cpus}")
         self.log_path = Path(self.temp_dir) / "head.log"
         self.process = subprocess.Popen(
             command,
-            env={**os.environ, **(env or {}), "RAY_TMPDIR": self.temp_dir},
+            env={
+                **{key: value for key, value in os.environ.items() if key != "RAY_ADDRESS"},  # join no other cluster
+                **(env or {}),
+                "RAY_TMPDIR": self.temp_dir,
+                "RAY_AUTH_MODE": "token",
+                "RAY_AUTH_TOKEN": self.token,
+            },
             stdout=self.log_path.open("w"),
             stderr=subprocess.STDOUT,
             start_new_session=True,
@@ -71,13 +83,14 @@ class LocalRayHead:
                 self.stop()
                 raise RuntimeError(f"the local Ray head exited with {self.process.returncode}: {log}")
             try:
-                JobSubmissionClient(self.address)
+                JobSubmissionClient(self.address, headers=auth_headers(self.token))
                 return
-            except Exception:  # noqa: BLE001 - not up yet: any connection error
+            except Exception as error:  # noqa: BLE001 - not up yet: any connection error
                 if time.monotonic() > deadline:
+                    log = self.log_path.read_text()[-2000:]
                     self.stop()
                     raise RuntimeError(
-                        f"the local Ray head did not answer at {self.address} in {timeout_s:.0f} s"
+                        f"the local Ray head did not answer at {self.address} in {timeout_s:.0f} s ({error}): {log}"
                     ) from None
                 time.sleep(0.5)
 
@@ -94,6 +107,11 @@ class LocalRayHead:
         shutil.rmtree(self.temp_dir, ignore_errors=True)
 
 
+def auth_headers(token: str | None) -> dict[str, str] | None:
+    """The header of Ray's token auth (None: no token, e.g. a cluster without auth)."""
+    return {"Authorization": f"Bearer {token}"} if token else None
+
+
 @dataclass(frozen=True)
 class JobState:
     state: str  # one of records.STATES
@@ -105,11 +123,12 @@ def submission_id(study: str, attempt: int) -> str:
 
 
 class JobRunner:
-    """Submit, watch and stop study jobs on the Ray cluster at `address` (the dashboard/job API URL)."""
+    """Submit, watch and stop study jobs on the Ray cluster at `address` (the dashboard/job API URL);
+    `token` is the cluster's Ray auth token, if it has one."""
 
-    def __init__(self, address: str, work_dir: Path, env: dict[str, str]):
+    def __init__(self, address: str, work_dir: Path, env: dict[str, str], token: str | None = None):
         self.address = address if "://" in address else f"http://{address}"
-        self.client = JobSubmissionClient(self.address)
+        self.client = JobSubmissionClient(self.address, headers=auth_headers(token))
         self.work_dir = work_dir
         self.env = env
 
@@ -122,13 +141,20 @@ class JobRunner:
         folder.mkdir(parents=True, exist_ok=True)
         (folder / "spec.json").write_text(json.dumps(spec, indent=1))
         entrypoint = "afpe run spec.json" + (" --resume" if resume else "")
-        self.client.submit_job(
-            entrypoint=entrypoint,
-            submission_id=job_id,
-            runtime_env={"working_dir": str(folder), "env_vars": self.env},
-            metadata={"afpe_study": study, "attempt": str(attempt)},
-        )
-        return job_id
+        deadline = time.monotonic() + AGENT_WAIT_S
+        while True:
+            try:
+                self.client.submit_job(
+                    entrypoint=entrypoint,
+                    submission_id=job_id,
+                    runtime_env={"working_dir": str(folder), "env_vars": self.env},
+                    metadata={"afpe_study": study, "attempt": str(attempt)},
+                )
+                return job_id
+            except RuntimeError as error:  # a fresh head answers before its job agent is up
+                if "No available agent" not in str(error) or time.monotonic() > deadline:
+                    raise
+                time.sleep(1.0)
 
     def state(self, job_id: str) -> JobState | None:
         """The job's state, or None when the cluster does not know the job (e.g. a restarted private head)."""

@@ -215,11 +215,16 @@ class StudyService:
 
     # ---- jobs --------------------------------------------------------------------------------------------
     def _submit(self, record: StudyRecord) -> None:
-        """Submit the record's current attempt (idempotent per attempt id) and store its job id."""
-        job_id = self._runner().submit(record.name, record.attempt, record.spec, record.resume)
+        """Submit the record's current attempt (idempotent per attempt id) and store its job id. A cluster
+        that refuses is noted in `error`; the next refresh submits again."""
+        try:
+            job_id, error = self._runner().submit(record.name, record.attempt, record.spec, record.resume), None
+        except Exception as failure:  # noqa: BLE001 - any cluster problem: keep the study queued, retry later
+            job_id, error = None, f"job submission failed (retried on the next refresh): {failure}"
         with self.sessions.begin() as session:
-            session.get(StudyRecord, record.name).job_id = job_id
-        record.job_id = job_id
+            stored = session.get(StudyRecord, record.name)
+            stored.job_id, stored.error = job_id, error
+        record.job_id, record.error = job_id, error
 
     def _refresh(self, record: StudyRecord, force: bool = False) -> StudyRecord:
         """Pull the job state of an active study from Ray (throttled) and store what changed."""
