@@ -83,3 +83,57 @@ def demo_study() -> optuna.Study:
     study.set_user_attr("warnings", [])
     add_trials(study, SPEC_2D, 60, pruned_every=10)
     return study
+
+
+TOKEN = "test-token"
+
+
+@pytest.fixture
+def auth() -> dict[str, str]:
+    return {"Authorization": f"Bearer {TOKEN}"}
+
+
+@pytest.fixture
+def make_settings(postgres_url, tmp_path):
+    """`make_settings(**overrides)`: service settings on the test's fresh Postgres database."""
+    from afpe.service.settings import ServiceSettings
+
+    (tmp_path / "data").mkdir(exist_ok=True)
+
+    def make(**overrides):
+        values = {
+            "storage": postgres_url,
+            "api_token": TOKEN,
+            "data_dir": tmp_path / "data",
+            "work_dir": tmp_path / "work",
+            "ray_num_cpus": 2,
+        }
+        return ServiceSettings(**{**values, **overrides})
+
+    return make
+
+
+@pytest.fixture
+def client(make_settings):
+    """A TestClient over the real app (real Postgres; Ray only started when a job is submitted)."""
+    from fastapi.testclient import TestClient
+
+    from afpe.service.app import create_app
+
+    with TestClient(create_app(make_settings()), raise_server_exceptions=False) as test_client:
+        yield test_client
+
+
+def tiny_spec(client, name: str, n_trials: int = 3, epochs: int = 1) -> dict:
+    """The shipped quickstart made tiny: n_trials trials of `epochs` epochs on 64 volumes."""
+    spec = client.get("/api/specs/quickstart").json()
+    spec.update(name=name, n_trials=n_trials)
+    spec["trainer"].update(epochs=epochs, limit=64)
+    spec["task_options"].update(n_train=64, n_val=32)
+    spec["data_root"] = None
+    return spec
+
+
+@pytest.fixture
+def tiny():
+    return tiny_spec
