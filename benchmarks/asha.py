@@ -2,7 +2,7 @@
 with ASHA; prints the best value and the epochs each spent. Goal: the same best within noise at <= 40 %
 of the epochs.
 
-    python benchmarks/asha.py [--trials 50] [--epochs 12] [--grace 2] [--rf 4] [--metric val_loss]
+    python benchmarks/asha.py [--trials 50] [--epochs 15] [--grace 2] [--rf 4] [--metric val_loss]
 """
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ def rank_correlation(study: optuna.Study, step: int) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--trials", type=int, default=50)
-    parser.add_argument("--epochs", type=int, default=12)
+    parser.add_argument("--epochs", type=int, default=15)
     parser.add_argument("--grace", type=int, default=2, help="ASHA grace period (epochs)")
     parser.add_argument("--rf", type=float, default=4.0, help="ASHA reduction factor")
     parser.add_argument("--metric", default="val_loss")
