@@ -13,7 +13,7 @@ from afpe.service.cli import CliError, parse_list
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("train", help="train one task with one positional encoding")
     parser.add_argument(
-        "--task", required=True, help="task: synthetic2d, synthetic3d, synthetic_video, medmnist3d, chestx, echonet"
+        "--task", required=True, help="task name, e.g. synthetic3d or medmnist3d (an unknown name lists them all)"
     )
     parser.add_argument("--encoding", default="fourier", help="positional encoding (default: fourier)")
     parser.add_argument("--scales", help="per-axis scales of the patch grid, e.g. 1,1,0.25 (afpe, lfpe, lsfpe)")

@@ -185,7 +185,17 @@ def evaluate(
     return objective.evaluate(torch.cat(outputs), torch.cat(targets))
 
 
-def _train_epoch(model, loader, objective, optimizer, scheduler, grad_clip, device, autocast) -> float:  # noqa: ANN001
+def _train_epoch(
+    model: torch.nn.Module,
+    loader: DataLoader,
+    objective: Objective,
+    optimizer: torch.optim.Optimizer,
+    scheduler: torch.optim.lr_scheduler.LRScheduler,
+    grad_clip: float | None,
+    device: torch.device,
+    autocast: Any,
+) -> float:
+    """One pass over the training loader; returns the mean training loss."""
     model.train()
     total, count = 0.0, 0
     for inputs, targets in loader:

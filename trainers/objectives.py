@@ -11,7 +11,7 @@ from abc import ABC, abstractmethod
 import numpy as np
 import torch
 from sklearn import metrics as skm
-from torch.nn import functional as F  # noqa: N812
+from torch.nn import functional as F
 
 Direction = str  # "maximize" | "minimize"
 

@@ -3,6 +3,7 @@ specs) and one run (`TrainConfig`: task, encoding, scales, seeds, data)."""
 
 from __future__ import annotations
 
+import os
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -74,3 +75,8 @@ class TrainConfig(TrainerSettings):
     seed: int = Field(0, description="seed of initialisation and data order")
     data_root: str | None = Field(None, description="dataset folder of the real-data tasks")
     metric: str | None = Field(None, description="objective metric (None = the task's default)")
+
+    @field_validator("data_root", mode="before")
+    @classmethod
+    def _path_to_str(cls, value: Any) -> Any:
+        return os.fspath(value) if isinstance(value, os.PathLike) else value

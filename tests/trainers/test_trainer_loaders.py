@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import json
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import cv2
@@ -41,7 +42,7 @@ def test_medmnist_cache_is_reused_and_keyed_by_options(medmnist_root: Path, cach
     assert len(list(cache_dir.glob("medmnist3d/*/complete"))) == 2
 
 
-def test_medmnist_64_and_binary_flags(tmp_path: Path, make_medmnist) -> None:  # noqa: ANN001
+def test_medmnist_64_and_binary_flags(tmp_path: Path, make_medmnist: Callable) -> None:
     make_medmnist(tmp_path, flag="adrenalmnist3d", size=64, n=4, classes=2)
     task = build_task("medmnist3d", {"flag": "adrenalmnist3d", "size": 64, "patch": 8}, tmp_path)
     train, _ = task.datasets()
@@ -82,7 +83,7 @@ def _gray_sum(rgba: np.ndarray) -> float:
     return float(gray[top : top + 40].sum())
 
 
-def test_chestx_older_csv_name_and_partial_download(tmp_path: Path, make_chestx) -> None:  # noqa: ANN001
+def test_chestx_older_csv_name_and_partial_download(tmp_path: Path, make_chestx: Callable) -> None:
     root = make_chestx(tmp_path / "x", csv_name="Data_Entry_2017.csv")
     (root / "images_002" / "images" / "00000002_000.png").unlink()
     with pytest.warns(UserWarning, match="1 of 18 images"):
@@ -103,7 +104,7 @@ def test_echonet_clips_pad_short_videos_and_validation_is_fixed(echonet_root: Pa
     assert float(first[0, 0].mean()) == pytest.approx((60 / 255), abs=0.03), "the validation clip starts at frame 0"
 
 
-def test_echonet_accepts_file_names_with_extension(tmp_path: Path, make_echonet) -> None:  # noqa: ANN001
+def test_echonet_accepts_file_names_with_extension(tmp_path: Path, make_echonet: Callable) -> None:
     root = make_echonet(tmp_path / "e", with_ext=True)
     train, _ = build_task("echonet", {"size": 16}, root).datasets()
     assert train[0][0].shape == (1, 16, 16, 16)

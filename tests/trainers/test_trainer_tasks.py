@@ -29,7 +29,7 @@ def test_each_task_trains_one_epoch(task: str, request: pytest.FixtureRequest) -
     info = task_info(task, options)
     reports = []
     result = train(
-        TrainConfig(task=task, task_options=options, encoding="afpe", data_root=root and str(root), **TINY),
+        TrainConfig(task=task, task_options=options, encoding="afpe", data_root=root, **TINY),
         report=lambda epoch, metrics: reports.append((epoch, metrics)),
     )
     assert [epoch for epoch, _ in reports] == [1]
@@ -51,7 +51,9 @@ def test_each_task_trains_one_epoch(task: str, request: pytest.FixtureRequest) -
         ("synthetic_video", {"anisotropy": [2, 1, 1]}, (1, 8, 32, 32), (2, 4, 4), (4, 8, 8)),
     ],
 )
-def test_anisotropy_strides_the_input_and_the_patches(task, options, shape, patch, grid) -> None:  # noqa: ANN001
+def test_anisotropy_strides_the_input_and_the_patches(
+    task: str, options: dict, shape: tuple, patch: tuple, grid: tuple
+) -> None:
     info = task_info(task, options)
     assert (info.input_shape, info.patch_size, info.patch_grid) == (shape, patch, grid)
 

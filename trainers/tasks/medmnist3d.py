@@ -8,6 +8,7 @@ The strided uint8 volumes are cached on disk. Metrics: accuracy, auroc (macro on
 from __future__ import annotations
 
 from functools import cached_property
+from pathlib import Path
 from typing import Literal
 
 import numpy as np
@@ -79,7 +80,7 @@ class MedMNIST3D(Task):
             ArrayDataset(arrays["val_images"], arrays["val_labels"]),
         )
 
-    def _decode(self, path) -> dict[str, np.ndarray]:  # noqa: ANN001
+    def _decode(self, path: Path) -> dict[str, np.ndarray]:
         try:
             archive = np.load(path)
         except (OSError, ValueError) as error:
