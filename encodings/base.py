@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import ClassVar, Literal
 
 import torch
 from torch import nn
@@ -79,7 +80,13 @@ def token_positions(args: EncodingArgs) -> torch.Tensor:
 
 
 class PositionalEncoding(nn.Module):
-    """Calling the module with no argument returns the encoding, shape (1, n_tokens + prod(grid), dim)."""
+    """Calling the module with no argument returns the encoding, shape (1, n_tokens + prod(grid), dim).
+
+    `name` is the registry name; `scale_search` says what a scale search can tune: "per_axis" (one scale per grid
+    axis), "isotropic" (one global scale) or "none"."""
+
+    name: ClassVar[str]
+    scale_search: ClassVar[Literal["none", "isotropic", "per_axis"]] = "none"
 
     def __init__(self, args: EncodingArgs) -> None:
         super().__init__()

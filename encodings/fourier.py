@@ -16,10 +16,15 @@ import torch
 from torch import nn
 
 from afpe.encodings.base import EncodingArgs, PositionalEncoding, token_positions
+from afpe.encodings.registry import register_encoding
 
 
+@register_encoding
 class FourierEncoding(PositionalEncoding):
     """`fourier`: isotropic random Fourier features, B_ij ~ N(0, 1) · scale."""
+
+    name = "fourier"
+    scale_search = "isotropic"
 
     learn_frequencies = False
     learn_scales = False
@@ -55,28 +60,39 @@ class FourierEncoding(PositionalEncoding):
         return torch.cat([angles.sin(), angles.cos()], dim=-1).unsqueeze(0)
 
 
+@register_encoding
 class AnisotropicFourierEncoding(FourierEncoding):
     """`afpe`: B[:, j] ~ N(0, (scale · s_j)²), default s = grid / max(grid)."""
 
+    name = "afpe"
+    scale_search = "per_axis"
+
     @staticmethod
-    def initial_scales(args: EncodingArgs) -> tuple[float, ...]:
-        scales = args.scales if args.scales is not None else tuple(n / max(args.grid) for n in args.grid)
+    def default_scales(grid: tuple[int, ...]) -> tuple[float, ...]:
+        return tuple(n / max(grid) for n in grid)
+
+    @classmethod
+    def initial_scales(cls, args: EncodingArgs) -> tuple[float, ...]:
+        scales = args.scales if args.scales is not None else cls.default_scales(args.grid)
         return tuple(args.scale * s for s in scales)
 
 
-class LearnableFourierEncoding(FourierEncoding):
-    """`lfpe`: B is a parameter, initialised N(0, 1) · scale (· scales_j when given)."""
+@register_encoding
+class LearnableFourierEncoding(AnisotropicFourierEncoding):
+    """`lfpe`: B is a parameter, initialised N(0, 1) · scale (· scales_j when given, default 1)."""
 
+    name = "lfpe"
     learn_frequencies = True
 
     @staticmethod
-    def initial_scales(args: EncodingArgs) -> tuple[float, ...]:
-        scales = args.scales if args.scales is not None else (1.0,) * len(args.grid)
-        return tuple(args.scale * s for s in scales)
+    def default_scales(grid: tuple[int, ...]) -> tuple[float, ...]:
+        return (1.0,) * len(grid)
 
 
+@register_encoding
 class LearnableScaleFourierEncoding(LearnableFourierEncoding):
     """`lsfpe`: B = G · diag(s) with G fixed and s a learned per-axis scale (init scale · scales, default 1)."""
 
+    name = "lsfpe"
     learn_frequencies = False
     learn_scales = True

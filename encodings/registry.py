@@ -1,35 +1,66 @@
-"""The one registry of positional encodings and its factory."""
+"""The one registry convention of the project, and the registry of positional encodings.
+
+Encodings, tasks (`afpe.trainers.tasks`) and plot kinds (`afpe.service.plots.kinds`) are kept alike, as timm
+keeps its models: an item class or object carries its own `name` (and any traits as attributes), a
+`register_*` decorator adds it where it is defined, `list_*` gives the names in registration order (optionally
+filtered by traits) and `build_*`/`get` makes or returns one by name. No list of names is kept anywhere else.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import importlib
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, Generic, TypeVar
 
 from afpe.encodings.base import EncodingArgs, PositionalEncoding
-from afpe.encodings.fixed import NoEncoding, SinCosEncoding
-from afpe.encodings.fourier import (
-    AnisotropicFourierEncoding,
-    FourierEncoding,
-    LearnableFourierEncoding,
-    LearnableScaleFourierEncoding,
-)
-from afpe.encodings.learnable import LearnableEncoding
 
-ENCODINGS: dict[str, type[PositionalEncoding]] = {
-    "none": NoEncoding,
-    "learnable": LearnableEncoding,
-    "sincos": SinCosEncoding,
-    "fourier": FourierEncoding,
-    "afpe": AnisotropicFourierEncoding,
-    "lfpe": LearnableFourierEncoding,
-    "lsfpe": LearnableScaleFourierEncoding,
-}
-
-#: Encodings whose frequencies follow per-axis scales (what a scale search can tune).
-SCALED_ENCODINGS = ("afpe", "lfpe", "lsfpe")
+T = TypeVar("T")
 
 
-def list_encodings() -> list[str]:
-    return list(ENCODINGS)
+class Registry(Generic[T]):
+    """Items by their `name` attribute, in registration order; `kind` names them in error messages."""
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+        self._items: dict[str, T] = {}
+
+    def register(self, item: T) -> T:
+        """Add `item` under `item.name` (usable as a class decorator). A name registered twice is a ValueError."""
+        name = item.name  # type: ignore[attr-defined]
+        if name in self._items:
+            raise ValueError(f"{self.kind} {name!r} is registered twice")
+        self._items[name] = item
+        return item
+
+    def names(self, **traits: Any) -> list[str]:
+        """Registered names whose attributes equal every given trait, e.g. `names(scale_search="per_axis")`."""
+        return [name for name, item in self._items.items() if _has(item, traits)]
+
+    def get(self, name: str) -> T:
+        """The item `name`; ValueError listing the valid names when there is none."""
+        if name not in self._items:
+            raise ValueError(f"unknown {self.kind} {name!r}; valid {self.kind}s: {', '.join(self._items)}")
+        return self._items[name]
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._items
+
+    def __iter__(self) -> Iterator[T]:
+        return iter(self._items.values())
+
+
+def _has(item: Any, traits: dict[str, Any]) -> bool:
+    return all(getattr(item, key) == value for key, value in traits.items())
+
+
+ENCODINGS: Registry[type[PositionalEncoding]] = Registry("encoding")
+register_encoding: Callable[[type[PositionalEncoding]], type[PositionalEncoding]] = ENCODINGS.register
+
+
+def list_encodings(**traits: Any) -> list[str]:
+    """Names of the registered encodings (filtered by class attributes, e.g. `scale_search="per_axis"`)."""
+    _load_builtin()
+    return ENCODINGS.names(**traits)
 
 
 def build_encoding(
@@ -48,8 +79,8 @@ def build_encoding(
     The module returns (1, n_tokens + prod(grid), dim) when called: extra tokens first, then the grid
     row-major. `seed` fixes every random draw. Bad input raises ValueError naming what is allowed.
     """
-    if name not in ENCODINGS:
-        raise ValueError(f"unknown encoding {name!r}; valid encodings: {', '.join(ENCODINGS)}")
+    _load_builtin()
+    encoding = ENCODINGS.get(name)
     args = EncodingArgs(
         grid=tuple(grid),
         dim=dim,
@@ -59,4 +90,13 @@ def build_encoding(
         seed=seed,
         temperature=float(temperature),
     )
-    return ENCODINGS[name](args)
+    return encoding(args)
+
+
+#: Modules whose classes register themselves, imported in this order (the order `list_encodings` shows).
+BUILTIN_MODULES = ("afpe.encodings.tables", "afpe.encodings.fourier")
+
+
+def _load_builtin() -> None:
+    for module in BUILTIN_MODULES:
+        importlib.import_module(module)

@@ -24,11 +24,24 @@ from torch.utils.data import Dataset
 from afpe.trainers.objectives import MultiLabel, Objective
 from afpe.trainers.tasks.base import ArrayDataset, DataError, Task, TaskOptions
 from afpe.trainers.tasks.cache import cached_arrays
+from afpe.trainers.tasks.registry import register_task
 
 FINDINGS = (
-    "Atelectasis", "Cardiomegaly", "Effusion", "Infiltration", "Mass", "Nodule", "Pneumonia", "Pneumothorax",
-    "Consolidation", "Edema", "Emphysema", "Fibrosis", "Pleural_Thickening", "Hernia",
-)  # fmt: skip
+    "Atelectasis",
+    "Cardiomegaly",
+    "Effusion",
+    "Infiltration",
+    "Mass",
+    "Nodule",
+    "Pneumonia",
+    "Pneumothorax",
+    "Consolidation",
+    "Edema",
+    "Emphysema",
+    "Fibrosis",
+    "Pleural_Thickening",
+    "Hernia",
+)
 CSV_NAMES = ("Data_Entry_2017_v2020.csv", "Data_Entry_2017.csv")
 COLUMNS = ("Image Index", "Finding Labels", "Patient ID")
 SPLIT_LIST = "train_val_list.txt"
@@ -41,6 +54,7 @@ class ChestXOptions(TaskOptions):
     data_seed: int = Field(0, description="seed of the patient split")
 
 
+@register_task
 class ChestX(Task):
     name = "chestx"
     axis_names = ("rows", "cols")

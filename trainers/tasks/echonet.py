@@ -22,6 +22,7 @@ from torch.utils.data import Dataset
 from afpe.trainers.objectives import Objective, Regression
 from afpe.trainers.tasks.base import DataError, Task, TaskOptions, to_input
 from afpe.trainers.tasks.cache import cached_arrays
+from afpe.trainers.tasks.registry import register_task
 
 FILE_LIST = "FileList.csv"
 COLUMNS = ("FileName", "EF", "Split")
@@ -69,6 +70,7 @@ class EchoClips(Dataset):
         return to_input(clip[None]), torch.tensor(self.ef[index])
 
 
+@register_task
 class EchoNet(Task):
     name = "echonet"
     axis_names = ("time", "height", "width")

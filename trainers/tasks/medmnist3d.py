@@ -26,6 +26,7 @@ from afpe.trainers.tasks.base import (
     subsample,
 )
 from afpe.trainers.tasks.cache import cached_arrays
+from afpe.trainers.tasks.registry import register_task
 
 #: Classes of each MedMNIST 3D flag.
 FLAGS = {
@@ -44,6 +45,7 @@ class MedMNIST3DOptions(AnisotropicOptions):
     patch: int = Field(4, ge=1, le=64, description="isotropic patch edge before anisotropy")
 
 
+@register_task
 class MedMNIST3D(Task):
     name = "medmnist3d"
     axis_names = ("d0", "d1", "d2")

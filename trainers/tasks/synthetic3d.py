@@ -4,12 +4,14 @@
 from pydantic import Field
 
 from afpe.trainers.tasks.phantoms import OrthantPhantomTask, PhantomOptions
+from afpe.trainers.tasks.registry import register_task
 
 
 class Synthetic3DOptions(PhantomOptions):
     size: int = Field(24, ge=8, le=256, description="isotropic edge length before anisotropy")
 
 
+@register_task
 class Synthetic3D(OrthantPhantomTask):
     name = "synthetic3d"
     axis_names = ("d0", "d1", "d2")

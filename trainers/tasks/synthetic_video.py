@@ -23,6 +23,7 @@ from afpe.trainers.tasks.base import (
     strided_size,
     subsample,
 )
+from afpe.trainers.tasks.registry import register_task
 
 
 class VideoPhantomOptions(AnisotropicOptions):
@@ -82,6 +83,7 @@ def pulsating_phantoms(
     return videos[:, None], ef.astype(np.float32)
 
 
+@register_task
 class SyntheticVideo(Task):
     name = "synthetic_video"
     axis_names = ("time", "height", "width")

@@ -1,14 +1,20 @@
-"""Encodings without random draws: `none` (zeros) and `sincos` (SPE, integer grid indices)."""
+"""Table encodings, one stored vector per token: `none` (zeros), `learnable` (a free parameter per token) and
+`sincos` (SPE on integer grid indices)."""
 
 from __future__ import annotations
 
 import torch
+from torch import nn
 
 from afpe.encodings.base import EncodingArgs, PositionalEncoding, grid_indices
+from afpe.encodings.registry import register_encoding
 
 
+@register_encoding
 class NoEncoding(PositionalEncoding):
     """`none`: zeros, so attention sees no position at all."""
+
+    name = "none"
 
     def __init__(self, args: EncodingArgs) -> None:
         super().__init__(args)
@@ -18,9 +24,28 @@ class NoEncoding(PositionalEncoding):
         return self.table
 
 
+@register_encoding
+class LearnableEncoding(PositionalEncoding):
+    """`learnable`: a free parameter per token, truncated normal with std 0.02."""
+
+    name = "learnable"
+
+    def __init__(self, args: EncodingArgs) -> None:
+        super().__init__(args)
+        table = torch.empty(1, args.n_tokens + args.n_positions, args.dim)
+        nn.init.trunc_normal_(table, std=0.02, a=-0.04, b=0.04, generator=args.generator())
+        self.table = nn.Parameter(table)
+
+    def forward(self) -> torch.Tensor:
+        return self.table
+
+
+@register_encoding
 class SinCosEncoding(PositionalEncoding):
     """`sincos` (SPE): per axis pos_dim = D/(2d) frequencies ω_k = 1/T^(k/pos_dim) on integer indices,
     laid out [sin(x ω), sin(y ω), …, cos(x ω), cos(y ω), …]; extra tokens are zeros."""
+
+    name = "sincos"
 
     def __init__(self, args: EncodingArgs) -> None:
         n_axes = len(args.grid)

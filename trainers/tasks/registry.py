@@ -1,0 +1,45 @@
+"""The registry of tasks (the convention of `afpe.encodings.registry`): a task class carries its `name` and
+the `@register_task` decorator; `build_task` is the factory."""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from afpe.encodings import Registry
+from afpe.trainers.tasks.base import Task, TaskInfo
+
+TASKS: Registry[type[Task]] = Registry("task")
+register_task = TASKS.register
+
+
+def list_tasks() -> list[str]:
+    """Names of the registered tasks, in registration order."""
+    _load_builtin()
+    return TASKS.names()
+
+
+def build_task(name: str, options: Mapping[str, Any] | None = None, data_root: str | Path | None = None) -> Task:
+    """The task `name` with validated options; no data is read until `datasets()`. ValueError for an unknown
+    name (listing the valid ones) or bad options."""
+    _load_builtin()
+    return TASKS.get(name)(options, data_root)
+
+
+def task_info(name: str, options: Mapping[str, Any] | None = None) -> TaskInfo:
+    """Axes, metrics and geometry of a task (default patch size), without loading data."""
+    return build_task(name, options).info()
+
+
+#: Modules whose task classes register themselves, imported in this order (the order `list_tasks` shows).
+BUILTIN_MODULES = tuple(
+    f"afpe.trainers.tasks.{module}"
+    for module in ("synthetic2d", "synthetic3d", "synthetic_video", "medmnist3d", "chestx", "echonet")
+)
+
+
+def _load_builtin() -> None:
+    for module in BUILTIN_MODULES:
+        importlib.import_module(module)
