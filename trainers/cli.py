@@ -7,7 +7,7 @@ import json
 import math
 from typing import Any
 
-from afpe.service.cli import CliError, parse_list
+from afpe.encodings.cli import CliError, parse_list
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -40,32 +40,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=_train)
 
 
-def parse_options(items: list[str]) -> dict[str, Any]:
-    """['anisotropy=1,1,4', 'flag=organmnist3d'] -> {'anisotropy': [1, 1, 4], 'flag': 'organmnist3d'}."""
-    options: dict[str, Any] = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip():
-            raise CliError(f"--option expects KEY=VALUE, got {item!r}")
-        parts = [_scalar(part.strip()) for part in value.split(",")]
-        options[key.strip()] = parts if "," in value else parts[0]
-    return options
-
-
-def _scalar(text: str) -> Any:
-    for kind in (int, float):
-        try:
-            return kind(text)
-        except ValueError:
-            pass
-    return {"true": True, "false": False}.get(text.lower(), text)
-
-
 def _train(args: argparse.Namespace) -> int:
     from pydantic import ValidationError
     from tqdm import tqdm
 
     from afpe.trainers import TrainConfig, train
+    from afpe.trainers.options import parse_task_options
 
     fields = {
         "epochs": args.epochs,
@@ -80,7 +60,7 @@ def _train(args: argparse.Namespace) -> int:
         config = TrainConfig(
             task=args.task,
             encoding=args.encoding,
-            task_options=parse_options(args.option),
+            task_options=parse_task_options(args.option),
             scales=parse_list(args.scales) if args.scales else None,
             scale=args.scale,
             seed=args.seed,

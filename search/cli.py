@@ -14,8 +14,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     run.add_argument("spec", type=Path, help="study spec (YAML/JSON), e.g. studies/quickstart.yaml")
     run.add_argument("--storage", help=STORAGE_HELP)
     run.add_argument("--ray-address", help="Ray cluster address (default: $RAY_ADDRESS, else a private local Ray)")
-    run.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                     help="override a spec field by dotted path, e.g. --set n_trials=3 --set trainer.epochs=1")
+    run.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a spec field by dotted path, e.g. --set n_trials=3 --set trainer.epochs=1",
+    )
     run.add_argument("--resume", action="store_true", help="continue the study until n_trials trials finished")
     run.set_defaults(func=_run)
 
@@ -61,10 +67,14 @@ def _run(args: argparse.Namespace) -> int:
     spec = load_spec(args.spec, args.overrides)
     storage = public_url(args.storage or default_storage_url())
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    print(f"study {spec.name}: {spec.n_trials} trials of {spec.task} / {spec.encoding}, "
-          f"{spec.metric} ({spec.direction}); storage {storage}", flush=True)
-    summary = run_study(spec, storage=args.storage, ray_address=args.ray_address, resume=args.resume,
-                        on_progress=_print_progress)
+    print(
+        f"study {spec.name}: {spec.n_trials} trials of {spec.task} / {spec.encoding}, "
+        f"{spec.metric} ({spec.direction}); storage {storage}",
+        flush=True,
+    )
+    summary = run_study(
+        spec, storage=args.storage, ray_address=args.ray_address, resume=args.resume, on_progress=_print_progress
+    )
     print("\n".join(summary.lines()))
     return 0
 

@@ -6,7 +6,8 @@ import argparse
 import json
 from pathlib import Path
 
-from afpe.service.cluster import API_PORT, DASHBOARD_PORT, DEFAULT_CLUSTER_DIR, RAY_PORT
+from afpe.encodings.cli import CliError
+from afpe.service.cluster.topology import API_PORT, DASHBOARD_PORT, DEFAULT_CLUSTER_DIR, RAY_PORT
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -43,8 +44,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _up(args: argparse.Namespace) -> int:
-    from afpe.service.cli import CliError
-    from afpe.service.cluster import cluster_up
+    from afpe.service.cluster.twin import cluster_up
 
     try:
         state = cluster_up(
@@ -68,7 +68,7 @@ def _up(args: argparse.Namespace) -> int:
 
 
 def _down(args: argparse.Namespace) -> int:
-    from afpe.service.cluster import cluster_down
+    from afpe.service.cluster.twin import cluster_down
 
     stopped = cluster_down(args.dir)
     print(f"stopped: {', '.join(stopped)}" if stopped else "no cluster was running")
@@ -78,7 +78,7 @@ def _down(args: argparse.Namespace) -> int:
 def _status(args: argparse.Namespace) -> int:
     from dataclasses import asdict
 
-    from afpe.service.cluster import ClusterState, ray_state
+    from afpe.service.cluster.twin import ClusterState, ray_state
 
     state = ClusterState.load(args.dir)
     if state is None:

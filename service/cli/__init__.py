@@ -1,25 +1,24 @@
-"""`afpe` command line. Each sub-command lives in its own module exposing `register(subparsers)`;
-heavy imports happen inside the command, so `afpe --help` stays fast."""
+"""The `afpe` command line: each layer's sub-commands (`afpe encodings`, `afpe train`, `afpe run/status/export`)
+assembled with the service's own (`afpe serve`, `afpe cluster`). Every command module exposes
+`register(subparsers)` and imports its heavy dependencies inside the command, so `afpe --help` stays fast."""
 
 from __future__ import annotations
 
 import argparse
-import importlib
 import os
 import sys
 from importlib.metadata import version
 
-COMMAND_MODULES = (
-    "afpe.service.cli_encodings",
-    "afpe.service.cli_search",
-    "afpe.service.cli_cluster",
-    "afpe.service.cli_train",
-    "afpe.service.cli_serve",
-)
+from afpe.encodings import cli as encodings_cli
+from afpe.encodings.cli import CliError
+from afpe.search import cli as search_cli
+from afpe.service.cli import cluster as cluster_cli
+from afpe.service.cli import serve as serve_cli
+from afpe.trainers import cli as trainers_cli
 
+COMMANDS = (encodings_cli, search_cli, cluster_cli, trainers_cli, serve_cli)
 
-class CliError(Exception):
-    """A problem with the user's input: printed as one line, exit code 2, no traceback."""
+__all__ = ["CliError", "build_parser", "main"]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -28,12 +27,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"afpe-sweep {version('afpe-sweep')}")
     subparsers = parser.add_subparsers(title="commands", metavar="COMMAND")
-    for module in COMMAND_MODULES:
-        importlib.import_module(module).register(subparsers)
+    for module in COMMANDS:
+        module.register(subparsers)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run `afpe` with `argv`; returns the exit code (2 for bad input, printed as one line)."""
     parser = build_parser()
     args = parser.parse_args(argv)
     if not hasattr(args, "func"):
@@ -49,11 +49,3 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("afpe: interrupted", file=sys.stderr)
         return 130
-
-
-def parse_list(text: str, kind: type = float) -> list:
-    """'1,0.25' -> [1.0, 0.25]; raises CliError naming the bad item."""
-    try:
-        return [kind(item) for item in text.split(",") if item.strip()]
-    except ValueError:
-        raise CliError(f"expected a comma-separated list of {kind.__name__}s, got {text!r}") from None

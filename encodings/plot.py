@@ -1,4 +1,4 @@
-"""Similarity-map figures of positional encodings: panel data first, Plotly rendering apart."""
+"""Similarity-map pages of positional encodings (`afpe encodings plot`): panel data first, Plotly rendering apart."""
 
 from __future__ import annotations
 

@@ -1,9 +1,25 @@
-"""`afpe encodings list|plot`: inspect the positional encodings."""
+"""`afpe encodings list|plot`: inspect the positional encodings.
+
+As the lowest layer's command module it also holds what every layer's commands share: `CliError` (a
+problem with the user's input: one line, exit code 2) and `parse_list`.
+"""
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
+
+
+class CliError(Exception):
+    """A problem with the user's input: printed as one line, exit code 2, no traceback."""
+
+
+def parse_list(text: str, kind: type = float) -> list:
+    """'1,0.25' -> [1.0, 0.25]; raises CliError naming the bad item."""
+    try:
+        return [kind(item) for item in text.split(",") if item.strip()]
+    except ValueError:
+        raise CliError(f"expected a comma-separated list of {kind.__name__}s, got {text!r}") from None
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -32,8 +48,7 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _plot(args: argparse.Namespace) -> int:
-    from afpe.service.cli import parse_list
-    from afpe.service.encoding_page import similarity_figure, similarity_panels
+    from afpe.encodings.plot import similarity_figure, similarity_panels
 
     panels = similarity_panels(
         args.encoding,
