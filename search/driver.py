@@ -21,12 +21,12 @@ from pathlib import Path
 from typing import Any
 
 import optuna
-from optuna.trial import TrialState
 
+from afpe.search.analysis import finished_count
 from afpe.search.recorder import EPOCH_KEY, ErrorRecorder, Progress, RecordingASHA, StudyRecorder
 from afpe.search.spec import StudySpec
-from afpe.search.storage import claim_study, open_storage
-from afpe.search.summary import FINISHED_STATES, StudySummary, summarize
+from afpe.search.storage import claim_study, fail_stale_trials, open_storage
+from afpe.search.summary import StudySummary, summarize
 
 TUNE_DIR_ENV = "AFPE_TUNE_DIR"
 DEFAULT_TUNE_DIR = "~/.afpe/tune"
@@ -53,8 +53,14 @@ def base_train_config(spec: StudySpec) -> dict[str, Any]:
     if settings["num_threads"] is None:
         settings["num_threads"] = max(1, int(spec.resources.cpus))
     return {
-        **settings, "task": spec.task, "task_options": spec.task_options, "encoding": spec.encoding,
-        "pe_seed": spec.pe_seed, "seed": spec.seed, "data_root": spec.resolved_data_root(), "metric": spec.metric,
+        **settings,
+        "task": spec.task,
+        "task_options": spec.task_options,
+        "encoding": spec.encoding,
+        "pe_seed": spec.pe_seed,
+        "seed": spec.seed,
+        "data_root": spec.resolved_data_root(),
+        "metric": spec.metric,
     }
 
 
@@ -65,16 +71,6 @@ def make_sampler(spec: StudySpec, offset: int) -> optuna.samplers.BaseSampler:
     if spec.sampler == "tpe":
         return optuna.samplers.TPESampler(seed=seed, constant_liar=True)
     return optuna.samplers.RandomSampler(seed=seed)
-
-
-def fail_stale_trials(study: optuna.Study) -> int:
-    """Mark trials a dead driver left RUNNING or WAITING as FAIL (Optuna's heartbeat does not run under
-    ask/tell); returns how many."""
-    stale = study.get_trials(deepcopy=False, states=(TrialState.RUNNING, TrialState.WAITING))
-    for trial in stale:
-        study._storage.set_trial_user_attr(trial._trial_id, "error", "left unfinished by a driver that died")
-        study._storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
-    return len(stale)
 
 
 @contextmanager
@@ -135,9 +131,11 @@ def run_trials(
     scheduler = None
     if spec.scheduler is not None:
         scheduler = RecordingASHA(
-            time_attr=EPOCH_KEY, max_t=spec.trainer.epochs,
+            time_attr=EPOCH_KEY,
+            max_t=spec.trainer.epochs,
             grace_period=min(spec.scheduler.grace_period, spec.trainer.epochs),
-            reduction_factor=spec.scheduler.reduction_factor, brackets=spec.scheduler.brackets,
+            reduction_factor=spec.scheduler.reduction_factor,
+            brackets=spec.scheduler.brackets,
         )
     recorder = StudyRecorder(spec, study, scheduler=scheduler, on_progress=on_progress)
     resources = {"cpu": spec.resources.cpus, "gpu": spec.resources.gpu}
@@ -145,13 +143,19 @@ def run_trials(
         tune.with_resources(train_trial, resources),
         param_space={"train": base_train_config(spec)},
         tune_config=tune.TuneConfig(
-            search_alg=recorder, scheduler=scheduler, metric=spec.metric,
-            mode="max" if spec.direction == "maximize" else "min", num_samples=count,
-            max_concurrent_trials=spec.resources.max_concurrent, reuse_actors=True,
+            search_alg=recorder,
+            scheduler=scheduler,
+            metric=spec.metric,
+            mode="max" if spec.direction == "maximize" else "min",
+            num_samples=count,
+            max_concurrent_trials=spec.resources.max_concurrent,
+            reuse_actors=True,
         ),
         run_config=tune.RunConfig(
-            name=f"{spec.name}-{time.strftime('%Y%m%d-%H%M%S')}", storage_path=str(tune_dir()),
-            failure_config=tune.FailureConfig(max_failures=spec.max_failures), verbose=0,
+            name=f"{spec.name}-{time.strftime('%Y%m%d-%H%M%S')}",
+            storage_path=str(tune_dir()),
+            failure_config=tune.FailureConfig(max_failures=spec.max_failures),
+            verbose=0,
             callbacks=[ErrorRecorder(recorder), JsonLoggerCallback()],
         ),
     )
@@ -177,7 +181,7 @@ def run_study(
     study = claim_study(optuna_storage, spec, resume)
     if resume:
         fail_stale_trials(study)
-    finished = len(study.get_trials(deepcopy=False, states=FINISHED_STATES))
+    finished = finished_count(study.get_trials(deepcopy=False))
     count = spec.n_trials - finished if resume else spec.n_trials
     study.sampler = make_sampler(spec, offset=len(study.trials))
     if count > 0:

@@ -31,7 +31,10 @@ from ray.tune import Callback
 from ray.tune.schedulers import AsyncHyperBandScheduler, TrialScheduler
 from ray.tune.search import Searcher
 
-from afpe.search.spec import StudySpec
+from afpe.search.analysis import best_trial, finished_count
+from afpe.search.spec import StudySpec, is_isotropic
+from afpe.search.storage import set_intermediate_value, set_trial_user_attr
+from afpe.search.storage import trial_id as storage_id
 
 EPOCH_KEY = "epoch"
 ERROR_TEXT_LIMIT = 2000
@@ -105,13 +108,21 @@ class StudyRecorder(Searcher):
     # --- Tune Searcher interface -------------------------------------------------------------------
     def suggest(self, trial_id: str) -> dict[str, Any] | None:
         trial = self.study.ask(self.distributions)
-        attrs = {"encoding": self.spec.encoding, "task": self.spec.task, "pe_seed": self.spec.pe_seed,
-                 "seed": self.spec.seed, "ray_trial_id": trial_id, "epochs": 0, "seconds": 0.0, "retries": 0}
+        attrs = {
+            "encoding": self.spec.encoding,
+            "task": self.spec.task,
+            "pe_seed": self.spec.pe_seed,
+            "seed": self.spec.seed,
+            "ray_trial_id": trial_id,
+            "epochs": 0,
+            "seconds": 0.0,
+            "retries": 0,
+        }
         for key, value in attrs.items():
             trial.set_user_attr(key, value)
-        self.live[trial_id] = _Live(optuna_id=trial._trial_id, number=trial.number)
+        self.live[trial_id] = _Live(optuna_id=storage_id(trial), number=trial.number)
         params = {name: trial.params[name] for name in self.distributions}
-        if self.spec.encoding == "fourier":
+        if is_isotropic(self.spec.encoding):
             return {"trial": {"scale": params[self.spec.axes[0].param], "number": trial.number}}
         return {"trial": {"scales": self.spec.scales_for(params), "number": trial.number}}
 
@@ -124,7 +135,7 @@ class StudyRecorder(Searcher):
             live.values.clear()
         value = float(result.get(self.spec.metric, math.nan))
         live.values[epoch] = value
-        self.study._storage.set_trial_intermediate_value(live.optuna_id, epoch, value)
+        set_intermediate_value(self.study, live.optuna_id, epoch, value)
 
     def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
         live = self.live.get(trial_id)
@@ -157,7 +168,7 @@ class StudyRecorder(Searcher):
         if trial_id in self.live:
             live = self.live[trial_id]
             live.retries += 1
-            self.study._storage.set_trial_user_attr(live.optuna_id, "retries", live.retries)
+            set_trial_user_attr(self.study, live.optuna_id, "retries", live.retries)
 
     def finish(self) -> None:
         """After Tune returns: whatever is still open ends as FAIL, so nothing stays RUNNING."""
@@ -169,13 +180,12 @@ class StudyRecorder(Searcher):
     def _tell(self, trial_id: str) -> None:
         live = self.live.pop(trial_id)
         last_epoch = max(live.values, default=0)
-        storage = self.study._storage
-        storage.set_trial_user_attr(live.optuna_id, "epochs", last_epoch)
-        storage.set_trial_user_attr(live.optuna_id, "seconds", round(time.monotonic() - live.started, 3))
+        set_trial_user_attr(self.study, live.optuna_id, "epochs", last_epoch)
+        set_trial_user_attr(self.study, live.optuna_id, "seconds", round(time.monotonic() - live.started, 3))
         value = None
         if live.error is not None:
             state = TrialState.FAIL
-            storage.set_trial_user_attr(live.optuna_id, "error", live.error[-ERROR_TEXT_LIMIT:])
+            set_trial_user_attr(self.study, live.optuna_id, "error", live.error[-ERROR_TEXT_LIMIT:])
         elif last_epoch >= self.spec.trainer.epochs:
             state = TrialState.COMPLETE
             pick = max if self.spec.direction == "maximize" else min
@@ -185,7 +195,8 @@ class StudyRecorder(Searcher):
         else:
             state = TrialState.FAIL
             reason = "stopped before its first epoch" if last_epoch == 0 else f"stopped after epoch {last_epoch}"
-            storage.set_trial_user_attr(live.optuna_id, "error", f"{reason} without finishing (driver stopped)")
+            message = f"{reason} without finishing (driver stopped)"
+            set_trial_user_attr(self.study, live.optuna_id, "error", message)
         self.study.tell(live.number, value, state=state)
         self.ended_here += 1
         if self.on_progress is not None:
@@ -193,17 +204,21 @@ class StudyRecorder(Searcher):
 
     def _progress(self, number: int) -> Progress:
         trials = self.study.get_trials(deepcopy=False)
-        finished = sum(trial.state in (TrialState.COMPLETE, TrialState.PRUNED) for trial in trials)
-        complete = [trial for trial in trials if trial.state == TrialState.COMPLETE]
-        best = self.study.best_trial if complete else None
+        finished = finished_count(trials)
+        best = best_trial(trials, self.spec.direction)
         elapsed = time.monotonic() - self.started
         remaining = max(self.spec.n_trials - finished, 0)
         eta = elapsed / self.ended_here * remaining if self.ended_here else None
         return Progress(
-            finished=finished, failed=sum(trial.state == TrialState.FAIL for trial in trials),
-            total=self.spec.n_trials, best_value=best.value if best else None,
-            best_params=dict(best.params) if best else {}, elapsed_s=elapsed, eta_s=eta,
-            last_number=number, last_state=trials[number].state.name,
+            finished=finished,
+            failed=sum(trial.state == TrialState.FAIL for trial in trials),
+            total=self.spec.n_trials,
+            best_value=best.value if best else None,
+            best_params=dict(best.params) if best else {},
+            elapsed_s=elapsed,
+            eta_s=eta,
+            last_number=number,
+            last_state=trials[number].state.name,
         )
 
 

@@ -11,19 +11,31 @@ every grid axis.
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from afpe.encodings import SCALED_ENCODINGS, list_encodings
-from afpe.trainers import TrainerSettings, list_tasks, task_info
+from afpe.encodings import list_encodings
+from afpe.trainers import ModelConfig, TrainerSettings, list_tasks, task_info
+from afpe.trainers.options import split_assignment
 
 SLUG_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"
 Slug = Annotated[str, Field(pattern=SLUG_PATTERN, description="lower-case letters, digits, '-' and '_'")]
-SEARCHABLE_ENCODINGS = (*SCALED_ENCODINGS, "fourier")
 Scale = Annotated[float, Field(gt=0.0, le=1e4)]
+PARAM_PREFIX = "s_"
+
+
+def searchable_encodings() -> list[str]:
+    """Encodings with scales to search: per-axis ones and the isotropic `fourier` (from the registry)."""
+    return [name for name in list_encodings() if name not in list_encodings(scale_search="none")]
+
+
+def is_isotropic(encoding: str) -> bool:
+    """True for an encoding with one global scale (`fourier`): its one axis drives every grid axis."""
+    return encoding in list_encodings(scale_search="isotropic")
 
 
 class SpecError(ValueError):
@@ -52,7 +64,7 @@ class AxisSpec(_Strict):
 
     @property
     def param(self) -> str:
-        return f"s_{self.name}"
+        return PARAM_PREFIX + self.name
 
 
 class AshaSpec(_Strict):
@@ -105,9 +117,9 @@ class StudySpec(_Strict):
             raise ValueError(f"task_options: {error}") from None
         if self.encoding not in list_encodings():
             raise ValueError(f"encoding: unknown encoding {self.encoding!r} (valid: {', '.join(list_encodings())})")
-        if self.encoding not in SEARCHABLE_ENCODINGS:
+        if self.encoding not in searchable_encodings():
             raise ValueError(
-                f"encoding: {self.encoding!r} has no scales to search (use one of {', '.join(SEARCHABLE_ENCODINGS)})"
+                f"encoding: {self.encoding!r} has no scales to search (use one of {', '.join(searchable_encodings())})"
             )
         self._check_axes(info.ndim, info.axis_names)
         if self.metric is None:
@@ -138,7 +150,7 @@ class StudySpec(_Strict):
         for grid_axis in self.fixed:
             if grid_axis >= ndim or grid_axis in covered:
                 raise ValueError(f"fixed.{grid_axis}: not a grid axis that no searched axis drives")
-        if self.encoding == "fourier" and (len(self.axes) != 1 or len(covered) != ndim):
+        if is_isotropic(self.encoding) and (len(self.axes) != 1 or len(covered) != ndim):
             raise ValueError("axes: fourier has one isotropic scale: give exactly one axis driving every grid axis")
         if self.ratio is not None:
             for position, name in enumerate(self.ratio):
@@ -158,17 +170,84 @@ class StudySpec(_Strict):
         data = self.model_dump(mode="json")
         return {key: data[key] for key in ("task", "task_options", "encoding", "metric", "direction", "axes")}
 
+    def search_space(self) -> SearchSpace:
+        """What the analysis and the plots need of this spec."""
+        return SearchSpace.from_spec(self.model_dump(mode="json"), ndim=self.ndim)
+
     def scales_for(self, params: dict[str, float]) -> list[float]:
         """Per-grid-axis scales from one trial's params {s_<axis>: value}; undriven axes: `fixed` or 1.0."""
-        scales = [self.fixed.get(grid_axis, 1.0) for grid_axis in range(self.ndim)]
-        for axis in self.axes:
-            for grid_axis in axis.grid_axes:
-                scales[grid_axis] = params[axis.param]
-        return scales
+        return self.search_space().scales_for(params)
 
     def resolved_data_root(self) -> str | None:
         """`data_root`, else the environment's AFPE_DATA_DIR, else None (the task's own default)."""
         return self.data_root or os.environ.get("AFPE_DATA_DIR") or None
+
+
+@dataclass(frozen=True)
+class SearchSpace:
+    """The searched scales of a study and how its trials are judged: what the analysis, the exports and the
+    plots read. Built from a full StudySpec, or (`from_spec`) from any stored spec dict, imported studies'
+    included, whose task need not be a registered one."""
+
+    axes: tuple[AxisSpec, ...]
+    ratio: tuple[str, str] | None
+    metric: str
+    direction: str
+    encoding: str = "afpe"
+    pe_seed: int = 0
+    dim: int = ModelConfig().dim
+    n_trials: int = 0
+    ndim: int = 0
+    fixed: dict[int, float] = field(default_factory=dict)
+
+    @classmethod
+    def from_spec(cls, data: dict[str, Any], ndim: int | None = None) -> SearchSpace:
+        """From a spec dict (the `spec` user attr of an Optuna study). `ndim` defaults to the task's grid axes
+        when the task is registered, else to the highest grid axis the axes and `fixed` name."""
+        axes = tuple(
+            AxisSpec.model_construct(name=a["name"], grid_axes=list(a["grid_axes"]), low=a["low"], high=a["high"])
+            for a in data.get("axes") or ()
+        )
+        ratio = data.get("ratio") or ([a.name for a in axes[:2]] if len(axes) >= 2 else None)
+        fixed = {int(k): float(v) for k, v in (data.get("fixed") or {}).items()}
+        if ndim is None:
+            named = max((*(g for a in axes for g in a.grid_axes), *fixed), default=-1) + 1
+            ndim = max(named, _task_ndim(data.get("task"), data.get("task_options")) or 0)
+        model = (data.get("trainer") or {}).get("model") or {}
+        return cls(
+            axes=axes,
+            ratio=tuple(ratio) if ratio else None,
+            metric=data.get("metric") or "objective",
+            direction=data.get("direction") or "maximize",
+            encoding=data.get("encoding") or "afpe",
+            pe_seed=int(data.get("pe_seed") or 0),
+            dim=int(model.get("dim") or ModelConfig().dim),
+            n_trials=int(data.get("n_trials") or 0),
+            ndim=ndim,
+            fixed=fixed,
+        )
+
+    def axis(self, name: str) -> AxisSpec:
+        """The searched axis `name`; StopIteration when there is none."""
+        return next(a for a in self.axes if a.name == name)
+
+    def scales_for(self, params: dict[str, float]) -> list[float]:
+        """Per-grid-axis scales from one trial's params {s_<axis>: value}; undriven axes: `fixed` or 1.0.
+        KeyError when a searched axis has no param."""
+        scales = [self.fixed.get(grid_axis, 1.0) for grid_axis in range(self.ndim)]
+        for axis in self.axes:
+            for grid_axis in axis.grid_axes:
+                scales[grid_axis] = float(params[axis.param])
+        return scales
+
+
+def _task_ndim(task: str | None, options: dict[str, Any] | None) -> int | None:
+    if task not in list_tasks():
+        return None
+    try:
+        return task_info(task, options).ndim
+    except (ValueError, TypeError):
+        return None
 
 
 def format_validation_error(error: ValidationError) -> list[str]:
@@ -195,10 +274,11 @@ def apply_overrides(data: dict[str, Any], overrides: list[str] | tuple[str, ...]
     """Apply `dotted.key=value` overrides in place; values parse as YAML (`3`, `0.5`, `[1, 2]`, `null`).
     A numeric path part indexes a list (`axes.0.high=8`)."""
     for override in overrides:
-        key, separator, text = override.partition("=")
-        if not separator or not key.strip():
-            raise SpecError(f"--set {override!r}: expected KEY=VALUE")
-        parts = key.strip().split(".")
+        try:
+            key, text = split_assignment(override, "--set")
+        except ValueError as error:
+            raise SpecError(str(error)) from None
+        parts = key.split(".")
         try:
             value = yaml.safe_load(text) if text.strip() else ""
         except yaml.YAMLError as error:
@@ -219,6 +299,13 @@ def apply_overrides(data: dict[str, Any], overrides: list[str] | tuple[str, ...]
                     target[part] = {}
                 target = target[part]
     return data
+
+
+def apply_override_lines(data: dict[str, Any], text: str) -> dict[str, Any]:
+    """`apply_overrides` for text with one `key=value` per line (blank lines and `#` comments skipped), as
+    the dashboard's start form sends them."""
+    lines = [line.strip() for line in text.splitlines() if line.strip() and not line.strip().startswith("#")]
+    return apply_overrides(data, lines)
 
 
 def load_spec(path: str | os.PathLike[str], overrides: list[str] | tuple[str, ...] = ()) -> StudySpec:

@@ -1,8 +1,12 @@
-"""Optuna RDB storage: URL handling, schema creation, and which spec owns a study name.
+"""Optuna RDB storage: URL handling, schema creation, which spec owns a study name, and trial writes.
 
 PostgreSQL goes through psycopg 3 with `pool_pre_ping` (a dropped connection is replaced at the next
 checkout). The password is never kept in a URL we hand on: libpq reads it from PGPASSWORD / ~/.pgpass; a
-password written in the URL is moved into the engine's `connect_args`, which live only in this process.
+password written in the URL is moved into the engine's `connect_args`, which live only in this process
+(the DB URL is pickled into Ray's searcher state, so it must not hold one).
+
+This is the only module that uses Optuna's private internals (`study._storage`, `trial._trial_id`): the
+recorder writes a trial by its storage id while Tune, not Optuna's ask/tell objects, drives it.
 """
 
 from __future__ import annotations
@@ -14,7 +18,9 @@ from typing import TYPE_CHECKING, Any
 
 import optuna
 import sqlalchemy
-from sqlalchemy.engine import make_url
+from optuna.exceptions import UpdateFinishedTrialError
+from optuna.trial import FrozenTrial, TrialState
+from sqlalchemy.engine import Engine, make_url
 
 if TYPE_CHECKING:
     from afpe.search.spec import StudySpec
@@ -65,15 +71,29 @@ def public_url(url: str) -> str:
     return split_password(normalize_url(url))[0]
 
 
+def engine_arguments(url: str) -> tuple[str, dict[str, Any]]:
+    """(URL without password, SQLAlchemy engine kwargs): `pool_pre_ping`, and the URL's password, if it has
+    one, in `connect_args`. The one way this project builds a database connection."""
+    safe_url, password = split_password(normalize_url(url))
+    kwargs: dict[str, Any] = {"pool_pre_ping": True}
+    if password is not None:
+        kwargs["connect_args"] = {"password": password}
+    return safe_url, kwargs
+
+
+def create_engine(url: str) -> Engine:
+    """A SQLAlchemy engine on `url` built by `engine_arguments` (the service's own table uses it)."""
+    safe_url, kwargs = engine_arguments(url)
+    return sqlalchemy.create_engine(safe_url, **kwargs)
+
+
 def open_storage(url: str | None = None) -> optuna.storages.RDBStorage:
     """An Optuna RDBStorage for `url` (default: `default_storage_url()`), its schema created here, once.
+    ValueError naming `storage` for an unsupported or unreachable database.
 
     Creating a fresh schema from two processes at once can race (UniqueViolation): a failed attempt is
     retried, by which time the other process has finished it."""
-    safe_url, password = split_password(normalize_url(url or default_storage_url()))
-    engine_kwargs: dict[str, Any] = {"pool_pre_ping": True}
-    if password is not None:
-        engine_kwargs["connect_args"] = {"password": password}
+    safe_url, engine_kwargs = engine_arguments(url or default_storage_url())
     for attempt in range(3):
         try:
             return optuna.storages.RDBStorage(safe_url, engine_kwargs=engine_kwargs)
@@ -114,12 +134,14 @@ def claim_study(storage: optuna.storages.BaseStorage, spec: StudySpec, resume: b
         if stored is None:
             raise StudyConflictError(f"name: study {spec.name!r} exists but was not made by afpe; choose another name")
         theirs = {key: stored.get(key) for key in spec.identity()}
-        differences = [f"{key}: stored {theirs[key]!r}, given {value!r}" for key, value in spec.identity().items()
-                       if theirs[key] != value]
+        differences = [
+            f"{key}: stored {theirs[key]!r}, given {value!r}"
+            for key, value in spec.identity().items()
+            if theirs[key] != value
+        ]
         if differences:
             raise StudyConflictError(
-                f"name: study {spec.name!r} belongs to a different spec ({'; '.join(differences)}); "
-                "choose another name"
+                f"name: study {spec.name!r} belongs to a different spec ({'; '.join(differences)}); choose another name"
             )
         if study.trials and not resume:
             raise StudyConflictError(
@@ -130,3 +152,36 @@ def claim_study(storage: optuna.storages.BaseStorage, spec: StudySpec, resume: b
     if "warnings" not in study.user_attrs:
         study.set_user_attr("warnings", [])
     return study
+
+
+# ---- trial writes by storage id (Optuna internals: here only) ----------------------------------------------
+
+
+def trial_id(trial: optuna.Trial | FrozenTrial) -> int:
+    """The storage id of a trial (what the other functions here take)."""
+    return trial._trial_id
+
+
+def set_trial_user_attr(study: optuna.Study, trial: int, key: str, value: Any) -> None:
+    """Set user attr `key` of the trial with storage id `trial`."""
+    study._storage.set_trial_user_attr(trial, key, value)
+
+
+def set_intermediate_value(study: optuna.Study, trial: int, step: int, value: float) -> None:
+    """Store `value` as the intermediate value at `step` of the trial with storage id `trial`."""
+    study._storage.set_trial_intermediate_value(trial, step, value)
+
+
+def fail_stale_trials(study: optuna.Study, reason: str = "left unfinished by a driver that died") -> int:
+    """Mark trials left RUNNING or WAITING as FAIL with `reason` in their `error` user attr (Optuna's
+    heartbeat does not run under ask/tell, so a dead driver leaves them so forever); returns how many.
+    A trial that finishes meanwhile keeps its state."""
+    failed = 0
+    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING, TrialState.WAITING)):
+        try:
+            study._storage.set_trial_user_attr(trial._trial_id, "error", reason)
+            study._storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
+        except UpdateFinishedTrialError:
+            continue
+        failed += 1
+    return failed
