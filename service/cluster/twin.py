@@ -1,10 +1,7 @@
-"""The sweep cluster, defined once: a Ray head (no trials on it), Ray worker nodes and the API.
-
-docker-compose.yml runs these commands and environments in containers (tests/service/test_compose.py
-checks that it does); `afpe cluster up` runs them as local processes, "the twin", adding only the
-flags that let several Ray nodes share one machine (a private temp dir, free ports for the per-node
-agents). Every process is started in its own session, recorded by PID in `<cluster dir>/cluster.json`
-and stopped by that PID / process group: never `ray stop`, never a kill by name.
+"""The sweep cluster's "twin": `afpe cluster up` runs the processes of docker-compose.yml (as defined in
+`topology.py`) on this machine, adding only the flags that let several Ray nodes share one machine (a private
+temp dir, free ports for the per-node agents). Every process is started in its own session, recorded by PID
+in `<cluster dir>/cluster.json` and stopped by that PID / process group: never `ray stop`, never a kill by name.
 """
 
 from __future__ import annotations
@@ -16,7 +13,6 @@ import shutil
 import signal
 import socket
 import subprocess
-import sys
 import tempfile
 import time
 import urllib.error
@@ -24,90 +20,22 @@ import urllib.request
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-RAY_PORT = 6379  # GCS port of the head, the address workers join
-DASHBOARD_PORT = 8265  # Ray dashboard + Jobs API
-API_PORT = 8000  # `afpe serve`
-DEFAULT_CLUSTER_DIR = Path("~/.afpe/cluster")
+from afpe.service.cluster.topology import (
+    API_PORT,
+    DASHBOARD_PORT,
+    DEFAULT_CLUSTER_DIR,
+    RAY_PORT,
+    api_command,
+    api_env,
+    executable,
+    free_port,
+    head_command,
+    node_env,
+    storage_credentials,
+    worker_command,
+)
+
 STATE_FILE = "cluster.json"
-
-# Ray 2.60: token auth; every node and every client (the API's JobSubmissionClient) carries the same token.
-RAY_AUTH_MODE = "token"
-
-
-def head_command(
-    *, port: int = RAY_PORT, dashboard_host: str = "0.0.0.0", dashboard_port: int = DASHBOARD_PORT
-) -> list[str]:
-    """The Ray head: GCS on `port`, dashboard and Jobs API on `dashboard_port`, no CPUs/GPUs so no trial lands on it."""
-    return [
-        "ray",
-        "start",
-        "--head",
-        "--block",
-        f"--port={port}",
-        f"--dashboard-host={dashboard_host}",
-        f"--dashboard-port={dashboard_port}",
-        "--num-cpus=0",
-        "--num-gpus=0",
-        "--disable-usage-stats",
-    ]
-
-
-def worker_command(head_address: str) -> list[str]:
-    """A Ray worker node joining the head's GCS at `head_address` (host:port); Ray detects its CPUs and GPUs."""
-    return ["ray", "start", f"--address={head_address}", "--block", "--disable-usage-stats"]
-
-
-def api_command(*, host: str = "0.0.0.0", port: int = API_PORT) -> list[str]:
-    """The REST service."""
-    return ["afpe", "serve", "--host", host, "--port", str(port)]
-
-
-def ray_env(ray_token: str) -> dict[str, str]:
-    """What every Ray process and Ray client needs to authenticate to the cluster."""
-    return {"RAY_AUTH_MODE": RAY_AUTH_MODE, "RAY_AUTH_TOKEN": ray_token}
-
-
-def node_env(ray_token: str, *, storage_password: str | None, tune_dir: str | None = None) -> dict[str, str]:
-    """Environment of a Ray node. Study drivers (Ray Jobs, run on the head) inherit it: they open the storage with
-    PGPASSWORD and keep Tune's experiment state in AFPE_TUNE_DIR, which must be one folder shared by all nodes.
-    The storage URL and data folder come with each job from the API (its runtime_env)."""
-    return {**ray_env(ray_token), **_optional(PGPASSWORD=storage_password, AFPE_TUNE_DIR=tune_dir)}
-
-
-def api_env(
-    *,
-    ray_token: str,
-    ray_address: str,
-    api_token: str,
-    storage: str | None,
-    storage_password: str | None,
-    data_dir: str | None,
-) -> dict[str, str]:
-    """Environment of `afpe serve`: the service settings (AFPE_*) plus Ray and database credentials."""
-    return {
-        **ray_env(ray_token),
-        "AFPE_RAY_ADDRESS": ray_address,
-        "AFPE_API_TOKEN": api_token,
-        **_optional(AFPE_STORAGE=storage, PGPASSWORD=storage_password, AFPE_DATA_DIR=data_dir),
-    }
-
-
-def _optional(**values: str | None) -> dict[str, str]:
-    return {key: value for key, value in values.items() if value is not None}
-
-
-def storage_credentials(url: str) -> tuple[str, str | None]:
-    """'postgresql+psycopg://u:pw@h/db' -> ('postgresql+psycopg://u@h/db', 'pw'): the password travels as PGPASSWORD,
-    never inside a URL that Ray pickles into searcher state (DESIGN.md)."""
-    from afpe.search.storage import split_password
-
-    try:
-        return split_password(url)
-    except Exception as error:  # noqa: BLE001 - sqlalchemy raises ArgumentError and ValueError alike
-        raise ValueError(f"--storage: not a database URL: {url!r} ({error})") from None
-
-
-# ---------------------------------------------------------------------------------------------------- the twin
 
 
 @dataclass
@@ -194,7 +122,7 @@ def cluster_up(
     nodes = node_env(state.ray_token, storage_password=storage_password)  # one machine: Tune's default dir is shared
     try:
         head = head_command(port=ray_port, dashboard_host="127.0.0.1", dashboard_port=dashboard_port)
-        head += [f"--temp-dir={state.ray_temp_dir}", f"--ray-client-server-port={_free_port()}", *_agent_ports()]
+        head += [f"--temp-dir={state.ray_temp_dir}", f"--ray-client-server-port={free_port()}", *_agent_ports()]
         _start(state, cluster_dir, "head", head, nodes)
         _wait_for_nodes(state, 1, timeout)
         for index in range(1, workers + 1):
@@ -264,7 +192,7 @@ def _start(state: ClusterState, cluster_dir: Path, role: str, command: list[str]
     base = {key: value for key, value in os.environ.items() if key != "RAY_ADDRESS"}  # join no other cluster
     with open(log, "wb") as output:
         child = subprocess.Popen(
-            [_executable(command[0]), *command[1:]],
+            [executable(command[0]), *command[1:]],
             env={**base, **env},
             stdin=subprocess.DEVNULL,
             stdout=output,
@@ -275,23 +203,9 @@ def _start(state: ClusterState, cluster_dir: Path, role: str, command: list[str]
     state.save(cluster_dir)
 
 
-def _executable(name: str) -> str:
-    """`ray`/`afpe` from this Python's bin dir (the one running `afpe cluster up`), else from PATH."""
-    found = shutil.which(name, path=str(Path(sys.executable).parent)) or shutil.which(name)
-    if found is None:
-        raise FileNotFoundError(f"{name}: command not found next to {sys.executable} or on PATH")
-    return found
-
-
 def _agent_ports() -> list[str]:
     """Per-node ports whose Ray defaults are fixed numbers (52365, ...) and would clash between nodes of one machine."""
-    return [f"--dashboard-agent-listen-port={_free_port()}"]
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+    return [f"--dashboard-agent-listen-port={free_port()}"]
 
 
 def _wait_for_nodes(state: ClusterState, count: int, timeout: float) -> None:

@@ -7,21 +7,25 @@ import json
 from pathlib import Path
 from typing import Annotated
 
+import jinja2
 import plotly
-import plotly.graph_objects as go
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse
 from fastapi.templating import Jinja2Templates
 
 from afpe.search.spec import SLUG_PATTERN
-from afpe.service.api import Service
-from afpe.service.auth import token_matches
+from afpe.service.api.auth import token_matches
+from afpe.service.api.deps import Manager
 from afpe.service.errors import Unauthorized
-from afpe.service.plot_figures import PLOT_KINDS
-from afpe.service.studies import apply_form_overrides
+from afpe.service.plots.compare import compare_figure
+from afpe.service.plots.figures import list_plot_kinds
 
 PLOTLY_JS = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
-templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
+# autoescape by the environment, not by file extension: Starlette's default escapes only .html/.htm/.xml,
+# and the templates are named *.html.jinja
+templates = Jinja2Templates(
+    env=jinja2.Environment(loader=jinja2.FileSystemLoader(Path(__file__).parent / "templates"), autoescape=True)
+)
 router = APIRouter(include_in_schema=False)
 
 
@@ -36,68 +40,50 @@ def plotly_js() -> FileResponse:
 
 
 @router.get("/", response_class=HTMLResponse)
-def index(request: Request, studies: Service) -> HTMLResponse:
-    context = {"studies": studies.list(), "specs": studies.shipped_specs()}
+def index(request: Request, manager: Manager) -> HTMLResponse:
+    context = {"studies": manager.queries.list(), "specs": manager.catalog.shipped_specs()}
     return templates.TemplateResponse(request, "index.html.jinja", context)
 
 
 @router.post("/studies")
 def start_from_form(
     request: Request,
-    studies: Service,
+    manager: Manager,
     spec: Annotated[str, Form(pattern=SLUG_PATTERN)],
     token: Annotated[str, Form()],
     overrides: Annotated[str, Form(max_length=10_000)] = "",
 ) -> RedirectResponse:
     _check_form_token(request, token)
-    status, _ = studies.create(apply_form_overrides(studies.shipped_spec(spec), overrides))
-    return RedirectResponse(f"/studies/{status['name']}", status_code=303)
+    record, _ = manager.lifecycle.create(manager.catalog.with_form_overrides(spec, overrides))
+    return RedirectResponse(f"/studies/{record.name}", status_code=303)
 
 
 @router.get("/studies/{name}", response_class=HTMLResponse)
-def study_page(request: Request, name: str, studies: Service) -> HTMLResponse:
-    status = studies.status(name)
-    context = {"status": status, "kinds": list(PLOT_KINDS), "spec_json": json.dumps(status["spec"], indent=1)}
+def study_page(request: Request, name: str, manager: Manager) -> HTMLResponse:
+    status = manager.queries.status(name)
+    context = {"status": status, "kinds": list_plot_kinds(), "spec_json": json.dumps(status.spec, indent=1)}
     return templates.TemplateResponse(request, "study.html.jinja", context)
 
 
 @router.post("/studies/{name}/cancel")
-def cancel_from_form(request: Request, name: str, studies: Service, token: Annotated[str, Form()]) -> RedirectResponse:
+def cancel_from_form(request: Request, name: str, manager: Manager, token: Annotated[str, Form()]) -> RedirectResponse:
     _check_form_token(request, token)
-    studies.cancel(name)
+    manager.lifecycle.cancel(name)
     return RedirectResponse(f"/studies/{name}", status_code=303)
 
 
 @router.post("/studies/{name}/resume")
-def resume_from_form(request: Request, name: str, studies: Service, token: Annotated[str, Form()]) -> RedirectResponse:
+def resume_from_form(request: Request, name: str, manager: Manager, token: Annotated[str, Form()]) -> RedirectResponse:
     _check_form_token(request, token)
-    studies.resume(name)
+    manager.lifecycle.resume(name)
     return RedirectResponse(f"/studies/{name}", status_code=303)
 
 
 @router.get("/compare", response_class=HTMLResponse)
 def compare_page(
-    request: Request, studies: Service, names: Annotated[list[str], Query(min_length=1, max_length=12)]
+    request: Request, manager: Manager, names: Annotated[list[str], Query(min_length=1, max_length=12)]
 ) -> HTMLResponse:
-    result = studies.compare(names)
+    result = manager.queries.compare(names).model_dump(mode="json")
     # "</" escaped: the JSON sits inside a <script> element
     context = {"result": result, "figure": compare_figure(result).to_json().replace("</", "<\\/")}
     return templates.TemplateResponse(request, "compare.html.jinja", context)
-
-
-def compare_figure(result: dict) -> go.Figure:
-    """Best value per study with its bootstrap CI as error bars (none with a single repeat)."""
-    rows = [r for r in result["studies"] if r["best"] is not None]
-    means = [r["best"]["mean"] for r in rows]
-    plus = [(r["best"]["high"] - r["best"]["mean"]) if r["best"]["high"] is not None else 0 for r in rows]
-    minus = [(r["best"]["mean"] - r["best"]["low"]) if r["best"]["low"] is not None else 0 for r in rows]
-    fig = go.Figure(
-        go.Bar(
-            x=[f"{r['name']} ({r['encoding']})" for r in rows],
-            y=means,
-            error_y={"type": "data", "array": plus, "arrayminus": minus, "symmetric": False},
-        )
-    )
-    metric = rows[0]["metric"] if rows else "value"
-    fig.update_layout(title=f"best {metric} per study ({result['confidence']:.0%} bootstrap CI)", yaxis_title=metric)
-    return fig

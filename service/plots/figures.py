@@ -1,22 +1,60 @@
-"""Plotly rendering of the plot data in `plot_data.py`; `PLOT_KINDS` is the one registry of plot kinds."""
+"""Plotly rendering of the plot data in `data.py`, and `PLOT_KINDS`, the registry of plot kinds (the
+convention of `afpe.encodings.registry`): each renderer is registered with its data function by
+`@register_plot(name, data_function)`, in the order the study page shows them."""
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import plotly.graph_objects as go
 from optuna.trial import FrozenTrial
 from plotly.subplots import make_subplots
 
-from afpe.service import plot_data as data
-from afpe.service.plot_data import StudyView
+from afpe.encodings import Registry
+from afpe.search.spec import SearchSpace
+from afpe.service.plots import data
+
+
+@dataclass(frozen=True)
+class PlotKind:
+    """A plot kind: `data(trials, space)` computes its numbers, `render(numbers)` draws them."""
+
+    name: str
+    data: Callable[[Sequence[FrozenTrial], SearchSpace], Any]
+    render: Callable[[Any], go.Figure]
+
+
+PLOT_KINDS: Registry[PlotKind] = Registry("plot kind")
+
+
+def register_plot(name: str, make_data: Callable[[Sequence[FrozenTrial], SearchSpace], Any]) -> Callable:
+    """Decorator: register the decorated renderer as plot kind `name` with its data function."""
+
+    def register(render: Callable[[Any], go.Figure]) -> Callable[[Any], go.Figure]:
+        PLOT_KINDS.register(PlotKind(name, make_data, render))
+        return render
+
+    return register
+
+
+def list_plot_kinds() -> list[str]:
+    return PLOT_KINDS.names()
+
+
+def build_figure(kind: str, trials: Sequence[FrozenTrial], space: SearchSpace) -> go.Figure:
+    """The figure of `kind`; ValueError for an unknown kind or when the study has no data for it."""
+    plot = PLOT_KINDS.get(kind)
+    return plot.render(plot.data(trials, space))
+
 
 BEST_MARKER = {"symbol": "star", "size": 16, "color": "crimson", "line": {"width": 1, "color": "black"}}
 STATE_COLORS = {"COMPLETE": "steelblue", "PRUNED": "darkorange", "FAIL": "firebrick", "RUNNING": "gray"}
 
 
+@register_plot("ratio", data.ratio_data)
 def ratio_figure(d: data.RatioData) -> go.Figure:
     a, b = d.ratio
     fig = go.Figure()
@@ -85,6 +123,7 @@ def ratio_figure(d: data.RatioData) -> go.Figure:
     return fig
 
 
+@register_plot("axes", data.axes_data)
 def axes_figure(d: data.AxesData) -> go.Figure:
     fig = make_subplots(
         rows=1, cols=max(len(d.panels), 1), shared_yaxes=True, subplot_titles=[p.axis.param for p in d.panels]
@@ -117,6 +156,7 @@ def _best_value(panel: data.AxisPoints, best: dict[str, float]) -> float:
     return panel.values[panel.scales.index(best[panel.axis.param])]
 
 
+@register_plot("contour", data.contour_data)
 def contour_figure(d: data.ContourData) -> go.Figure:
     fig = go.Figure()
     fig.add_trace(
@@ -145,6 +185,7 @@ def contour_figure(d: data.ContourData) -> go.Figure:
     return fig
 
 
+@register_plot("history", data.history_data)
 def history_figure(d: data.HistoryData) -> go.Figure:
     fig = go.Figure()
     fig.add_trace(go.Scatter(x=d.numbers, y=d.values, mode="markers", name="trial"))
@@ -153,6 +194,7 @@ def history_figure(d: data.HistoryData) -> go.Figure:
     return fig
 
 
+@register_plot("intermediate", data.intermediate_data)
 def intermediate_figure(d: data.IntermediateData) -> go.Figure:
     fig = go.Figure()
     shown = set()
@@ -174,6 +216,7 @@ def intermediate_figure(d: data.IntermediateData) -> go.Figure:
     return fig
 
 
+@register_plot("similarity", data.similarity_data)
 def similarity_figure(d: data.SimilarityData) -> go.Figure:
     scales = ", ".join(f"{s:.3g}" for s in d.best_scales)
     fig = make_subplots(
@@ -203,22 +246,3 @@ def similarity_figure(d: data.SimilarityData) -> go.Figure:
         fig.update_xaxes(title=d.axis_labels[-1] if d.axis_labels else "", row=1, col=col)
     fig.update_layout(title=f"{d.encoding} similarity to the centre position")
     return fig
-
-
-Builder = Callable[[Sequence[FrozenTrial], StudyView], Any]
-PLOT_KINDS: dict[str, tuple[Builder, Callable[[Any], go.Figure]]] = {
-    "ratio": (data.ratio_data, ratio_figure),
-    "axes": (data.axes_data, axes_figure),
-    "contour": (data.contour_data, contour_figure),
-    "history": (data.history_data, history_figure),
-    "intermediate": (data.intermediate_data, intermediate_figure),
-    "similarity": (data.similarity_data, similarity_figure),
-}
-
-
-def build_figure(kind: str, trials: Sequence[FrozenTrial], view: StudyView) -> go.Figure:
-    """The figure of `kind`; ValueError for an unknown kind or when the study has no data for it."""
-    if kind not in PLOT_KINDS:
-        raise ValueError(f"unknown plot kind {kind!r}; valid kinds: {', '.join(PLOT_KINDS)}")
-    make_data, render = PLOT_KINDS[kind]
-    return render(make_data(trials, view))

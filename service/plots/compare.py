@@ -8,10 +8,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+import plotly.graph_objects as go
 from optuna.trial import FrozenTrial
 from scipy.stats import bootstrap
 
-from afpe.service.plot_data import complete_trials
+from afpe.search.analysis import complete_trials
 
 CONFIDENCE = 0.95
 N_RESAMPLES = 2000
@@ -61,3 +62,22 @@ def spec_differences(specs: dict[str, dict]) -> list[str]:
         if len({repr(v) for v in values.values()}) > 1:
             differences.append(f"{key}: " + ", ".join(f"{name}={value!r}" for name, value in values.items()))
     return differences
+
+
+def compare_figure(result: dict) -> go.Figure:
+    """Best value per study with its bootstrap CI as error bars (none with a single repeat); `result` is
+    the JSON of `GET /api/compare`."""
+    rows = [r for r in result["studies"] if r["best"] is not None]
+    means = [r["best"]["mean"] for r in rows]
+    plus = [(r["best"]["high"] - r["best"]["mean"]) if r["best"]["high"] is not None else 0 for r in rows]
+    minus = [(r["best"]["mean"] - r["best"]["low"]) if r["best"]["low"] is not None else 0 for r in rows]
+    fig = go.Figure(
+        go.Bar(
+            x=[f"{r['name']} ({r['encoding']})" for r in rows],
+            y=means,
+            error_y={"type": "data", "array": plus, "arrayminus": minus, "symmetric": False},
+        )
+    )
+    metric = rows[0]["metric"] if rows else "value"
+    fig.update_layout(title=f"best {metric} per study ({result['confidence']:.0%} bootstrap CI)", yaxis_title=metric)
+    return fig

@@ -1,0 +1,18 @@
+"""Dependencies of the routes: the study manager of the app (see `afpe.service.app.create_app`)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from afpe.service.api.auth import require_token
+from afpe.service.manager.manager import StudyManager
+
+
+def get_manager(request: Request) -> StudyManager:
+    return request.app.state.manager
+
+
+Manager = Annotated[StudyManager, Depends(get_manager)]
+TOKEN = [Depends(require_token)]  # `dependencies=` of every mutating route

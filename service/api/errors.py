@@ -1,0 +1,47 @@
+"""Error handlers: every error is JSON `{"error": message}`, never a traceback."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from afpe.service.errors import ApiError
+
+log = logging.getLogger("afpe.service")
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(ApiError)
+    async def api_error(request: Request, error: ApiError) -> JSONResponse:
+        return JSONResponse({"error": error.message}, status_code=error.status_code)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, error: RequestValidationError) -> JSONResponse:
+        problems = [_problem(item) for item in error.errors()]
+        return JSONResponse({"error": "; ".join(problems), "detail": jsonable(error.errors())}, status_code=422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, error: StarletteHTTPException) -> JSONResponse:
+        return JSONResponse({"error": str(error.detail)}, status_code=error.status_code, headers=error.headers)
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, error: Exception) -> JSONResponse:
+        log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=error)
+        return JSONResponse({"error": f"internal error ({type(error).__name__}); see the server log"}, status_code=500)
+
+
+def _problem(item: dict) -> str:
+    """'trainer.epochs: Input should be ...' (a body's fields named as in the spec, without 'body.')."""
+    loc = [str(part) for part in item["loc"]]
+    path = ".".join(loc[1:] if loc[:1] == ["body"] else loc)
+    message = str(item["msg"]).removeprefix("Value error, ")
+    return f"{path}: {message}" if path else message
+
+
+def jsonable(errors: list[dict]) -> list[dict]:
+    """Pydantic error dicts without their non-JSON parts (ctx may hold exception objects)."""
+    return [{key: item[key] for key in ("loc", "msg", "type") if key in item} for item in errors]

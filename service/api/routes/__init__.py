@@ -1,0 +1,12 @@
+"""One router per resource; `router` holds them all under /api, `health` serves /healthz."""
+
+from fastapi import APIRouter
+
+from afpe.service.api.routes import compare, health, specs, studies, trials
+
+router = APIRouter(prefix="/api")
+for module in (specs, studies, trials, compare):
+    router.include_router(module.router)
+health_router = health.router
+
+__all__ = ["health_router", "router"]

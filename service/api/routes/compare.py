@@ -1,0 +1,23 @@
+"""GET /api/compare: best values of studies that differ only in encoding."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from afpe.service.api.deps import Manager
+from afpe.service.api.schemas import ERRORS, CompareResult
+
+router = APIRouter(tags=["compare"])
+Names = Annotated[list[str], Query(min_length=1, max_length=12)]
+
+
+@router.get(
+    "/compare",
+    summary="Best values of studies that differ only in encoding, with bootstrap CIs",
+    response_model=CompareResult,
+    responses=ERRORS,
+)
+def compare_studies(manager: Manager, names: Names) -> CompareResult:
+    return manager.queries.compare(names)

@@ -1,0 +1,97 @@
+"""Studies: start (from a StudySpec), import (from a CSV), list, status, cancel, resume. Mutating routes
+need `Authorization: Bearer <token>` (`afpe.service.api.auth`)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Body, File, Form, Response, UploadFile
+
+from afpe.search.spec import SLUG_PATTERN, StudySpec
+from afpe.service.api.deps import TOKEN, Manager
+from afpe.service.api.schemas import ERRORS, ResumeRequest, StudyListItem, StudyStatus
+from afpe.service.errors import InvalidInput
+
+MAX_UPLOAD_BYTES = 20 * 2**20
+
+router = APIRouter(prefix="/studies", tags=["studies"])
+
+
+@router.post(
+    "",
+    status_code=201,
+    dependencies=TOKEN,
+    summary="Start a study from a StudySpec (201 new; 200 when the same spec already exists; 409 other spec)",
+    response_model=StudyStatus,
+    responses={**ERRORS, 200: {"model": StudyStatus, "description": "the study with this exact spec already exists"}},
+)
+def create_study(
+    response: Response,
+    manager: Manager,
+    spec: Annotated[StudySpec, Body(description="a StudySpec, e.g. GET /api/specs/quickstart")],
+) -> StudyStatus:
+    record, created = manager.lifecycle.create(spec.model_dump(mode="json"))
+    if not created:
+        response.status_code = 200
+    return manager.queries.status_of(record)
+
+
+@router.get("", summary="Every study with state, progress and best value", response_model=list[StudyListItem])
+def list_studies(manager: Manager) -> list[StudyListItem]:
+    return manager.queries.list()
+
+
+@router.post(
+    "/import",
+    status_code=201,
+    dependencies=TOKEN,
+    summary="Create a finished study from a CSV of earlier trials (s_* scale columns + value)",
+    response_model=StudyStatus,
+    responses=ERRORS,
+)
+async def import_study(
+    manager: Manager,
+    file: Annotated[UploadFile, File(description="CSV: s_<axis> columns, value; optional state, seed, pe_seed")],
+    name: Annotated[str, Form(pattern=SLUG_PATTERN)],
+    encoding: Annotated[str, Form(max_length=64)] = "afpe",
+    direction: Annotated[Literal["maximize", "minimize"], Form()] = "maximize",
+    metric: Annotated[str, Form(min_length=1, max_length=64)] = "value",
+    task: Annotated[str | None, Form(max_length=64)] = None,
+) -> StudyStatus:
+    content = await file.read(MAX_UPLOAD_BYTES + 1)
+    if len(content) > MAX_UPLOAD_BYTES:
+        raise InvalidInput(f"file: larger than {MAX_UPLOAD_BYTES // 2**20} MiB")
+    record = manager.importer.import_csv(name, content, encoding, direction, metric, task)
+    return manager.queries.status_of(record)
+
+
+@router.get(
+    "/{name}",
+    summary="State, trial counts, best trial, progress, ETA, warnings, spec, error",
+    response_model=StudyStatus,
+    responses=ERRORS,
+)
+def get_study(name: str, manager: Manager) -> StudyStatus:
+    return manager.queries.status(name)
+
+
+@router.post(
+    "/{name}/cancel",
+    dependencies=TOKEN,
+    summary="Stop the study's job",
+    response_model=StudyStatus,
+    responses=ERRORS,
+)
+def cancel_study(name: str, manager: Manager) -> StudyStatus:
+    return manager.queries.status_of(manager.lifecycle.cancel(name))
+
+
+@router.post(
+    "/{name}/resume",
+    dependencies=TOKEN,
+    summary="Resubmit a failed or cancelled study with --resume (optionally with more trials)",
+    response_model=StudyStatus,
+    responses=ERRORS,
+)
+def resume_study(name: str, manager: Manager, body: Annotated[ResumeRequest | None, Body()] = None) -> StudyStatus:
+    return manager.queries.status_of(manager.lifecycle.resume(name, body.n_trials if body else None))

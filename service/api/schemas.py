@@ -1,0 +1,73 @@
+"""Request and response bodies of the REST API. The read models of studies live with the manager
+(`afpe.service.manager.views`) and are re-exported here; the request body of POST /api/studies is
+`afpe.search.StudySpec` itself."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from afpe.service.manager.views import (
+    BestEstimateView,
+    BestTrial,
+    CompareResult,
+    CompareRow,
+    SpecSummary,
+    StudyListItem,
+    StudyStatus,
+    TrialItem,
+    TrialsPage,
+)
+
+__all__ = [
+    "BestEstimateView",
+    "BestTrial",
+    "CompareResult",
+    "CompareRow",
+    "ErrorBody",
+    "Health",
+    "PlotlyFigure",
+    "ResumeRequest",
+    "SpecSummary",
+    "StudyListItem",
+    "StudyStatus",
+    "TrialItem",
+    "TrialsPage",
+]
+
+
+class Health(BaseModel):
+    status: str = "ok"
+
+
+class ErrorBody(BaseModel):
+    """Every error: a message naming the field or resource (422s add pydantic's `detail`)."""
+
+    error: str
+    detail: list[dict[str, Any]] | None = None
+
+
+class ResumeRequest(BaseModel):
+    """Optional body of a resume: raise n_trials to run more trials than the spec asked for."""
+
+    n_trials: int | None = Field(None, ge=1, le=10_000)
+
+
+class PlotlyFigure(BaseModel):
+    """A Plotly figure as JSON (`Plotly.newPlot(div, figure.data, figure.layout)`)."""
+
+    data: list[dict[str, Any]]
+    layout: dict[str, Any]
+
+
+#: `responses=` of routes that can fail: every error body is an ErrorBody.
+ERRORS: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorBody, "description": description}
+    for status, description in (
+        (401, "missing or wrong API token"),
+        (404, "no such study or spec"),
+        (409, "conflicts with the study's state or another spec"),
+        (422, "invalid input, naming the field"),
+    )
+}

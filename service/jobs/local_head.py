@@ -1,0 +1,103 @@
+"""A private local Ray head for a service started without a cluster address."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+from ray.job_submission import JobSubmissionClient
+
+from afpe.service.cluster.topology import executable, free_port, head_command
+
+
+def auth_headers(token: str | None) -> dict[str, str] | None:
+    """The header of Ray's token auth (None: no token, e.g. a cluster without auth)."""
+    return {"Authorization": f"Bearer {token}"} if token else None
+
+
+class LocalRayHead:
+    """The cluster's `head_command` run with `--block` in its own short temp dir and process group, on free
+    loopback ports, offering this machine's CPUs (or `num_cpus`), with Ray's token auth on and a fresh token
+    (`token`); `stop()` ends exactly that process group. The dashboard (job API) address is `address`. Jobs
+    inherit the head's environment (token, PGPASSWORD). RuntimeError when the head does not come up."""
+
+    def __init__(self, num_cpus: int | None = None, env: dict[str, str] | None = None, timeout_s: float = 90.0):
+        self.temp_dir = tempfile.mkdtemp(prefix="afpe-ray-", dir="/tmp")
+        self.token = secrets.token_hex(32)
+        dashboard_port = free_port()
+        self.address = f"http://127.0.0.1:{dashboard_port}"
+        command = head_command(
+            port=free_port(),
+            dashboard_host="127.0.0.1",
+            dashboard_port=dashboard_port,
+            num_cpus=num_cpus or None,
+            num_gpus=None,
+        )
+        command[0] = executable(command[0])
+        command += [
+            f"--temp-dir={self.temp_dir}",
+            "--node-ip-address=127.0.0.1",
+            "--include-dashboard=true",
+            *(
+                f"--{flag}={free_port()}"
+                for flag in (
+                    "ray-client-server-port",
+                    "dashboard-agent-listen-port",
+                    "dashboard-agent-grpc-port",
+                    "metrics-export-port",
+                    "runtime-env-agent-port",
+                )
+            ),
+        ]
+        self.log_path = Path(self.temp_dir) / "head.log"
+        self.process = subprocess.Popen(
+            command,
+            env={
+                **{key: value for key, value in os.environ.items() if key != "RAY_ADDRESS"},  # join no other cluster
+                **(env or {}),
+                "RAY_TMPDIR": self.temp_dir,
+                "RAY_AUTH_MODE": "token",
+                "RAY_AUTH_TOKEN": self.token,
+            },
+            stdout=self.log_path.open("w"),
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        self._wait_ready(timeout_s)
+
+    def _wait_ready(self, timeout_s: float) -> None:
+        deadline = time.monotonic() + timeout_s
+        while True:
+            if self.process.poll() is not None:
+                log = self.log_path.read_text()[-2000:]
+                self.stop()
+                raise RuntimeError(f"the local Ray head exited with {self.process.returncode}: {log}")
+            try:
+                JobSubmissionClient(self.address, headers=auth_headers(self.token))
+                return
+            except Exception as error:  # noqa: BLE001 - not up yet: any connection error
+                if time.monotonic() > deadline:
+                    log = self.log_path.read_text()[-2000:]
+                    self.stop()
+                    raise RuntimeError(
+                        f"the local Ray head did not answer at {self.address} in {timeout_s:.0f} s ({error}): {log}"
+                    ) from None
+                time.sleep(0.5)
+
+    def stop(self, timeout_s: float = 40.0) -> None:
+        """SIGTERM to the head's process group (Ray drains and stops its processes), SIGKILL if it hangs."""
+        if self.process.poll() is None:
+            group = os.getpgid(self.process.pid)
+            os.killpg(group, signal.SIGTERM)
+            try:
+                self.process.wait(timeout_s)
+            except subprocess.TimeoutExpired:
+                os.killpg(group, signal.SIGKILL)
+                self.process.wait()
+        shutil.rmtree(self.temp_dir, ignore_errors=True)

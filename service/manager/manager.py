@@ -1,0 +1,42 @@
+"""`StudyManager`: one of each part of the study manager, over one database and one job backend."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import optuna
+from sqlalchemy.orm import sessionmaker
+
+from afpe.service.jobs.backend import JobBackend
+from afpe.service.manager.catalog import SpecCatalog
+from afpe.service.manager.importer import StudyImporter
+from afpe.service.manager.lifecycle import StudyLifecycle
+from afpe.service.manager.queries import StudyQueries
+from afpe.service.settings import ServiceSettings
+
+
+@dataclass
+class StudyManager:
+    catalog: SpecCatalog
+    lifecycle: StudyLifecycle
+    queries: StudyQueries
+    importer: StudyImporter
+    backend: JobBackend
+
+    @classmethod
+    def create(
+        cls,
+        settings: ServiceSettings,
+        sessions: sessionmaker,
+        storage: optuna.storages.BaseStorage,
+        backend: JobBackend,
+    ) -> StudyManager:
+        catalog = SpecCatalog(settings)
+        lifecycle = StudyLifecycle(sessions, storage, backend, catalog)
+        return cls(
+            catalog=catalog,
+            lifecycle=lifecycle,
+            queries=StudyQueries(sessions, storage, lifecycle),
+            importer=StudyImporter(sessions, storage),
+            backend=backend,
+        )

@@ -1,0 +1,101 @@
+"""The service's own table `afpe_studies` (same database as Optuna; Optuna already owns a table `studies`).
+
+One row per study: its spec, where it came from, the Ray job of its latest attempt, its `StudyState` and
+timestamps. The Optuna study of the same name holds the trials.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from enum import StrEnum
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
+
+from afpe.search.storage import create_engine
+from afpe.service.errors import NotFound
+
+
+class StudyState(StrEnum):
+    """A study's state in the service (and the state of its current job): queued and running are active."""
+
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+    @property
+    def active(self) -> bool:
+        return self in (StudyState.QUEUED, StudyState.RUNNING)
+
+
+ACTIVE_STATES = (StudyState.QUEUED, StudyState.RUNNING)
+
+
+class StudySource(StrEnum):
+    """Where a study came from: started over REST (it has jobs) or imported from a CSV (finished, no jobs)."""
+
+    REST = "rest"
+    IMPORT = "import"
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+def _text_enum(kind: type[StrEnum], length: int) -> sa.Enum:
+    """A StrEnum column stored as its plain value in a VARCHAR (the same column type as before the enum)."""
+    return sa.Enum(kind, native_enum=False, create_constraint=False, length=length, values_callable=_values)
+
+
+def _values(kind: type[StrEnum]) -> list[str]:
+    return [member.value for member in kind]
+
+
+class StudyRecord(Base):
+    __tablename__ = "afpe_studies"
+
+    name: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    spec: Mapped[dict[str, Any]] = mapped_column(sa.JSON)
+    source: Mapped[StudySource] = mapped_column(_text_enum(StudySource, 16), default=StudySource.REST)
+    state: Mapped[StudyState] = mapped_column(_text_enum(StudyState, 16), default=StudyState.QUEUED, index=True)
+    job_id: Mapped[str | None] = mapped_column(sa.String(128), nullable=True)
+    attempt: Mapped[int] = mapped_column(sa.Integer, default=1)
+    resume: Mapped[bool] = mapped_column(sa.Boolean, default=False)
+    error: Mapped[str | None] = mapped_column(sa.Text, nullable=True)
+    created_at: Mapped[dt.datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow, onupdate=utcnow)
+    started_at: Mapped[dt.datetime | None] = mapped_column(sa.DateTime(timezone=True), nullable=True)
+    finished_at: Mapped[dt.datetime | None] = mapped_column(sa.DateTime(timezone=True), nullable=True)
+
+
+def open_records(url: str) -> sessionmaker:
+    """A session factory on the service table of `url` (created if missing), on an engine built by
+    `afpe.search.storage.create_engine` (no password in its URL)."""
+    engine = create_engine(url)
+    Base.metadata.create_all(engine)
+    return sessionmaker(engine, expire_on_commit=False)
+
+
+def get_record(sessions: sessionmaker, name: str) -> StudyRecord:
+    """The record of study `name`; NotFound when the service has none."""
+    with sessions() as session:
+        record = session.get(StudyRecord, name)
+    if record is None:
+        raise NotFound(f"name: no study {name!r}")
+    return record
+
+
+def update_record(sessions: sessionmaker, name: str, **changes: Any) -> StudyRecord:
+    """Store `changes` on the record of study `name` in one transaction; the updated record."""
+    with sessions.begin() as session:
+        record = session.get(StudyRecord, name)
+        for key, value in changes.items():
+            setattr(record, key, value)
+    return record

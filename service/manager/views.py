@@ -1,0 +1,113 @@
+"""Read models of studies: what `GET /api/...` returns (pydantic, so OpenAPI shows each field)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from afpe.service.manager.records import StudySource, StudyState
+
+
+class SpecSummary(BaseModel):
+    """A shipped spec (`studies/<name>.yaml`); a spec that does not load has only `error`."""
+
+    name: str
+    summary: str = ""
+    study: str | None = None
+    task: str | None = None
+    encoding: str | None = None
+    n_trials: int | None = None
+    error: str | None = None
+
+
+class BestTrial(BaseModel):
+    """The best COMPLETE trial: its scales and, with two axes, the scale ratio s_a / s_b."""
+
+    number: int
+    value: float | None
+    params: dict[str, float]
+    ratio: float | None = None
+    ratio_axes: list[str] | None = None
+
+
+class StudyListItem(BaseModel):
+    name: str
+    state: StudyState
+    source: StudySource
+    task: str | None
+    encoding: str | None
+    finished: int = Field(description="COMPLETE + PRUNED trials")
+    n_trials: int
+    best_value: float | None
+    metric: str
+    created_at: dt.datetime
+
+
+class StudyStatus(BaseModel):
+    """A study's state, trial counts (every Optuna state), progress, ETA, best trial and warnings."""
+
+    name: str
+    state: StudyState
+    source: StudySource
+    job_id: str | None
+    attempt: int
+    trials: dict[str, int] = Field(description="trials per Optuna state")
+    finished: int = Field(description="COMPLETE + PRUNED trials: the count n_trials refers to")
+    n_trials: int
+    progress: float
+    eta_seconds: float | None
+    metric: str
+    direction: str
+    best: BestTrial | None
+    warnings: list[str] = Field(description="the best scale or ratio in the outer 10 % of its range (log scale)")
+    error: str | None
+    spec: dict[str, Any]
+    created_at: dt.datetime
+    started_at: dt.datetime | None
+    finished_at: dt.datetime | None
+
+
+class TrialItem(BaseModel):
+    number: int
+    state: str
+    value: float | None
+    params: dict[str, Any]
+    user_attrs: dict[str, Any]
+    intermediate_values: dict[int, float]
+    datetime_start: dt.datetime | None
+    datetime_complete: dt.datetime | None
+
+
+class TrialsPage(BaseModel):
+    total: int
+    offset: int
+    limit: int
+    items: list[TrialItem]
+
+
+class BestEstimateView(BaseModel):
+    """Mean of the best scales over `repeats` trials and its bootstrap CI (None with one repeat)."""
+
+    params: dict[str, float]
+    mean: float
+    repeats: int
+    low: float | None
+    high: float | None
+
+
+class CompareRow(BaseModel):
+    name: str
+    encoding: str
+    state: StudyState
+    metric: str
+    direction: str
+    best: BestEstimateView | None
+
+
+class CompareResult(BaseModel):
+    studies: list[CompareRow]
+    comparable: bool = Field(description="the studies differ only in encoding")
+    differences: list[str]
+    confidence: float

@@ -1,0 +1,248 @@
+"""Plot data of a study: Optuna FrozenTrials and the study's `SearchSpace` in, plain dataclasses out.
+
+No Plotly here (rendering lives in `figures.py`), so the numbers are testable on their own, as Optuna's
+`_get_*_info` functions are. Scales are the trial params `s_<axis>`; the headline ratio is r = s_a / s_b of
+the spec's two `ratio` axes, drawn as log2 r. The searched log2 r range is [log2(low_a / high_b),
+log2(high_a / low_b)]. Which trials count and which is best follow `afpe.search.analysis`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+from optuna.trial import FrozenTrial
+
+from afpe.encodings import build_encoding, similarity_map
+from afpe.search.analysis import best_trial, complete_trials, log2_ratio, ratio_range
+from afpe.search.spec import AxisSpec, SearchSpace
+
+SIMILARITY_DISPLAY_SIZE = {1: 64, 2: 32, 3: 16}  # positions per grid axis of the similarity map
+
+
+def searched_ratio_range(space: SearchSpace) -> tuple[float, float]:
+    """The searched range of log2(s_a / s_b); ValueError when the space has no ratio."""
+    low, high = ratio_range(space)
+    return math.log2(low), math.log2(high)
+
+
+@dataclass(frozen=True)
+class Trend:
+    """Per-bin mean and standard deviation of the metric (empty bins dropped)."""
+
+    centers: list[float]
+    means: list[float]
+    stds: list[float]
+    counts: list[int]
+
+
+def binned_trend(x: Sequence[float], y: Sequence[float], edges: np.ndarray) -> Trend:
+    """Mean ± std of y in each bin of x given by `edges` (values on the last edge fall in the last bin)."""
+    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    index = np.clip(np.searchsorted(edges, x, side="right") - 1, 0, len(edges) - 2)
+    counts = np.bincount(index, minlength=len(edges) - 1)
+    sums = np.bincount(index, weights=y, minlength=len(edges) - 1)
+    squares = np.bincount(index, weights=y * y, minlength=len(edges) - 1)
+    kept = counts > 0
+    means = sums[kept] / counts[kept]
+    stds = np.sqrt(np.maximum(squares[kept] / counts[kept] - means**2, 0.0))
+    centers = ((edges[:-1] + edges[1:]) / 2)[kept]
+    return Trend(centers.tolist(), means.tolist(), stds.tolist(), counts[kept].astype(int).tolist())
+
+
+@dataclass(frozen=True)
+class RatioData:
+    """Metric vs log2(s_a / s_b) over COMPLETE trials, with the best marked and the searched range."""
+
+    ratio: tuple[str, str]
+    metric: str
+    x: list[float]
+    y: list[float]
+    numbers: list[int]
+    best_index: int | None
+    searched: tuple[float, float]
+    trend: Trend
+
+
+def ratio_data(trials: Sequence[FrozenTrial], space: SearchSpace) -> RatioData:
+    if space.ratio is None:
+        raise ValueError("the study has fewer than two scale axes: no ratio to plot")
+    points = [(log2_ratio(t.params, space.ratio), t) for t in complete_trials(trials)]
+    points = [(x, t) for x, t in points if x is not None]
+    x = [p[0] for p in points]
+    y = [p[1].value for p in points]
+    numbers = [p[1].number for p in points]
+    best = best_trial([p[1] for p in points], space.direction)
+    searched = searched_ratio_range(space)
+    n_bins = int(np.clip(round(math.sqrt(len(x))), 3, 20))
+    low, high = min([searched[0], *x]), max([searched[1], *x])
+    trend = binned_trend(x, y, np.linspace(low, high, n_bins + 1)) if x else Trend([], [], [], [])
+    best_index = numbers.index(best.number) if best is not None else None
+    return RatioData(space.ratio, space.metric, x, y, numbers, best_index, searched, trend)
+
+
+@dataclass(frozen=True)
+class AxisPoints:
+    axis: AxisSpec
+    scales: list[float]
+    values: list[float]
+
+
+@dataclass(frozen=True)
+class AxesData:
+    """Metric vs each scale (log axes), COMPLETE trials only; `best` is the best trial's scales."""
+
+    metric: str
+    panels: list[AxisPoints]
+    best: dict[str, float] | None
+
+
+def axes_data(trials: Sequence[FrozenTrial], space: SearchSpace) -> AxesData:
+    done = complete_trials(trials)
+    panels = []
+    for axis in space.axes:
+        kept = [t for t in done if axis.param in t.params]
+        panels.append(AxisPoints(axis, [t.params[axis.param] for t in kept], [t.value for t in kept]))
+    best = best_trial(done, space.direction)
+    return AxesData(space.metric, panels, dict(best.params) if best else None)
+
+
+@dataclass(frozen=True)
+class ContourData:
+    """Mean metric on a log10-spaced grid over two scale axes (NaN where no trial fell), plus the points."""
+
+    x_axis: AxisSpec
+    y_axis: AxisSpec
+    x_centers: list[float]
+    y_centers: list[float]
+    z: list[list[float | None]]
+    points_x: list[float]
+    points_y: list[float]
+    points_value: list[float]
+    metric: str
+
+
+def contour_data(trials: Sequence[FrozenTrial], space: SearchSpace, bins: int = 20) -> ContourData:
+    if space.ratio is None:
+        raise ValueError("the study has fewer than two scale axes: no contour to plot")
+    x_axis, y_axis = (space.axis(name) for name in space.ratio)
+    done = [t for t in complete_trials(trials) if x_axis.param in t.params and y_axis.param in t.params]
+    px = np.array([t.params[x_axis.param] for t in done], dtype=float)
+    py = np.array([t.params[y_axis.param] for t in done], dtype=float)
+    pv = np.array([t.value for t in done], dtype=float)
+    x_edges = np.linspace(math.log10(x_axis.low), math.log10(x_axis.high), bins + 1)
+    y_edges = np.linspace(math.log10(y_axis.low), math.log10(y_axis.high), bins + 1)
+    sums, _, _ = np.histogram2d(np.log10(px), np.log10(py), bins=(x_edges, y_edges), weights=pv)
+    counts, _, _ = np.histogram2d(np.log10(px), np.log10(py), bins=(x_edges, y_edges))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        means = (sums / counts).T  # rows follow y, columns follow x
+    z = [[None if math.isnan(v) else float(v) for v in row] for row in means]
+    return ContourData(
+        x_axis,
+        y_axis,
+        (10 ** ((x_edges[:-1] + x_edges[1:]) / 2)).tolist(),
+        (10 ** ((y_edges[:-1] + y_edges[1:]) / 2)).tolist(),
+        z,
+        px.tolist(),
+        py.tolist(),
+        pv.tolist(),
+        space.metric,
+    )
+
+
+@dataclass(frozen=True)
+class HistoryData:
+    """Objective per COMPLETE trial in trial order and the best value so far."""
+
+    metric: str
+    numbers: list[int]
+    values: list[float]
+    best_so_far: list[float]
+
+
+def history_data(trials: Sequence[FrozenTrial], space: SearchSpace) -> HistoryData:
+    done = sorted(complete_trials(trials), key=lambda t: t.number)
+    values = np.array([t.value for t in done], dtype=float)
+    accumulate = np.maximum.accumulate if space.direction == "maximize" else np.minimum.accumulate
+    best = accumulate(values).tolist() if len(values) else []
+    return HistoryData(space.metric, [t.number for t in done], values.tolist(), best)
+
+
+@dataclass(frozen=True)
+class Curve:
+    number: int
+    state: str
+    steps: list[int]
+    values: list[float]
+
+
+@dataclass(frozen=True)
+class IntermediateData:
+    """Learning curves: the per-epoch intermediate values of every trial that reported any."""
+
+    metric: str
+    curves: list[Curve] = field(default_factory=list)
+
+
+def intermediate_data(trials: Sequence[FrozenTrial], space: SearchSpace) -> IntermediateData:
+    curves = []
+    for trial in sorted(trials, key=lambda t: t.number):
+        if trial.intermediate_values:
+            steps = sorted(trial.intermediate_values)
+            curves.append(Curve(trial.number, trial.state.name, steps, [trial.intermediate_values[s] for s in steps]))
+    return IntermediateData(space.metric, curves)
+
+
+@dataclass(frozen=True)
+class SimilarityData:
+    """Similarity map of the study's encoding at the best scales vs isotropic scales of the same geometric mean
+    (so only the anisotropy differs). For 3 grid axes: the central plane spanned by the two ratio axes."""
+
+    encoding: str
+    best_scales: list[float]
+    isotropic_scale: float
+    best_map: list[list[float]]
+    isotropic_map: list[list[float]]
+    axis_labels: tuple[str, ...]
+
+
+def similarity_data(trials: Sequence[FrozenTrial], space: SearchSpace) -> SimilarityData:
+    best = best_trial(trials, space.direction)
+    if best is None:
+        raise ValueError("no finished trial yet: the similarity map needs the best scales")
+    if not space.axes:
+        raise ValueError("the study searches no scale axes")
+    ndim = space.ndim
+    grid = (SIMILARITY_DISPLAY_SIZE.get(ndim, 8),) * ndim
+    scales = space.scales_for(best.params)
+    isotropic = float(np.exp(np.mean(np.log(scales))))
+    shown = _shown_grid_axes(space, ndim)
+    maps = []
+    for per_axis in (scales, [isotropic] * ndim):
+        module = build_encoding(space.encoding, grid, space.dim, scales=per_axis, seed=space.pe_seed)
+        sims = similarity_map(module, grid).numpy()
+        for g in reversed(range(ndim)):
+            if g not in shown:
+                sims = np.take(sims, grid[g] // 2, axis=g)
+        maps.append(np.atleast_2d(sims).tolist())
+    labels = _axis_labels(space, shown)
+    return SimilarityData(space.encoding, scales, isotropic, maps[0], maps[1], labels)
+
+
+def _shown_grid_axes(space: SearchSpace, ndim: int) -> tuple[int, ...]:
+    """The two grid axes to display: the first grid axis of each ratio axis (or the first two grid axes)."""
+    if ndim <= 2:
+        return tuple(range(ndim))
+    if space.ratio is not None:
+        first = tuple(space.axis(name).grid_axes[0] for name in space.ratio)
+        if first[0] != first[1]:
+            return tuple(sorted(first))
+    return (0, 1)
+
+
+def _axis_labels(space: SearchSpace, shown: tuple[int, ...]) -> tuple[str, ...]:
+    """'grid axis g (axis name)' for each displayed grid axis."""
+    names = {g: a.name for a in space.axes for g in a.grid_axes}
+    return tuple(f"grid axis {g} ({names.get(g, 'unsearched')})" for g in shown)

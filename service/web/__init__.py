@@ -1,0 +1,1 @@
+"""The server-rendered dashboard (`dashboard.py`, templates in `templates/`)."""
