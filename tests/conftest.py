@@ -1,9 +1,9 @@
-"""Fixtures shared by every test folder: a throw-away PostgreSQL database on the project machine's server."""
+"""Fixtures shared by every test folder: a throw-away PostgreSQL database on the project machine's server, a
+study database in both storage modes (SQLite, PostgreSQL), and a headless Chromium."""
 
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import Iterator
 
 import pytest
@@ -30,18 +30,18 @@ def postgres_server() -> str:
 @pytest.fixture
 def postgres_url(postgres_server: str) -> Iterator[str]:
     """A fresh, empty database for one test, dropped afterwards; yields its SQLAlchemy URL."""
-    import sqlalchemy
+    from afpe.search.testing import postgres_database
 
-    name = f"afpe_test_{uuid.uuid4().hex[:12]}"
-    admin = sqlalchemy.create_engine(postgres_server, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(sqlalchemy.text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield postgres_server.rsplit("/", 1)[0] + f"/{name}"
-    finally:
-        with admin.connect() as connection:
-            connection.execute(sqlalchemy.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with postgres_database(postgres_server) as url:
+        yield url
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def storage_url(request: pytest.FixtureRequest, tmp_path) -> str:
+    """A fresh, empty study database: a SQLite file, then (second run) a PostgreSQL database."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'studies.db'}"
+    return request.getfixturevalue("postgres_url")
 
 
 CHROMIUM_FLAGS = [

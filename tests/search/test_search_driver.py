@@ -13,17 +13,20 @@ from optuna.trial import TrialState
 
 from afpe.search import run_study, validate_spec
 from afpe.search.driver import ray_session
+from afpe.search.testing import rows_cols_axes
 
 TINY = {
     "task": "synthetic2d",
     "task_options": {"n_train": 64, "n_val": 32},
     "encoding": "afpe",
-    "axes": [
-        {"name": "rows", "grid_axes": [0], "low": 0.05, "high": 20},
-        {"name": "cols", "grid_axes": [1], "low": 0.05, "high": 20},
-    ],
-    "trainer": {"epochs": 3, "batch_size": 32, "lr": 0.003, "warmup_epochs": 0,
-                "model": {"dim": 16, "depth": 1, "heads": 2}},
+    "axes": rows_cols_axes(0.05, 20),
+    "trainer": {
+        "epochs": 3,
+        "batch_size": 32,
+        "lr": 0.003,
+        "warmup_epochs": 0,
+        "model": {"dim": 16, "depth": 1, "heads": 2},
+    },
     "resources": {"cpus": 1, "max_concurrent": 1},
     "max_failures": 1,
 }
@@ -44,8 +47,9 @@ def private_tune_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def test_asha_stopped_trials_are_pruned_with_their_epochs(local_ray: None, postgres_url: str) -> None:
-    spec = validate_spec({**TINY, "name": "asha", "n_trials": 8, "seed": 3,
-                          "scheduler": {"grace_period": 1, "reduction_factor": 2}})
+    spec = validate_spec(
+        {**TINY, "name": "asha", "n_trials": 8, "seed": 3, "scheduler": {"grace_period": 1, "reduction_factor": 2}}
+    )
     summary = run_study(spec, storage=postgres_url)
     study = optuna.load_study(study_name="asha", storage=postgres_url)
     trials = study.trials
@@ -78,12 +82,20 @@ def test_a_failing_trial_is_retried_then_fails_without_stopping_the_study(
     """medmnist3d reading a data root without its npz file: a real error inside every trial."""
     empty = tmp_path / "no-data"
     empty.mkdir()
-    spec = validate_spec({
-        **TINY, "name": "failing", "n_trials": 2, "task": "medmnist3d", "task_options": {},
-        "axes": [{"name": "xy", "grid_axes": [0, 1], "low": 0.1, "high": 10},
-                 {"name": "z", "grid_axes": [2], "low": 0.1, "high": 10}],
-        "data_root": str(empty),
-    })
+    spec = validate_spec(
+        {
+            **TINY,
+            "name": "failing",
+            "n_trials": 2,
+            "task": "medmnist3d",
+            "task_options": {},
+            "axes": [
+                {"name": "xy", "grid_axes": [0, 1], "low": 0.1, "high": 10},
+                {"name": "z", "grid_axes": [2], "low": 0.1, "high": 10},
+            ],
+            "data_root": str(empty),
+        }
+    )
     summary = run_study(spec, storage=postgres_url)
     trials = optuna.load_study(study_name="failing", storage=postgres_url).trials
     assert [trial.state for trial in trials] == [TrialState.FAIL, TrialState.FAIL]  # both ran: the study went on
@@ -106,9 +118,13 @@ def test_a_terminated_postgres_backend_does_not_lose_the_study(
     def terminate_backends(progress) -> None:  # noqa: ANN001 - afpe.search.recorder.Progress
         if progress.finished == 1:
             with admin.connect() as connection:
-                rows = connection.execute(sqlalchemy.text(
-                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                    "WHERE datname = :db AND pid <> pg_backend_pid()"), {"db": database}).all()
+                rows = connection.execute(
+                    sqlalchemy.text(
+                        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                        "WHERE datname = :db AND pid <> pg_backend_pid()"
+                    ),
+                    {"db": database},
+                ).all()
             killed.append(len(rows))
 
     secret = "pw-never-in-ray-state"

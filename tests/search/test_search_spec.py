@@ -81,8 +81,15 @@ def test_fixed_scales_fill_undriven_grid_axes() -> None:
         ({"trainer": {"bogus": 1}}, "trainer.bogus:"),
         ({"axes": [{"name": "a", "grid_axes": [3], "low": 0.1, "high": 1}]}, "axes.0.grid_axes:"),
         ({"axes": [{"name": "a", "grid_axes": [0], "low": 1, "high": 0.1}]}, "axes.0:"),
-        ({"axes": [{"name": "a", "grid_axes": [0, 1], "low": 0.1, "high": 1},
-                   {"name": "b", "grid_axes": [1], "low": 0.1, "high": 1}]}, "axes.1.grid_axes:"),
+        (
+            {
+                "axes": [
+                    {"name": "a", "grid_axes": [0, 1], "low": 0.1, "high": 1},
+                    {"name": "b", "grid_axes": [1], "low": 0.1, "high": 1},
+                ]
+            },
+            "axes.1.grid_axes:",
+        ),
         ({"ratio": ["xy", "w"]}, "ratio.1:"),
         ({"metric": "bleu"}, "metric:"),
         ({"fixed": {0: 1.0}}, "fixed.0:"),
@@ -97,13 +104,22 @@ def test_validation_errors_name_the_field(change: dict, field: str) -> None:
 def test_overrides_are_yaml_scalars_on_dotted_paths(tmp_path: Path) -> None:
     path = tmp_path / "t.yaml"
     path.write_text(yaml.safe_dump(BASE))
-    spec = load_spec(path, ["n_trials=3", "trainer.epochs=1", "trainer.limit=64", "axes.1.high=8",
-                            "trainer.model.dim=32", "data_root=/data/x"])
+    spec = load_spec(
+        path,
+        [
+            "n_trials=3",
+            "trainer.epochs=1",
+            "trainer.limit=64",
+            "axes.1.high=8",
+            "trainer.model.dim=32",
+            "data_root=/data/x",
+        ],
+    )
     assert (spec.n_trials, spec.trainer.epochs, spec.trainer.limit) == (3, 1, 64)
     assert (spec.axes[1].high, spec.trainer.model.dim, spec.data_root) == (8.0, 32, "/data/x")
     with pytest.raises(SpecError, match="axes has no item '5'"):
         load_spec(path, ["axes.5.high=8"])
-    with pytest.raises(SpecError, match="expected KEY=VALUE"):
+    with pytest.raises(SpecError, match="--set expects KEY=VALUE"):
         load_spec(path, ["n_trials"])
 
 

@@ -1,4 +1,5 @@
-"""Storage on real PostgreSQL: URLs and passwords, one spec per study name, summaries, exports, status CLI."""
+"""Storage on real SQLite and PostgreSQL: URLs and passwords, one spec per study name, stale trials,
+summaries, exports and the status CLI."""
 
 from __future__ import annotations
 
@@ -13,19 +14,22 @@ from optuna.distributions import FloatDistribution
 from optuna.trial import TrialState
 
 from afpe.search import summarize, validate_spec
-from afpe.search.driver import fail_stale_trials
 from afpe.search.export import export_text
-from afpe.search.storage import StudyConflictError, claim_study, open_storage, public_url, split_password
-from afpe.search.summary import boundary_warnings
+from afpe.search.storage import (
+    StudyConflictError,
+    claim_study,
+    fail_stale_trials,
+    open_storage,
+    public_url,
+    split_password,
+)
+from afpe.search.testing import rows_cols_axes
 from afpe.service.cli import main
 
 SPEC = {
     "name": "owned",
     "task": "synthetic2d",
-    "axes": [
-        {"name": "rows", "grid_axes": [0], "low": 0.1, "high": 10},
-        {"name": "cols", "grid_axes": [1], "low": 0.1, "high": 10},
-    ],
+    "axes": rows_cols_axes(0.1, 10),
     "n_trials": 3,
 }
 
@@ -65,8 +69,8 @@ def test_schema_created_concurrently_by_two_processes_worth_of_threads(postgres_
     assert errors == []
 
 
-def test_a_study_name_belongs_to_one_spec(postgres_url: str) -> None:
-    storage = open_storage(postgres_url)
+def test_a_study_name_belongs_to_one_spec(storage_url: str) -> None:
+    storage = open_storage(storage_url)
     spec = validate_spec(SPEC)
     study = claim_study(storage, spec, resume=False)
     assert study.user_attrs["spec"]["name"] == "owned" and study.user_attrs["warnings"] == []
@@ -84,8 +88,8 @@ def test_a_study_name_belongs_to_one_spec(postgres_url: str) -> None:
         claim_study(storage, validate_spec({**SPEC, "name": "foreign"}), resume=True)
 
 
-def test_stale_running_trials_are_failed(postgres_url: str) -> None:
-    storage = open_storage(postgres_url)
+def test_stale_running_trials_are_failed(storage_url: str) -> None:
+    storage = open_storage(storage_url)
     study = claim_study(storage, validate_spec(SPEC), resume=False)
     study.ask({"s_rows": FloatDistribution(0.1, 10, log=True)})
     assert fail_stale_trials(study) == 1
@@ -93,17 +97,8 @@ def test_stale_running_trials_are_failed(postgres_url: str) -> None:
     assert trial.state == TrialState.FAIL and "driver" in trial.user_attrs["error"]
 
 
-def test_boundary_warning_for_the_scale_and_the_ratio() -> None:
-    spec = validate_spec(SPEC)
-    assert boundary_warnings(spec, {"s_rows": 1.0, "s_cols": 1.0}) == []
-    warnings = boundary_warnings(spec, {"s_rows": 9.0, "s_cols": 1.0})
-    assert len(warnings) == 1 and "s_rows=9" in warnings[0] and "upper 10%" in warnings[0]
-    ratio = boundary_warnings(spec, {"s_rows": 8.5, "s_cols": 0.12})
-    assert any("s_rows/s_cols" in warning for warning in ratio)
-
-
-def test_summary_export_and_status_of_a_recorded_study(postgres_url: str, capsys: pytest.CaptureFixture[str]) -> None:
-    storage = open_storage(postgres_url)
+def test_summary_export_and_status_of_a_recorded_study(storage_url: str, capsys: pytest.CaptureFixture[str]) -> None:
+    storage = open_storage(storage_url)
     spec = validate_spec(SPEC)
     study = claim_study(storage, spec, resume=False)
     distributions = {"s_rows": FloatDistribution(0.1, 10, log=True), "s_cols": FloatDistribution(0.1, 10, log=True)}
@@ -121,8 +116,8 @@ def test_summary_export_and_status_of_a_recorded_study(postgres_url: str, capsys
     assert {"number", "value", "s_rows", "s_cols", "encoding"} <= set(rows[0])
     records = json.loads(export_text(study, "json"))
     assert records[1]["intermediate"] == {"1": 0.6}
-    assert main(["status", "owned", "--storage", postgres_url]) == 0
+    assert main(["status", "owned", "--storage", storage_url]) == 0
     out = capsys.readouterr().out
     assert "2/3 finished" in out and "s_rows/s_cols" in out
-    assert main(["status", "nope", "--storage", postgres_url]) == 2
+    assert main(["status", "nope", "--storage", storage_url]) == 2
     assert "owned" in capsys.readouterr().err

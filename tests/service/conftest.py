@@ -1,67 +1,26 @@
-"""Fixtures of the service tests: real Optuna studies written with the search layout (see the context contract)."""
+"""Fixtures of the service tests: real Optuna studies written with the search layout (`afpe.search.testing`),
+service settings on a fresh PostgreSQL database, and a TestClient over the real app."""
 
 from __future__ import annotations
 
 import copy
-import math
-import random
 
 import optuna
 import pytest
-from optuna.distributions import FloatDistribution
-from optuna.trial import TrialState, create_trial
+
+from afpe.search.testing import add_trials, rows_cols_axes
 
 SPEC_2D = {
     "name": "ratio-demo",
     "task": "synthetic",
     "encoding": "afpe",
-    "axes": [
-        {"name": "rows", "grid_axes": [0], "low": 0.1, "high": 4.0},
-        {"name": "cols", "grid_axes": [1], "low": 0.1, "high": 4.0},
-    ],
+    "axes": rows_cols_axes(0.1, 4.0),
     "ratio": ["rows", "cols"],
     "direction": "maximize",
     "metric": "auroc",
     "pe_seed": 3,
     "trainer": {"model": {"dim": 32}},
 }
-
-
-def objective(rows: float, cols: float) -> float:
-    """A known landscape: peaks at log2(rows/cols) = 1."""
-    return 1.0 - 0.1 * (math.log2(rows / cols) - 1.0) ** 2
-
-
-def add_trials(study: optuna.Study, spec: dict, n: int, seed: int = 0, pruned_every: int = 0) -> None:
-    """n trials with params s_<axis>, the contract's user attrs and one intermediate value per epoch."""
-    rng = random.Random(seed)
-    axes = spec["axes"]
-    distributions = {f"s_{a['name']}": FloatDistribution(a["low"], a["high"], log=True) for a in axes}
-    trials = []
-    for number in range(n):
-        params = {f"s_{a['name']}": math.exp(rng.uniform(math.log(a["low"]), math.log(a["high"]))) for a in axes}
-        value = objective(*list(params.values())[:2]) + rng.gauss(0, 0.01)
-        pruned = pruned_every and number % pruned_every == pruned_every - 1
-        curve = {1: value - 0.2, 2: value - 0.05} if not pruned else {1: value - 0.3}
-        trials.append(
-            create_trial(
-                state=TrialState.PRUNED if pruned else TrialState.COMPLETE,
-                value=None if pruned else value,
-                params=params,
-                distributions=distributions,
-                intermediate_values=curve,
-                user_attrs={
-                    "encoding": spec["encoding"],
-                    "task": spec["task"],
-                    "pe_seed": spec["pe_seed"],
-                    "seed": 0,
-                    "epochs": len(curve),
-                    "seconds": 1.0,
-                    "ray_trial_id": f"t{number}",
-                },
-            )
-        )
-    study.add_trials(trials)
 
 
 @pytest.fixture

@@ -11,9 +11,18 @@ import numpy as np
 import pytest
 
 CHESTX_COLUMNS = [
-    "Image Index", "Finding Labels", "Follow-up #", "Patient ID", "Patient Age", "Patient Gender", "View Position",
-    "OriginalImage[Width", "Height]", "OriginalImagePixelSpacing[x", "y]",
-]  # fmt: skip
+    "Image Index",
+    "Finding Labels",
+    "Follow-up #",
+    "Patient ID",
+    "Patient Age",
+    "Patient Gender",
+    "View Position",
+    "OriginalImage[Width",
+    "Height]",
+    "OriginalImagePixelSpacing[x",
+    "y]",
+]
 ECHONET_COLUMNS = ["FileName", "EF", "ESV", "EDV", "FrameHeight", "FrameWidth", "FPS", "NumberOfFrames", "Split"]
 
 

@@ -21,8 +21,23 @@ def afpe(*args: str, env_cache: Path) -> subprocess.CompletedProcess:
 
 
 def test_json_summary_is_the_last_stdout_line(cache_dir: Path) -> None:
-    run = afpe("--task", "synthetic3d", "--encoding", "afpe", "--scales", "1,1,0.25", "--option", "anisotropy=1,1,4",
-               "--option", "n_train=16", "--option", "n_val=16", "--json", *TINY, env_cache=cache_dir)  # fmt: skip
+    run = afpe(
+        "--task",
+        "synthetic3d",
+        "--encoding",
+        "afpe",
+        "--scales",
+        "1,1,0.25",
+        "--option",
+        "anisotropy=1,1,4",
+        "--option",
+        "n_train=16",
+        "--option",
+        "n_val=16",
+        "--json",
+        *TINY,
+        env_cache=cache_dir,
+    )
     assert run.returncode == 0, run.stderr
     summary = json.loads(run.stdout.strip().splitlines()[-1])
     assert summary["task"] == "synthetic3d" and summary["encoding"] == "afpe" and summary["epochs"] == 1
@@ -31,8 +46,18 @@ def test_json_summary_is_the_last_stdout_line(cache_dir: Path) -> None:
 
 
 def test_progress_bar_and_a_real_dataset_root(echonet_root: Path, cache_dir: Path) -> None:
-    run = afpe("--task", "echonet", "--encoding", "sincos", "--data-root", str(echonet_root), "--option", "size=32",
-               *TINY, env_cache=cache_dir)  # fmt: skip
+    run = afpe(
+        "--task",
+        "echonet",
+        "--encoding",
+        "sincos",
+        "--data-root",
+        str(echonet_root),
+        "--option",
+        "size=32",
+        *TINY,
+        env_cache=cache_dir,
+    )
     assert run.returncode == 0, run.stderr
     assert "echonet/sincos" in run.stderr and "epoch" in run.stderr, "tqdm bar on stderr"
     assert "best epoch 1/1 (r2 =" in run.stdout and "rmse" in run.stdout

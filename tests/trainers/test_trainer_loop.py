@@ -46,8 +46,14 @@ def test_an_exception_in_report_stops_training_and_propagates() -> None:
 
 
 def test_interrupted_run_resumes_from_its_checkpoint_and_matches_an_uninterrupted_one(tmp_path: Path) -> None:
-    config = TrainConfig(epochs=3, task="synthetic_video", task_options={"n_train": 16, "n_val": 8, "size": 16},
-                         batch_size=8, num_threads=2, model={"dim": 32, "depth": 1, "heads": 2})  # fmt: skip
+    config = TrainConfig(
+        epochs=3,
+        task="synthetic_video",
+        task_options={"n_train": 16, "n_val": 8, "size": 16},
+        batch_size=8,
+        num_threads=2,
+        model={"dim": 32, "depth": 1, "heads": 2},
+    )
     straight = train(config)
 
     def stop_after_two(epoch: int, metrics: dict) -> None:
@@ -87,8 +93,18 @@ def test_pe_seed_changes_only_the_encoding_draw() -> None:
 
     def build(seed: int, pe_seed: int) -> ViT:
         torch.manual_seed(seed)
-        return ViT(in_channels=1, spatial=(16, 16), patch_size=(4, 4), n_outputs=2, encoding="afpe",
-                   scales=[1.0, 0.5], pe_seed=pe_seed, dim=32, depth=1, heads=2)  # fmt: skip
+        return ViT(
+            in_channels=1,
+            spatial=(16, 16),
+            patch_size=(4, 4),
+            n_outputs=2,
+            encoding="afpe",
+            scales=[1.0, 0.5],
+            pe_seed=pe_seed,
+            dim=32,
+            depth=1,
+            heads=2,
+        )
 
     a, b, c = build(0, 0), build(0, 1), build(1, 0)
     assert not torch.equal(a.pos_embed(), b.pos_embed()) and torch.equal(a.head.weight, b.head.weight)
@@ -109,8 +125,17 @@ def test_learning_rate_warms_up_then_decays(schedule: str) -> None:
 def test_fourier_encoding_beats_none_on_a_position_dependent_phantom() -> None:
     """Which quadrant holds the bright square: with no encoding the ViT is permutation-invariant over
     patches and stays at chance (0.25); a Fourier encoding learns it."""
-    settings = {"task": "synthetic2d", "epochs": 4, "lr": 5e-3, "batch_size": 16, "warmup_epochs": 0.5,
-                "num_threads": 2, "seed": 0, "pe_seed": 0, "metric": "accuracy"}  # fmt: skip
+    settings = {
+        "task": "synthetic2d",
+        "epochs": 4,
+        "lr": 5e-3,
+        "batch_size": 16,
+        "warmup_epochs": 0.5,
+        "num_threads": 2,
+        "seed": 0,
+        "pe_seed": 0,
+        "metric": "accuracy",
+    }
     fourier = train(TrainConfig(encoding="fourier", **settings))["objective"]
     none = train(TrainConfig(encoding="none", **settings))["objective"]
     assert none < 0.35, "without position the quadrant is guesswork"

@@ -149,3 +149,39 @@ def test_serve_cli_refuses_open_host(monkeypatch, capsys):
     monkeypatch.delenv("AFPE_API_TOKEN", raising=False)
     assert main(["serve", "--host", "0.0.0.0", "--storage", "sqlite:///:memory:"]) == 2
     assert "AFPE_API_TOKEN" in capsys.readouterr().err
+
+
+def test_rest_and_cli_agree_on_finished_best_and_boundary_warnings(client, auth, make_settings, capsys):
+    """An imported search with FAIL rows whose best lies near the range edge: REST and `afpe status` say the
+    same (finished = COMPLETE + PRUNED; the 10 % rule flags the scale and the ratio)."""
+    from afpe.service.cli import main
+
+    lines = ["s_time,s_space,value,state"]
+    for i in range(64):
+        state = "FAIL" if i % 8 == 7 else "COMPLETE"
+        value = "" if state == "FAIL" else f"{0.5 + 0.001 * i}"
+        lines.append(f"{0.01 * 1.1**i},{1.0 + 0.01 * (i % 5)},{value},{state}")
+    status = import_study(client, auth, name="echo", content="\n".join(lines)).json()
+    assert status["trials"]["FAIL"] == 8 and status["finished"] == 56
+    assert status["best"]["params"]["s_time"] == pytest.approx(0.01 * 1.1**62)
+    assert any("s_time=" in w for w in status["warnings"]) and any("s_time/s_space" in w for w in status["warnings"])
+    assert main(["status", "echo", "--storage", make_settings().storage]) == 0
+    printed = capsys.readouterr().out
+    assert "56/64 finished" in printed
+    assert [line.removeprefix("warning: ") for line in printed.splitlines() if line.startswith("warning:")] == status[
+        "warnings"
+    ]
+    listed = {s["name"]: s for s in client.get("/api/studies").json()}
+    assert listed["echo"]["finished"] == 56
+
+
+def test_openapi_documents_the_spec_body_and_every_response(client):
+    schema = client.get("/openapi.json").json()
+    body = schema["paths"]["/api/studies"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    assert body["$ref"].endswith("/StudySpec")
+    assert {"axes", "task", "n_trials"} <= schema["components"]["schemas"]["StudySpec"]["properties"].keys()
+    for path, operations in schema["paths"].items():
+        for method, operation in operations.items():
+            assert operation.get("tags"), (method, path)
+            ok = operation["responses"].get("200") or operation["responses"].get("201")
+            assert "schema" in ok["content"]["application/json"], (method, path)

@@ -11,9 +11,15 @@ from fastapi.testclient import TestClient
 from afpe.service.app import create_app
 
 OVERRIDES = "\n".join(
-    ["name={name}", "n_trials={n_trials}", "trainer.epochs={epochs}", "trainer.limit=64",
-     "task_options.n_train=64", "task_options.n_val=32"]
-)  # fmt: skip
+    [
+        "name={name}",
+        "n_trials={n_trials}",
+        "trainer.epochs={epochs}",
+        "trainer.limit=64",
+        "task_options.n_train=64",
+        "task_options.n_val=32",
+    ]
+)
 
 
 def wait_for(client, name, states, timeout=240.0, poll=2.0) -> dict:
@@ -29,8 +35,11 @@ def wait_for(client, name, states, timeout=240.0, poll=2.0) -> dict:
 def test_start_from_form_restart_midway_then_succeed(make_settings, auth):
     settings = make_settings()
     with TestClient(create_app(settings)) as first:
-        form = {"spec": "quickstart", "token": auth["Authorization"].split()[1],
-                "overrides": OVERRIDES.format(name="e2e", n_trials=3, epochs=1)}  # fmt: skip
+        form = {
+            "spec": "quickstart",
+            "token": auth["Authorization"].split()[1],
+            "overrides": OVERRIDES.format(name="e2e", n_trials=3, epochs=1),
+        }
         response = first.post("/studies", data=form, follow_redirects=False)
         assert response.status_code == 303 and response.headers["location"] == "/studies/e2e"
         running = wait_for(first, "e2e", ("running", "succeeded"), poll=0.5)
@@ -65,8 +74,7 @@ def test_cancel_stops_the_job_and_ends_trials_honestly(make_settings, auth, tiny
         cancelled = client.post("/api/studies/to-cancel/cancel", headers=auth).json()
         assert cancelled["state"] == "cancelled"
         assert cancelled["trials"]["RUNNING"] == 0 and cancelled["finished"] < 40
-        runner = client.app.state.backend.runner()
-        assert runner.state("afpe-to-cancel-1").state == "cancelled"
+        assert client.app.state.backend.state("afpe-to-cancel-1").state == "cancelled"
         time.sleep(3)
         later = client.get("/api/studies/to-cancel").json()
         assert later["state"] == "cancelled" and later["trials"] == cancelled["trials"]

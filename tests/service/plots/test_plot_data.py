@@ -8,12 +8,13 @@ import numpy as np
 import optuna
 import pytest
 
-from afpe.service import plot_data
-from afpe.service.plot_figures import PLOT_KINDS, build_figure
+from afpe.search.spec import SearchSpace
+from afpe.service.plots import data as plot_data
+from afpe.service.plots.figures import build_figure, list_plot_kinds
 
 
-def view_of(study: optuna.Study) -> plot_data.StudyView:
-    return plot_data.StudyView.from_spec(study.user_attrs["spec"])
+def view_of(study: optuna.Study) -> SearchSpace:
+    return SearchSpace.from_spec(study.user_attrs["spec"])
 
 
 def test_ratio_data_finds_the_known_peak_and_range(demo_study):
@@ -48,7 +49,7 @@ def test_history_minimize_uses_running_minimum(spec_2d, trial_writer):
     spec_2d["direction"] = "minimize"
     study = optuna.create_study(direction="minimize")
     trial_writer(study, spec_2d, 20)
-    data = plot_data.history_data(study.trials, plot_data.StudyView.from_spec(spec_2d))
+    data = plot_data.history_data(study.trials, SearchSpace.from_spec(spec_2d))
     assert data.best_so_far[-1] == study.best_value == min(data.values)
 
 
@@ -92,40 +93,24 @@ def test_similarity_3d_shows_the_ratio_plane(spec_2d, trial_writer):
     spec_2d["ratio"] = ["time", "space"]
     study = optuna.create_study(direction="maximize")
     trial_writer(study, spec_2d, 5)
-    data = plot_data.similarity_data(study.trials, plot_data.StudyView.from_spec(spec_2d))
+    data = plot_data.similarity_data(study.trials, SearchSpace.from_spec(spec_2d))
     assert len(data.best_scales) == 3 and data.best_scales[1] == data.best_scales[2]
     assert np.array(data.best_map).shape == (16, 16)
     assert data.axis_labels == ("grid axis 0 (time)", "grid axis 1 (space)")
 
 
-def test_edge_warning_when_best_ratio_at_edge(spec_2d, trial_writer):
-    study = optuna.create_study(direction="maximize")
-    trial_writer(study, spec_2d, 10)
-    study.add_trial(
-        optuna.trial.create_trial(
-            params={"s_rows": 4.0, "s_cols": 0.1},
-            distributions=study.trials[0].distributions,
-            value=10.0,
-        )
-    )
-    warnings = plot_data.edge_warnings(study.trials, plot_data.StudyView.from_spec(spec_2d))
-    assert any("edge of the searchable ratio range" in w for w in warnings)
-    assert any("s_rows=4" in w for w in warnings)
-    assert plot_data.edge_warnings(study.trials[:0], plot_data.StudyView.from_spec(spec_2d)) == []
-
-
 def test_no_data_errors_are_value_errors(spec_2d):
-    view = plot_data.StudyView.from_spec(spec_2d)
+    view = SearchSpace.from_spec(spec_2d)
     with pytest.raises(ValueError, match="no finished trial"):
         plot_data.similarity_data([], view)
     with pytest.raises(ValueError, match="unknown plot kind"):
         build_figure("pie", [], view)
-    one_axis = plot_data.StudyView.from_spec({**spec_2d, "axes": spec_2d["axes"][:1], "ratio": None})
+    one_axis = SearchSpace.from_spec({**spec_2d, "axes": spec_2d["axes"][:1], "ratio": None})
     with pytest.raises(ValueError, match="fewer than two scale axes"):
         plot_data.ratio_data([], one_axis)
 
 
-@pytest.mark.parametrize("kind", sorted(PLOT_KINDS))
+@pytest.mark.parametrize("kind", list_plot_kinds())
 def test_every_kind_renders_a_figure_with_data(demo_study, kind):
     figure = build_figure(kind, demo_study.trials, view_of(demo_study))
     assert figure.data and any(len(trace.x if trace.x is not None else trace.z) for trace in figure.data)

@@ -20,10 +20,10 @@ import yaml
 
 from afpe.search.driver import TUNE_DIR_ENV
 from afpe.search.storage import STORAGE_ENV
-from afpe.service import cluster
+from afpe.service.cluster import topology as cluster
 from afpe.service.settings import ServiceSettings
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 COMPOSE = ROOT / "docker-compose.yml"
 SECRETS = ("POSTGRES_PASSWORD", "RAY_AUTH_TOKEN", "AFPE_API_TOKEN")
 RAY_NODES = ("ray-head", "ray-worker", "ray-worker-cpu")

@@ -5,7 +5,6 @@ no process behind."""
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -17,17 +16,16 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from afpe.service.cluster import ClusterState, ray_state, storage_credentials
+from afpe.search.testing import rows_cols_axes
+from afpe.service.cluster.topology import free_port, storage_credentials
+from afpe.service.cluster.twin import ClusterState, ray_state
 
 AFPE = [sys.executable, "-m", "afpe.service"]
 STUDY = {
     "task": "synthetic2d",
     "task_options": {"n_train": 64, "n_val": 32},
     "encoding": "afpe",
-    "axes": [
-        {"name": "rows", "grid_axes": [0], "low": 0.05, "high": 20},
-        {"name": "cols", "grid_axes": [1], "low": 0.05, "high": 20},
-    ],
+    "axes": rows_cols_axes(0.05, 20),
     "n_trials": 3,
     "trainer": {
         "epochs": 1,
@@ -38,12 +36,6 @@ STUDY = {
     },
     "resources": {"cpus": 1, "max_concurrent": 1},
 }
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def processes() -> dict[int, tuple[int, int, str]]:
@@ -86,9 +78,22 @@ def twin(tmp_path: Path, postgres_url: str):
         "AFPE_DATA_DIR": str(tmp_path / "data"),
     }
     command = [
-        *AFPE, "cluster", "up", "--dir", str(cluster_dir), "--workers", "1", "--storage", postgres_url,
-        "--port", str(free_port()), "--ray-port", str(free_port()), "--dashboard-port", str(free_port()),
-    ]  # fmt: skip
+        *AFPE,
+        "cluster",
+        "up",
+        "--dir",
+        str(cluster_dir),
+        "--workers",
+        "1",
+        "--storage",
+        postgres_url,
+        "--port",
+        str(free_port()),
+        "--ray-port",
+        str(free_port()),
+        "--dashboard-port",
+        str(free_port()),
+    ]
     try:
         started = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
         assert started.returncode == 0, started.stdout + started.stderr

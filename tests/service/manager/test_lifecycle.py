@@ -1,0 +1,160 @@
+"""The study lifecycle over a fake of Ray's job API (an external system), on real SQLite and PostgreSQL:
+every state change a cluster can cause, and what the service does about it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import optuna
+import pytest
+from optuna.distributions import FloatDistribution
+from optuna.trial import TrialState
+
+from afpe.search.storage import open_storage
+from afpe.service.errors import Conflict, InvalidInput
+from afpe.service.jobs.backend import JobState, submission_id
+from afpe.service.manager.catalog import SpecCatalog
+from afpe.service.manager.lifecycle import MAX_ATTEMPTS, StudyLifecycle
+from afpe.service.manager.records import StudyState, get_record, open_records
+
+
+class FakeRayJobs:
+    """Ray's job API as the lifecycle sees it: jobs in a dict that the test moves from state to state."""
+
+    def __init__(self) -> None:
+        self.jobs: dict[str, JobState] = {}
+        self.submissions: list[tuple[str, bool]] = []
+        self.stopped: list[str] = []
+        self.down = False
+
+    def submit(self, study: str, attempt: int, spec: dict[str, Any], resume: bool) -> str:
+        if self.down:
+            raise ConnectionError("the cluster does not answer")
+        job_id = submission_id(study, attempt)
+        self.jobs.setdefault(job_id, JobState(StudyState.QUEUED, ""))
+        self.submissions.append((job_id, resume))
+        return job_id
+
+    def state(self, job_id: str) -> JobState | None:
+        return self.jobs.get(job_id)
+
+    def failure_text(self, job_id: str) -> str:
+        return "Traceback: CUDA out of memory"
+
+    def stop(self, job_id: str) -> StudyState | None:
+        self.stopped.append(job_id)
+        self.jobs[job_id] = JobState(StudyState.CANCELLED, "stopped")
+        return StudyState.CANCELLED
+
+    def close(self) -> None:
+        pass
+
+    def move(self, job_id: str, state: StudyState) -> None:
+        self.jobs[job_id] = JobState(state, "")
+
+
+@pytest.fixture
+def jobs() -> FakeRayJobs:
+    return FakeRayJobs()
+
+
+@pytest.fixture
+def lifecycle(make_settings, storage_url, jobs) -> StudyLifecycle:
+    settings = make_settings(storage=storage_url).resolved()
+    return StudyLifecycle(open_records(storage_url), open_storage(storage_url), jobs, SpecCatalog(settings), 0.0)
+
+
+def quickstart(lifecycle: StudyLifecycle, name: str = "life", n_trials: int = 3) -> dict:
+    spec = lifecycle.catalog.shipped_spec("quickstart").model_dump(mode="json")
+    return {**spec, "name": name, "n_trials": n_trials, "data_root": None}
+
+
+def start_trial(lifecycle: StudyLifecycle, name: str) -> None:
+    """A trial the job's driver started (RUNNING in the Optuna study)."""
+    study = optuna.load_study(study_name=name, storage=lifecycle.storage)
+    study.ask({"s_xy": FloatDistribution(0.01, 10, log=True)})
+
+
+def trial_states(lifecycle: StudyLifecycle, name: str) -> list[TrialState]:
+    return [t.state for t in optuna.load_study(study_name=name, storage=lifecycle.storage).trials]
+
+
+def test_a_study_runs_succeeds_and_fails_what_its_job_left_running(lifecycle, jobs):
+    record, created = lifecycle.create(quickstart(lifecycle))
+    assert created and record.state == StudyState.QUEUED and record.job_id == "afpe-life-1"
+    assert jobs.submissions == [("afpe-life-1", False)]
+    assert lifecycle.create(quickstart(lifecycle))[1] is False
+    with pytest.raises(Conflict, match="different spec"):
+        lifecycle.create(quickstart(lifecycle, n_trials=4))
+
+    jobs.move("afpe-life-1", StudyState.RUNNING)
+    running = lifecycle.refresh(record)
+    assert running.state == StudyState.RUNNING and running.started_at is not None
+    start_trial(lifecycle, "life")
+    jobs.move("afpe-life-1", StudyState.SUCCEEDED)
+    done = lifecycle.refresh(running)
+    assert done.state == StudyState.SUCCEEDED and done.finished_at is not None and done.error is None
+    assert trial_states(lifecycle, "life") == [TrialState.FAIL]
+
+
+def test_a_failed_job_keeps_its_log_tail(lifecycle, jobs):
+    record, _ = lifecycle.create(quickstart(lifecycle))
+    jobs.move(record.job_id, StudyState.FAILED)
+    failed = lifecycle.refresh(record)
+    assert failed.state == StudyState.FAILED and "CUDA out of memory" in failed.error
+
+
+def test_a_lost_job_is_resubmitted_with_resume_until_max_attempts(lifecycle, jobs):
+    record, _ = lifecycle.create(quickstart(lifecycle))
+    for attempt in range(2, MAX_ATTEMPTS + 1):
+        jobs.jobs.clear()  # the private head stopped with the old service
+        record = lifecycle.refresh(record)
+        assert record.state == StudyState.QUEUED and record.attempt == attempt and record.resume
+        assert jobs.submissions[-1] == (f"afpe-life-{attempt}", True)
+    jobs.jobs.clear()
+    record = lifecycle.refresh(record)
+    assert record.state == StudyState.FAILED and f"lost the job afpe-life-{MAX_ATTEMPTS}" in record.error
+
+
+def test_an_unreachable_cluster_keeps_the_study_queued_then_submits(lifecycle, jobs):
+    jobs.down = True
+    record, _ = lifecycle.create(quickstart(lifecycle))
+    assert record.state == StudyState.QUEUED and record.job_id is None and "submission failed" in record.error
+    jobs.down = False
+    record = lifecycle.refresh(record)
+    assert record.job_id == "afpe-life-1" and record.error is None and record.attempt == 1
+
+
+def test_cancel_and_resume(lifecycle, jobs):
+    record, _ = lifecycle.create(quickstart(lifecycle))
+    jobs.move(record.job_id, StudyState.RUNNING)
+    start_trial(lifecycle, "life")
+    cancelled = lifecycle.cancel("life")
+    assert cancelled.state == StudyState.CANCELLED and jobs.stopped == ["afpe-life-1"]
+    assert trial_states(lifecycle, "life") == [TrialState.FAIL]
+    with pytest.raises(Conflict, match="already cancelled"):
+        lifecycle.cancel("life")
+    resumed = lifecycle.resume("life")
+    assert resumed.state == StudyState.QUEUED and resumed.attempt == 2 and resumed.job_id == "afpe-life-2"
+    assert jobs.submissions[-1] == ("afpe-life-2", True)
+    with pytest.raises(Conflict, match="cancel it first"):
+        lifecycle.resume("life")
+    jobs.move("afpe-life-2", StudyState.SUCCEEDED)
+    lifecycle.refresh(resumed)
+    with pytest.raises(Conflict, match="larger n_trials"):
+        lifecycle.resume("life")
+    with pytest.raises(InvalidInput, match="n_trials"):
+        lifecycle.resume("life", n_trials=100_000)
+    more = lifecycle.resume("life", n_trials=5)
+    assert more.spec["n_trials"] == 5 and more.attempt == 3
+
+
+def test_a_stop_outside_the_service_is_noted_and_reconcile_follows_active_studies(lifecycle, jobs):
+    first, _ = lifecycle.create(quickstart(lifecycle, name="one"))
+    lifecycle.create(quickstart(lifecycle, name="two"))
+    jobs.move(first.job_id, StudyState.CANCELLED)
+    jobs.move("afpe-two-1", StudyState.RUNNING)
+    lifecycle.reconcile()
+    one, two = (get_record(lifecycle.sessions, name) for name in ("one", "two"))
+    assert one.state == StudyState.CANCELLED and "outside the service" in one.error
+    assert two.state == StudyState.RUNNING and two.started_at is not None
