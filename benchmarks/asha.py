@@ -18,15 +18,13 @@ import optuna
 from afpe.search import run_study, validate_spec
 from afpe.search.driver import ray_session
 from afpe.search.storage import open_storage
+from afpe.search.testing import rows_cols_axes
 
 SPEC = {
     "task": "synthetic2d",
     "task_options": {"n_train": 512, "n_val": 256},
     "encoding": "afpe",
-    "axes": [
-        {"name": "rows", "grid_axes": [0], "low": 0.02, "high": 50},
-        {"name": "cols", "grid_axes": [1], "low": 0.02, "high": 50},
-    ],
+    "axes": rows_cols_axes(0.02, 50),
     "trainer": {"batch_size": 32, "lr": 0.003, "warmup_epochs": 0.5, "model": {"dim": 32, "depth": 2, "heads": 4}},
     "resources": {"cpus": 1, "max_concurrent": 2},
     "seed": 7,
@@ -50,12 +48,17 @@ def main() -> None:
     parser.add_argument("--metric", default="val_loss")
     args = parser.parse_args()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    base = {**SPEC, "n_trials": args.trials, "metric": args.metric,
-            "trainer": {**SPEC["trainer"], "epochs": args.epochs}}
+    base = {
+        **SPEC,
+        "n_trials": args.trials,
+        "metric": args.metric,
+        "trainer": {**SPEC["trainer"], "epochs": args.epochs},
+    }
     runs = {
         "random": validate_spec({**base, "name": "random"}),
-        "random+asha": validate_spec({**base, "name": "random-asha",
-                                      "scheduler": {"grace_period": args.grace, "reduction_factor": args.rf}}),
+        "random+asha": validate_spec(
+            {**base, "name": "random-asha", "scheduler": {"grace_period": args.grace, "reduction_factor": args.rf}}
+        ),
     }
     with tempfile.TemporaryDirectory(prefix="afpe-bench-") as folder:
         os.environ["AFPE_TUNE_DIR"] = f"{folder}/tune"
@@ -76,13 +79,19 @@ def main() -> None:
     (plain, plain_epochs, plain_s, plain_draws), (asha, asha_epochs, asha_s, asha_draws) = figures.values()
     print(f"task synthetic2d, {args.trials} random trials x {args.epochs} epochs, metric {plain.metric}")
     print(f"same scale draws in both runs: {sorted(plain_draws) == sorted(asha_draws)}")
-    print("rank correlation of epoch-k value with the trial's best (random run): "
-          + ", ".join(f"k={step}: {rho:.2f}" for step, rho in sorted(early.items())))
+    print(
+        "rank correlation of epoch-k value with the trial's best (random run): "
+        + ", ".join(f"k={step}: {rho:.2f}" for step, rho in sorted(early.items()))
+    )
     for label, (summary, epochs, seconds, _) in figures.items():
-        print(f"{label:12s} best {summary.best_value:.4f} (trial {summary.best_number}), epochs {epochs}, "
-              f"{seconds:.0f} s, states {({k: v for k, v in summary.states.items() if v})}")
-    print(f"ASHA: best {asha.best_value - plain.best_value:+.4f} vs random, "
-          f"epochs {asha_epochs / plain_epochs:.0%} of random, wall {asha_s / plain_s:.0%}   [goal <= 40% epochs]")
+        print(
+            f"{label:12s} best {summary.best_value:.4f} (trial {summary.best_number}), epochs {epochs}, "
+            f"{seconds:.0f} s, states { ({k: v for k, v in summary.states.items() if v}) }"
+        )
+    print(
+        f"ASHA: best {asha.best_value - plain.best_value:+.4f} vs random, "
+        f"epochs {asha_epochs / plain_epochs:.0%} of random, wall {asha_s / plain_s:.0%}   [goal <= 40% epochs]"
+    )
 
 
 if __name__ == "__main__":

@@ -15,15 +15,12 @@ import os
 import statistics
 import tempfile
 import time
-import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 import optuna
-import sqlalchemy
 
 from afpe.search import run_study, validate_spec
 from afpe.search.driver import base_train_config, ray_session
+from afpe.search.testing import postgres_database, rows_cols_axes
 from afpe.trainers import train
 
 WARM_UP = 2
@@ -31,27 +28,10 @@ SPEC = {
     "task": "synthetic2d",
     "task_options": {"n_train": 512, "n_val": 128},
     "encoding": "afpe",
-    "axes": [
-        {"name": "rows", "grid_axes": [0], "low": 0.05, "high": 20},
-        {"name": "cols", "grid_axes": [1], "low": 0.05, "high": 20},
-    ],
+    "axes": rows_cols_axes(0.05, 20),
     "trainer": {"epochs": 3, "batch_size": 32, "warmup_epochs": 0, "model": {"dim": 32, "depth": 2, "heads": 4}},
     "resources": {"cpus": 1, "max_concurrent": 1},
 }
-
-
-@contextmanager
-def fresh_database(admin_url: str) -> Iterator[str]:
-    name = f"afpe_bench_{uuid.uuid4().hex[:10]}"
-    admin = sqlalchemy.create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(sqlalchemy.text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield admin_url.rsplit("/", 1)[0] + f"/{name}"
-    finally:
-        with admin.connect() as connection:
-            connection.execute(sqlalchemy.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 def durations(study: optuna.Study) -> list[float]:
@@ -66,10 +46,12 @@ def intervals(study: optuna.Study) -> list[float]:
 
 def plain_loop(spec, url: str) -> tuple[float, optuna.Study]:  # noqa: ANN001
     base = base_train_config(spec)
-    study = optuna.create_study(study_name="plain", storage=url, direction=spec.direction,
-                                sampler=optuna.samplers.RandomSampler(seed=spec.seed))
-    distributions = {axis.param: optuna.distributions.FloatDistribution(axis.low, axis.high, log=True)
-                     for axis in spec.axes}
+    study = optuna.create_study(
+        study_name="plain", storage=url, direction=spec.direction, sampler=optuna.samplers.RandomSampler(seed=spec.seed)
+    )
+    distributions = {
+        axis.param: optuna.distributions.FloatDistribution(axis.low, axis.high, log=True) for axis in spec.axes
+    }
 
     def objective(trial: optuna.Trial) -> float:
         params = {name: trial.suggest_float(name, d.low, d.high, log=True) for name, d in distributions.items()}
@@ -87,11 +69,12 @@ def main() -> None:
     parser.add_argument("--postgres", default="postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
     args = parser.parse_args()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    spec = validate_spec({**SPEC, "name": "driven", "n_trials": args.trials,
-                          "trainer": {**SPEC["trainer"], "epochs": args.epochs}})
+    spec = validate_spec(
+        {**SPEC, "name": "driven", "n_trials": args.trials, "trainer": {**SPEC["trainer"], "epochs": args.epochs}}
+    )
     train({**base_train_config(spec), "scales": [1.0, 1.0], "epochs": 1})  # warm imports and caches for both
 
-    with fresh_database(args.postgres) as url:
+    with postgres_database(args.postgres, prefix="afpe_bench") as url:
         plain_total, plain = plain_loop(spec, url)
         with tempfile.TemporaryDirectory(prefix="afpe-bench-") as tune_dir:
             os.environ["AFPE_TUNE_DIR"] = tune_dir
@@ -107,12 +90,16 @@ def main() -> None:
     overhead = driven_interval - plain_trial
     print(f"trials: {args.trials} sequential; objective: synthetic2d (512 samples), {args.epochs} epochs, small ViT")
     print(f"plain Optuna loop on PostgreSQL: total {plain_total:.1f} s, median trial {plain_trial:.2f} s")
-    print(f"afpe driver (Ray Tune + Optuna on PostgreSQL): total {driver_total:.1f} s "
-          f"(Ray start {ray_started:.1f} s), median interval between trial ends {driven_interval:.2f} s, "
-          f"median trial as recorded {driven_trial:.2f} s")
+    print(
+        f"afpe driver (Ray Tune + Optuna on PostgreSQL): total {driver_total:.1f} s "
+        f"(Ray start {ray_started:.1f} s), median interval between trial ends {driven_interval:.2f} s, "
+        f"median trial as recorded {driven_trial:.2f} s"
+    )
     print(f"per-trial overhead (median, after {WARM_UP} warm-up trials): {overhead:+.3f} s   [goal <= 0.5 s]")
-    print(f"total-time ratio driver/plain: {driver_total / plain_total:.3f}x including Ray start, "
-          f"{(driver_total - ray_started) / plain_total:.3f}x without   [goal <= 1.15x]")
+    print(
+        f"total-time ratio driver/plain: {driver_total / plain_total:.3f}x including Ray start, "
+        f"{(driver_total - ray_started) / plain_total:.3f}x without   [goal <= 1.15x]"
+    )
 
 
 if __name__ == "__main__":

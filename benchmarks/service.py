@@ -21,12 +21,12 @@ import uuid
 import optuna
 import sqlalchemy
 from fastapi.testclient import TestClient
-from optuna.distributions import FloatDistribution
-from optuna.trial import TrialState, create_trial
+from optuna.trial import TrialState
 
 from afpe.search.spec import load_spec
+from afpe.search.testing import make_trial
 from afpe.service.app import create_app
-from afpe.service.records import StudyRecord, open_records
+from afpe.service.manager.records import StudyRecord, StudySource, StudyState, open_records
 from afpe.service.settings import REPOSITORY_SPECS, ServiceSettings
 
 
@@ -37,7 +37,6 @@ def build_study(url: str, n_trials: int, epochs: int = 4) -> None:
     study = optuna.create_study(study_name=spec.name, storage=url, direction=spec.direction)
     study.set_user_attr("spec", data)
     study.set_user_attr("warnings", [])
-    distributions = {a.param: FloatDistribution(a.low, a.high, log=True) for a in spec.axes}
     rng = random.Random(0)
     trials = []
     for number in range(n_trials):
@@ -45,21 +44,14 @@ def build_study(url: str, n_trials: int, epochs: int = 4) -> None:
         value = 1.0 + 0.1 * (math.log2(params["s_z"] / params["s_xy"]) - 1) ** 2 + rng.gauss(0, 0.02)
         pruned = number % 5 == 4
         curve = {e: value + 0.2 / e for e in range(1, (2 if pruned else epochs) + 1)}
-        trials.append(
-            create_trial(
-                state=TrialState.PRUNED if pruned else TrialState.COMPLETE,
-                value=None if pruned else value,
-                params=params,
-                distributions=distributions,
-                intermediate_values=curve,
-                user_attrs={"encoding": "afpe", "task": spec.task, "pe_seed": 0, "seed": 0,
-                            "epochs": len(curve), "seconds": 1.0, "ray_trial_id": f"t{number}"},
-            )  # fmt: skip
-        )
+        state = TrialState.PRUNED if pruned else TrialState.COMPLETE
+        trials.append(make_trial(data, params, value, state, curve, number))
     for start in range(0, n_trials, 1000):
         study.add_trials(trials[start : start + 1000])
     with open_records(url).begin() as session:
-        session.add(StudyRecord(name=spec.name, spec=data, source="rest", state="succeeded", job_id="bench"))
+        session.add(
+            StudyRecord(name=spec.name, spec=data, source=StudySource.REST, state=StudyState.SUCCEEDED, job_id="bench")
+        )
 
 
 def timed(client: TestClient, path: str, repeats: int) -> tuple[float, list[float]]:

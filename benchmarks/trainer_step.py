@@ -19,7 +19,7 @@ from timm.models.vision_transformer import VisionTransformer
 from afpe.trainers import TrainConfig, ViT, task_info, train
 from afpe.trainers.loop import select_device
 
-SHAPES = [  # (image size, patch, dim, depth, heads): DESIGN.md's measured 2D case and the synthetic2d default
+SHAPES = [  # (image size, patch, dim, depth, heads): a 2D 64² case with patch 8, and the synthetic2d default
     (64, 8, 96, 4, 4),
     (32, 4, 48, 2, 4),
 ]
@@ -45,10 +45,28 @@ def step_seconds(model: torch.nn.Module, batch: torch.Tensor, labels: torch.Tens
 
 
 def compare_step(size: int, patch: int, dim: int, depth: int, heads: int, batch: int, repeats: int, device) -> None:
-    ours = ViT(in_channels=1, spatial=(size, size), patch_size=(patch, patch), n_outputs=10, encoding="learnable",
-               dim=dim, depth=depth, heads=heads, mlp_ratio=4.0).to(device)  # fmt: skip
-    reference = VisionTransformer(img_size=size, patch_size=patch, in_chans=1, num_classes=10, embed_dim=dim,
-                                  depth=depth, num_heads=heads, mlp_ratio=4.0, qkv_bias=True).to(device)  # fmt: skip
+    ours = ViT(
+        in_channels=1,
+        spatial=(size, size),
+        patch_size=(patch, patch),
+        n_outputs=10,
+        encoding="learnable",
+        dim=dim,
+        depth=depth,
+        heads=heads,
+        mlp_ratio=4.0,
+    ).to(device)
+    reference = VisionTransformer(
+        img_size=size,
+        patch_size=patch,
+        in_chans=1,
+        num_classes=10,
+        embed_dim=dim,
+        depth=depth,
+        num_heads=heads,
+        mlp_ratio=4.0,
+        qkv_bias=True,
+    ).to(device)
     n_ours = sum(p.numel() for p in ours.parameters())
     n_ref = sum(p.numel() for p in reference.parameters())
     x = torch.randn(batch, 1, size, size, device=device)
@@ -63,9 +81,11 @@ def compare_step(size: int, patch: int, dim: int, depth: int, heads: int, batch:
             times[name].append(step())
     ours_s, timm_s = statistics.median(times["ours"]), statistics.median(times["timm"])
     tokens = (size // patch) ** 2 + 1
-    print(f"2D {size}x{size} patch {patch} ({tokens} tokens), dim {dim}, depth {depth}, heads {heads}, batch {batch},"
-          f" params ours {n_ours:,} / timm {n_ref:,}: ours {ours_s * 1e3:.1f} ms, timm {timm_s * 1e3:.1f} ms,"
-          f" ratio {ours_s / timm_s:.3f} (goal <= 1.05)")  # fmt: skip
+    print(
+        f"2D {size}x{size} patch {patch} ({tokens} tokens), dim {dim}, depth {depth}, heads {heads}, batch {batch},"
+        f" params ours {n_ours:,} / timm {n_ref:,}: ours {ours_s * 1e3:.1f} ms, timm {timm_s * 1e3:.1f} ms,"
+        f" ratio {ours_s / timm_s:.3f} (goal <= 1.05)"
+    )
 
 
 def main() -> None:
@@ -85,11 +105,13 @@ def main() -> None:
         config = TrainConfig(task=task, epochs=args.epochs, device=args.device, num_threads=args.threads)
         result = train(config)
         per_epoch = result["seconds"] / result["epochs"]
-        print(f"{task}: input {info.input_shape}, patch {info.patch_size} -> {info.patch_grid} = "
-              f"{torch.Size(info.patch_grid).numel()} tokens, dim {config.model.dim}, depth {config.model.depth}, "
-              f"batch {config.batch_size}: {per_epoch:.2f} s/epoch (train + validation, mean of {result['epochs']}), "
-              f"{info.default_metric} after {result['epochs']} epochs = "
-              f"{result['history'][-1][info.default_metric]:.3f}")  # fmt: skip
+        print(
+            f"{task}: input {info.input_shape}, patch {info.patch_size} -> {info.patch_grid} = "
+            f"{torch.Size(info.patch_grid).numel()} tokens, dim {config.model.dim}, depth {config.model.depth}, "
+            f"batch {config.batch_size}: {per_epoch:.2f} s/epoch (train + validation, mean of {result['epochs']}), "
+            f"{info.default_metric} after {result['epochs']} epochs = "
+            f"{result['history'][-1][info.default_metric]:.3f}"
+        )
 
 
 if __name__ == "__main__":
