@@ -23,6 +23,21 @@ def rows_cols_axes(low: float, high: float) -> list[dict[str, Any]]:
     return [{"name": name, "grid_axes": [axis], "low": low, "high": high} for axis, name in enumerate(("rows", "cols"))]
 
 
+def tiny_synthetic2d(trainer: dict[str, Any] | None = None, **fields: Any) -> dict[str, Any]:
+    """A spec dict of a seconds-long synthetic2d search (64 images, one-block ViT, 3 epochs, one trial at a
+    time); `trainer` keys update the trainer settings, other keyword arguments the spec."""
+    settings = {"epochs": 3, "batch_size": 32, "warmup_epochs": 0, "model": {"dim": 16, "depth": 1, "heads": 2}}
+    spec = {
+        "task": "synthetic2d",
+        "task_options": {"n_train": 64, "n_val": 32},
+        "encoding": "afpe",
+        "axes": rows_cols_axes(0.05, 20),
+        "trainer": {**settings, **(trainer or {})},
+        "resources": {"cpus": 1, "max_concurrent": 1},
+    }
+    return {**spec, **fields}
+
+
 @contextmanager
 def postgres_database(admin_url: str, prefix: str = "afpe_test") -> Iterator[str]:
     """A fresh, empty database on the server of `admin_url` (a superuser URL), dropped afterwards; yields its

@@ -29,16 +29,8 @@ class SpecCatalog:
                 items.append(SpecSummary(name=path.stem, error=str(error)))
                 continue
             summary = spec.description.strip().splitlines()[0] if spec.description.strip() else ""
-            items.append(
-                SpecSummary(
-                    name=path.stem,
-                    summary=summary,
-                    study=spec.name,
-                    task=spec.task,
-                    encoding=spec.encoding,
-                    n_trials=spec.n_trials,
-                )
-            )
+            fields = spec.model_dump(include={"task", "encoding", "n_trials"})
+            items.append(SpecSummary(name=path.stem, summary=summary, study=spec.name, **fields))
         return items
 
     def shipped_spec(self, name: str) -> StudySpec:

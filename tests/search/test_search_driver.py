@@ -13,23 +13,9 @@ from optuna.trial import TrialState
 
 from afpe.search import run_study, validate_spec
 from afpe.search.driver import ray_session
-from afpe.search.testing import rows_cols_axes
+from afpe.search.testing import tiny_synthetic2d
 
-TINY = {
-    "task": "synthetic2d",
-    "task_options": {"n_train": 64, "n_val": 32},
-    "encoding": "afpe",
-    "axes": rows_cols_axes(0.05, 20),
-    "trainer": {
-        "epochs": 3,
-        "batch_size": 32,
-        "lr": 0.003,
-        "warmup_epochs": 0,
-        "model": {"dim": 16, "depth": 1, "heads": 2},
-    },
-    "resources": {"cpus": 1, "max_concurrent": 1},
-    "max_failures": 1,
-}
+TINY = tiny_synthetic2d(trainer={"lr": 0.003}, max_failures=1)
 
 
 @pytest.fixture(scope="module")

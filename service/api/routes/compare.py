@@ -11,13 +11,9 @@ from afpe.service.api.schemas import ERRORS, CompareResult
 
 router = APIRouter(tags=["compare"])
 Names = Annotated[list[str], Query(min_length=1, max_length=12)]
+SUMMARY = "Best values of studies that differ only in encoding, with bootstrap CIs"
 
 
-@router.get(
-    "/compare",
-    summary="Best values of studies that differ only in encoding, with bootstrap CIs",
-    response_model=CompareResult,
-    responses=ERRORS,
-)
+@router.get("/compare", summary=SUMMARY, response_model=CompareResult, responses=ERRORS)
 def compare_studies(manager: Manager, names: Names) -> CompareResult:
     return manager.queries.compare(names)

@@ -16,26 +16,12 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from afpe.search.testing import rows_cols_axes
+from afpe.search.testing import tiny_synthetic2d
 from afpe.service.cluster.topology import free_port, storage_credentials
 from afpe.service.cluster.twin import ClusterState, ray_state
 
 AFPE = [sys.executable, "-m", "afpe.service"]
-STUDY = {
-    "task": "synthetic2d",
-    "task_options": {"n_train": 64, "n_val": 32},
-    "encoding": "afpe",
-    "axes": rows_cols_axes(0.05, 20),
-    "n_trials": 3,
-    "trainer": {
-        "epochs": 1,
-        "limit": 32,
-        "batch_size": 16,
-        "warmup_epochs": 0,
-        "model": {"dim": 16, "depth": 1, "heads": 2},
-    },
-    "resources": {"cpus": 1, "max_concurrent": 1},
-}
+STUDY = tiny_synthetic2d(n_trials=3, trainer={"epochs": 1, "limit": 32, "batch_size": 16})
 
 
 def processes() -> dict[int, tuple[int, int, str]]:
