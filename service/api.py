@@ -125,7 +125,7 @@ def get_plot(name: str, kind: PlotKind, studies: Service) -> Response:
 
 @router.get("/compare", summary="Best values of studies that differ only in encoding, with bootstrap CIs")
 def compare_studies(
-    studies: Service, names: Annotated[list[str], Query(min_length=1, max_length=12)]
+    studies: Service, names: Annotated[list[Name], Query(min_length=1, max_length=12)]
 ) -> dict[str, Any]:
     return studies.compare(names)
 
