@@ -9,13 +9,14 @@ from typing import Any
 from afpe.trainers.tasks.base import DataError, Task, TaskInfo
 from afpe.trainers.tasks.chestx import ChestX
 from afpe.trainers.tasks.echonet import EchoNet
+from afpe.trainers.tasks.field3d import Field3D
 from afpe.trainers.tasks.medmnist3d import MedMNIST3D
 from afpe.trainers.tasks.synthetic2d import Synthetic2D
 from afpe.trainers.tasks.synthetic3d import Synthetic3D
 from afpe.trainers.tasks.synthetic_video import SyntheticVideo
 
 TASKS: dict[str, type[Task]] = {
-    task.name: task for task in (Synthetic2D, Synthetic3D, SyntheticVideo, MedMNIST3D, ChestX, EchoNet)
+    task.name: task for task in (Synthetic2D, Synthetic3D, SyntheticVideo, Field3D, MedMNIST3D, ChestX, EchoNet)
 }
 
 
