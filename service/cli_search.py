@@ -11,7 +11,7 @@ STORAGE_HELP = "Optuna RDB URL (default: $AFPE_STORAGE, else sqlite:///~/.afpe/a
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     run = subparsers.add_parser("run", help="run a study spec (Ray Tune trials recorded in an Optuna study)")
-    run.add_argument("spec", type=Path, help="study spec (YAML/JSON), e.g. studies/quickstart.yaml")
+    run.add_argument("spec", help="a study spec file (YAML/JSON) or the name of a shipped spec, e.g. quickstart")
     run.add_argument("--storage", help=STORAGE_HELP)
     run.add_argument("--ray-address", help="Ray cluster address (default: $RAY_ADDRESS, else a private local Ray)")
     run.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
@@ -52,19 +52,25 @@ def _print_progress(progress) -> None:  # noqa: ANN001 - afpe.search.recorder.Pr
     )
 
 
+def _print_warning(warning) -> None:  # noqa: ANN001 - afpe.search.recorder.TrialWarning, imported lazily
+    where = f" (log: {warning.log})" if warning.log else ""
+    print(f"warning: trial {warning.number}: {warning.text}{where}", flush=True)
+
+
 def _run(args: argparse.Namespace) -> int:
     import optuna
 
     from afpe.search import load_spec, run_study
+    from afpe.search.catalog import spec_path
     from afpe.search.storage import default_storage_url, public_url
 
-    spec = load_spec(args.spec, args.overrides)
+    spec = load_spec(spec_path(args.spec), args.overrides)
     storage = public_url(args.storage or default_storage_url())
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     print(f"study {spec.name}: {spec.n_trials} trials of {spec.task} / {spec.encoding}, "
           f"{spec.metric} ({spec.direction}); storage {storage}", flush=True)
     summary = run_study(spec, storage=args.storage, ray_address=args.ray_address, resume=args.resume,
-                        on_progress=_print_progress)
+                        on_progress=_print_progress, on_warning=_print_warning)
     print("\n".join(summary.lines()))
     return 0
 
