@@ -16,13 +16,14 @@ import shutil
 import signal
 import socket
 import subprocess
-import sys
 import tempfile
 import time
 import urllib.error
 import urllib.request
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+
+from afpe.service.processes import child_env, executable
 
 RAY_PORT = 6379  # GCS port of the head, the address workers join
 DASHBOARD_PORT = 8265  # Ray dashboard + Jobs API
@@ -261,11 +262,10 @@ def ray_state(state: ClusterState, resource: str = "nodes", timeout: float = 5.0
 
 def _start(state: ClusterState, cluster_dir: Path, role: str, command: list[str], env: dict[str, str]) -> None:
     log = cluster_dir / "logs" / f"{role}.log"
-    base = {key: value for key, value in os.environ.items() if key != "RAY_ADDRESS"}  # join no other cluster
     with open(log, "wb") as output:
         child = subprocess.Popen(
-            [_executable(command[0]), *command[1:]],
-            env={**base, **env},
+            [executable(command[0]), *command[1:]],
+            env=child_env(env),
             stdin=subprocess.DEVNULL,
             stdout=output,
             stderr=subprocess.STDOUT,
@@ -273,14 +273,6 @@ def _start(state: ClusterState, cluster_dir: Path, role: str, command: list[str]
         )
     state.processes.append(Process(role, child.pid, _start_time(child.pid) or 0, command, str(log)))
     state.save(cluster_dir)
-
-
-def _executable(name: str) -> str:
-    """`ray`/`afpe` from this Python's bin dir (the one running `afpe cluster up`), else from PATH."""
-    found = shutil.which(name, path=str(Path(sys.executable).parent)) or shutil.which(name)
-    if found is None:
-        raise FileNotFoundError(f"{name}: command not found next to {sys.executable} or on PATH")
-    return found
 
 
 def _agent_ports() -> list[str]:

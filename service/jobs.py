@@ -22,6 +22,8 @@ from pathlib import Path
 
 from ray.job_submission import JobStatus, JobSubmissionClient
 
+from afpe.service.processes import child_env, executable
+
 JOB_STATES = {
     JobStatus.PENDING: "queued",
     JobStatus.RUNNING: "running",
@@ -50,7 +52,7 @@ class LocalRayHead:
         dashboard_port = _free_port()
         self.address = f"http://127.0.0.1:{dashboard_port}"
         command = [
-            "ray", "start", "--head", "--block", "--disable-usage-stats",
+            executable("ray"), "start", "--head", "--block", "--disable-usage-stats",
             f"--temp-dir={self.temp_dir}", f"--port={_free_port()}", "--node-ip-address=127.0.0.1",
             "--include-dashboard=true", "--dashboard-host=127.0.0.1", f"--dashboard-port={dashboard_port}",
             f"--ray-client-server-port={_free_port()}", f"--dashboard-agent-listen-port={_free_port()}",
@@ -62,13 +64,9 @@ class LocalRayHead:
         self.log_path = Path(self.temp_dir) / "head.log"
         self.process = subprocess.Popen(
             command,
-            env={
-                **{key: value for key, value in os.environ.items() if key != "RAY_ADDRESS"},  # join no other cluster
-                **(env or {}),
-                "RAY_TMPDIR": self.temp_dir,
-                "RAY_AUTH_MODE": "token",
-                "RAY_AUTH_TOKEN": self.token,
-            },
+            env=child_env(
+                {**(env or {}), "RAY_TMPDIR": self.temp_dir, "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": self.token}
+            ),
             stdout=self.log_path.open("w"),
             stderr=subprocess.STDOUT,
             start_new_session=True,

@@ -19,7 +19,8 @@ from optuna.trial import TrialState
 
 from afpe.service.cluster import ClusterState, ray_state, storage_credentials
 
-AFPE = [sys.executable, "-m", "afpe.service"]
+AFPE = [str(Path(sys.executable).parent / "afpe")]  # the installed script, by absolute path
+BARE_PATH = "/usr/bin:/bin"  # without the venv: every process the twin starts must come from AFPE's interpreter
 STUDY = {
     "task": "synthetic2d",
     "task_options": {"n_train": 64, "n_val": 32},
@@ -80,6 +81,7 @@ def twin(tmp_path: Path, postgres_url: str):
     cluster_dir = tmp_path / "cluster"
     env = {
         **os.environ,
+        "PATH": BARE_PATH,
         "AFPE_API_TOKEN": uuid.uuid4().hex,
         "AFPE_TUNE_DIR": str(tmp_path / "tune"),
         "AFPE_WORK_DIR": str(tmp_path / "work"),
