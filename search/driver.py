@@ -23,28 +23,40 @@ from typing import Any
 import optuna
 from optuna.trial import TrialState
 
-from afpe.search.recorder import EPOCH_KEY, ErrorRecorder, Progress, RecordingASHA, StudyRecorder
+from afpe.search.recorder import (
+    EPOCH_KEY,
+    WARNINGS_KEY,
+    ErrorRecorder,
+    Progress,
+    RecordingASHA,
+    StudyRecorder,
+    TrialWarning,
+)
 from afpe.search.spec import StudySpec
 from afpe.search.storage import claim_study, open_storage
 from afpe.search.summary import FINISHED_STATES, StudySummary, summarize
+from afpe.search.trial_log import captured_trial_output, trial_log_path
 
 TUNE_DIR_ENV = "AFPE_TUNE_DIR"
 DEFAULT_TUNE_DIR = "~/.afpe/tune"
 
 
 def train_trial(config: dict[str, Any]) -> None:
-    """The Tune trainable: one `afpe.trainers.train` run, each epoch's validation metrics sent to Tune."""
+    """The Tune trainable: one `afpe.trainers.train` run, each epoch's validation metrics sent to Tune, with
+    the warnings raised since the previous report (`WARNINGS_KEY`); its output goes to the trial's log."""
     from ray import tune
 
     from afpe.trainers import TrainConfig, train
 
     trial = {key: value for key, value in config["trial"].items() if key != "number"}
     train_config = TrainConfig.model_validate({**config["train"], **trial})
+    with captured_trial_output(trial_log_path(Path(config["log_dir"]), config["trial"]["number"])) as log:
 
-    def report(epoch: int, metrics: dict[str, float]) -> None:
-        tune.report({**metrics, EPOCH_KEY: epoch})
+        def report(epoch: int, metrics: dict[str, float]) -> None:
+            raised = log.take()
+            tune.report({**metrics, EPOCH_KEY: epoch, **({WARNINGS_KEY: raised} if raised else {})})
 
-    train(train_config, report=report)
+        train(train_config, report=report)
 
 
 def base_train_config(spec: StudySpec) -> dict[str, Any]:
@@ -122,9 +134,14 @@ def check_resources(spec: StudySpec) -> None:
 
 
 def run_trials(
-    spec: StudySpec, study: optuna.Study, count: int, on_progress: Callable[[Progress], None] | None
+    spec: StudySpec,
+    study: optuna.Study,
+    count: int,
+    on_progress: Callable[[Progress], None] | None,
+    on_warning: Callable[[TrialWarning], None] | None = None,
 ) -> None:
-    """`count` Tune trials of `spec`, recorded in `study` (Ray must be initialised)."""
+    """`count` Tune trials of `spec`, recorded in `study` (Ray must be initialised). Each trial's output is kept
+    in `<tune dir>/<experiment>/logs/trial-<number>.log` (the trial's user attr `log`)."""
     from ray import tune
     from ray.tune.logger import JsonLoggerCallback
 
@@ -139,18 +156,22 @@ def run_trials(
             grace_period=min(spec.scheduler.grace_period, spec.trainer.epochs),
             reduction_factor=spec.scheduler.reduction_factor, brackets=spec.scheduler.brackets,
         )
-    recorder = StudyRecorder(spec, study, scheduler=scheduler, on_progress=on_progress)
+    experiment = f"{spec.name}-{time.strftime('%Y%m%d-%H%M%S')}"
+    log_dir = tune_dir() / experiment / "logs"
+    recorder = StudyRecorder(
+        spec, study, scheduler=scheduler, on_progress=on_progress, on_warning=on_warning, log_dir=log_dir
+    )
     resources = {"cpu": spec.resources.cpus, "gpu": spec.resources.gpu}
     tuner = tune.Tuner(
         tune.with_resources(train_trial, resources),
-        param_space={"train": base_train_config(spec)},
+        param_space={"train": base_train_config(spec), "log_dir": str(log_dir)},
         tune_config=tune.TuneConfig(
             search_alg=recorder, scheduler=scheduler, metric=spec.metric,
             mode="max" if spec.direction == "maximize" else "min", num_samples=count,
             max_concurrent_trials=spec.resources.max_concurrent, reuse_actors=True,
         ),
         run_config=tune.RunConfig(
-            name=f"{spec.name}-{time.strftime('%Y%m%d-%H%M%S')}", storage_path=str(tune_dir()),
+            name=experiment, storage_path=str(tune_dir()),
             failure_config=tune.FailureConfig(max_failures=spec.max_failures), verbose=0,
             callbacks=[ErrorRecorder(recorder), JsonLoggerCallback()],
         ),
@@ -168,11 +189,13 @@ def run_study(
     resume: bool = False,
     *,
     on_progress: Callable[[Progress], None] | None = None,
+    on_warning: Callable[[TrialWarning], None] | None = None,
 ) -> StudySummary:
     """Run (or with `resume`, top up to `spec.n_trials` finished trials) the study; return its summary.
 
     `storage`: an RDB URL (default $AFPE_STORAGE or sqlite under ~/.afpe/). `ray_address`: a Ray cluster
-    (default: $RAY_ADDRESS, else a private local Ray). `on_progress` is called as each trial ends."""
+    (default: $RAY_ADDRESS, else a private local Ray). `on_progress` is called as each trial ends,
+    `on_warning` once for each distinct warning raised inside a trial."""
     optuna_storage = open_storage(storage)
     study = claim_study(optuna_storage, spec, resume)
     if resume:
@@ -182,7 +205,7 @@ def run_study(
     study.sampler = make_sampler(spec, offset=len(study.trials))
     if count > 0:
         with ray_session(ray_address):
-            run_trials(spec, study, count, on_progress)
+            run_trials(spec, study, count, on_progress, on_warning)
     summary = summarize(study, spec)
     study.set_user_attr("warnings", summary.warnings)
     return summary

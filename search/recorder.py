@@ -32,8 +32,10 @@ from ray.tune.schedulers import AsyncHyperBandScheduler, TrialScheduler
 from ray.tune.search import Searcher
 
 from afpe.search.spec import StudySpec
+from afpe.search.trial_log import trial_log_path
 
 EPOCH_KEY = "epoch"
+WARNINGS_KEY = "warnings"
 ERROR_TEXT_LIMIT = 2000
 
 
@@ -66,6 +68,15 @@ class Progress:
     last_state: str
 
 
+@dataclass(frozen=True)
+class TrialWarning:
+    """A warning raised inside a trial, handed to the warning callback the first time its text is seen."""
+
+    number: int
+    text: str
+    log: str | None
+
+
 @dataclass
 class _Live:
     """A Ray trial's Optuna trial and what it reported in its current attempt."""
@@ -76,6 +87,8 @@ class _Live:
     values: dict[int, float] = field(default_factory=dict)
     retries: int = 0
     error: str | None = None
+    log: str | None = None
+    warnings: list[str] = field(default_factory=list)
 
 
 class StudyRecorder(Searcher):
@@ -85,12 +98,17 @@ class StudyRecorder(Searcher):
         study: optuna.Study,
         scheduler: RecordingASHA | None = None,
         on_progress: Callable[[Progress], None] | None = None,
+        on_warning: Callable[[TrialWarning], None] | None = None,
+        log_dir: Path | None = None,
     ) -> None:
         super().__init__(metric=spec.metric, mode="max" if spec.direction == "maximize" else "min")
         self.spec = spec
         self.study = study
         self.scheduler = scheduler
         self.on_progress = on_progress
+        self.on_warning = on_warning
+        self.log_dir = log_dir
+        self.warned: set[str] = set()
         self.distributions = {axis.param: FloatDistribution(axis.low, axis.high, log=True) for axis in spec.axes}
         self.live: dict[str, _Live] = {}
         self.started = time.monotonic()
@@ -99,7 +117,7 @@ class StudyRecorder(Searcher):
     def __getstate__(self) -> dict[str, Any]:
         """Ray pickles searchers into its experiment state: keep names and counters, no study/storage."""
         state = dict(self.__dict__)
-        state.update(study=None, scheduler=None, on_progress=None)
+        state.update(study=None, scheduler=None, on_progress=None, on_warning=None)
         return state
 
     # --- Tune Searcher interface -------------------------------------------------------------------
@@ -107,9 +125,11 @@ class StudyRecorder(Searcher):
         trial = self.study.ask(self.distributions)
         attrs = {"encoding": self.spec.encoding, "task": self.spec.task, "pe_seed": self.spec.pe_seed,
                  "seed": self.spec.seed, "ray_trial_id": trial_id, "epochs": 0, "seconds": 0.0, "retries": 0}
+        if self.log_dir is not None:
+            attrs["log"] = str(trial_log_path(self.log_dir, trial.number))
         for key, value in attrs.items():
             trial.set_user_attr(key, value)
-        self.live[trial_id] = _Live(optuna_id=trial._trial_id, number=trial.number)
+        self.live[trial_id] = _Live(optuna_id=trial._trial_id, number=trial.number, log=attrs.get("log"))
         params = {name: trial.params[name] for name in self.distributions}
         if self.spec.encoding == "fourier":
             return {"trial": {"scale": params[self.spec.axes[0].param], "number": trial.number}}
@@ -119,6 +139,8 @@ class StudyRecorder(Searcher):
         live = self.live.get(trial_id)
         if live is None or EPOCH_KEY not in result:
             return
+        if result.get(WARNINGS_KEY):
+            self._record_warnings(live, list(result[WARNINGS_KEY]))
         epoch = int(result[EPOCH_KEY])
         if epoch == 1:  # a retried trial starts over
             live.values.clear()
@@ -159,6 +181,16 @@ class StudyRecorder(Searcher):
             live.retries += 1
             self.study._storage.set_trial_user_attr(live.optuna_id, "retries", live.retries)
 
+    def _record_warnings(self, live: _Live, texts: list[str]) -> None:
+        """Keep a trial's warnings in its user attr `warnings`; hand each new text to `on_warning` once."""
+        live.warnings.extend(texts)
+        self.study._storage.set_trial_user_attr(live.optuna_id, WARNINGS_KEY, live.warnings)
+        for text in texts:
+            if text not in self.warned:
+                self.warned.add(text)
+                if self.on_warning is not None:
+                    self.on_warning(TrialWarning(live.number, text, live.log))
+
     def finish(self) -> None:
         """After Tune returns: whatever is still open ends as FAIL, so nothing stays RUNNING."""
         for trial_id in list(self.live):
@@ -175,7 +207,8 @@ class StudyRecorder(Searcher):
         value = None
         if live.error is not None:
             state = TrialState.FAIL
-            storage.set_trial_user_attr(live.optuna_id, "error", live.error[-ERROR_TEXT_LIMIT:])
+            pointer = f"\n(full log: {live.log})" if live.log else ""
+            storage.set_trial_user_attr(live.optuna_id, "error", live.error[-ERROR_TEXT_LIMIT:] + pointer)
         elif last_epoch >= self.spec.trainer.epochs:
             state = TrialState.COMPLETE
             pick = max if self.spec.direction == "maximize" else min
