@@ -32,6 +32,7 @@ from afpe.search.recorder import (
     StudyRecorder,
     TrialWarning,
 )
+from afpe.search.repeats import PlannedRepeat, plan_repeats, search_trials
 from afpe.search.spec import StudySpec
 from afpe.search.storage import claim_study, open_storage
 from afpe.search.summary import FINISHED_STATES, StudySummary, summarize
@@ -139,9 +140,11 @@ def run_trials(
     count: int,
     on_progress: Callable[[Progress], None] | None,
     on_warning: Callable[[TrialWarning], None] | None = None,
+    plan: list[PlannedRepeat] | None = None,
 ) -> None:
-    """`count` Tune trials of `spec`, recorded in `study` (Ray must be initialised). Each trial's output is kept
-    in `<tune dir>/<experiment>/logs/trial-<number>.log` (the trial's user attr `log`)."""
+    """`count` Tune trials of `spec`, recorded in `study` (Ray must be initialised): search trials, or with
+    `plan` the planned repeats (never stopped early by a scheduler). Each trial's output is kept in
+    `<tune dir>/<experiment>/logs/trial-<number>.log` (the trial's user attr `log`)."""
     from ray import tune
     from ray.tune.logger import JsonLoggerCallback
 
@@ -150,16 +153,16 @@ def run_trials(
     # default JSON/CSV/TensorBoard trio: the Optuna study is the record, and each logger costs time on every result
     check_resources(spec)
     scheduler = None
-    if spec.scheduler is not None:
+    if spec.scheduler is not None and not plan:
         scheduler = RecordingASHA(
             time_attr=EPOCH_KEY, max_t=spec.trainer.epochs,
             grace_period=min(spec.scheduler.grace_period, spec.trainer.epochs),
             reduction_factor=spec.scheduler.reduction_factor, brackets=spec.scheduler.brackets,
         )
-    experiment = f"{spec.name}-{time.strftime('%Y%m%d-%H%M%S')}"
+    experiment = f"{spec.name}-{'repeats-' if plan else ''}{time.strftime('%Y%m%d-%H%M%S')}"
     log_dir = tune_dir() / experiment / "logs"
     recorder = StudyRecorder(
-        spec, study, scheduler=scheduler, on_progress=on_progress, on_warning=on_warning, log_dir=log_dir
+        spec, study, scheduler=scheduler, on_progress=on_progress, on_warning=on_warning, log_dir=log_dir, plan=plan
     )
     resources = {"cpu": spec.resources.cpus, "gpu": spec.resources.gpu}
     tuner = tune.Tuner(
@@ -191,7 +194,8 @@ def run_study(
     on_progress: Callable[[Progress], None] | None = None,
     on_warning: Callable[[TrialWarning], None] | None = None,
 ) -> StudySummary:
-    """Run (or with `resume`, top up to `spec.n_trials` finished trials) the study; return its summary.
+    """Run (or with `resume`, top up to `spec.n_trials` finished search trials) the study, then the repeats its
+    `repeats` section asks for that have not completed yet; return its summary.
 
     `storage`: an RDB URL (default $AFPE_STORAGE or sqlite under ~/.afpe/). `ray_address`: a Ray cluster
     (default: $RAY_ADDRESS, else a private local Ray). `on_progress` is called as each trial ends,
@@ -200,12 +204,17 @@ def run_study(
     study = claim_study(optuna_storage, spec, resume)
     if resume:
         fail_stale_trials(study)
-    finished = len(study.get_trials(deepcopy=False, states=FINISHED_STATES))
+    trials = study.get_trials(deepcopy=False)
+    finished = sum(trial.state in FINISHED_STATES for trial in search_trials(trials))
     count = spec.n_trials - finished if resume else spec.n_trials
-    study.sampler = make_sampler(spec, offset=len(study.trials))
-    if count > 0:
+    study.sampler = make_sampler(spec, offset=len(trials))
+    if count > 0 or plan_repeats(spec, trials):
         with ray_session(ray_address):
-            run_trials(spec, study, count, on_progress, on_warning)
+            if count > 0:
+                run_trials(spec, study, count, on_progress, on_warning)
+            plan = plan_repeats(spec, study.get_trials(deepcopy=False))
+            if plan:
+                run_trials(spec, study, len(plan), on_progress, on_warning, plan=plan)
     summary = summarize(study, spec)
     study.set_user_attr("warnings", summary.warnings)
     return summary

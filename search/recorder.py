@@ -31,6 +31,7 @@ from ray.tune import Callback
 from ray.tune.schedulers import AsyncHyperBandScheduler, TrialScheduler
 from ray.tune.search import Searcher
 
+from afpe.search.repeats import REPEAT_OF, PlannedRepeat, is_repeat
 from afpe.search.spec import StudySpec
 from afpe.search.trial_log import trial_log_path
 
@@ -66,6 +67,7 @@ class Progress:
     eta_s: float | None
     last_number: int
     last_state: str
+    phase: str = "search"  # or "repeat"
 
 
 @dataclass(frozen=True)
@@ -100,6 +102,7 @@ class StudyRecorder(Searcher):
         on_progress: Callable[[Progress], None] | None = None,
         on_warning: Callable[[TrialWarning], None] | None = None,
         log_dir: Path | None = None,
+        plan: list[PlannedRepeat] | None = None,
     ) -> None:
         super().__init__(metric=spec.metric, mode="max" if spec.direction == "maximize" else "min")
         self.spec = spec
@@ -109,10 +112,14 @@ class StudyRecorder(Searcher):
         self.on_warning = on_warning
         self.log_dir = log_dir
         self.warned: set[str] = set()
+        self.plan = list(plan or [])  # repeats phase: each suggestion is the next planned repeat
+        self.phase = "repeat" if plan else "search"
+        self.total = len(self.plan) if plan else spec.n_trials
         self.distributions = {axis.param: FloatDistribution(axis.low, axis.high, log=True) for axis in spec.axes}
         self.live: dict[str, _Live] = {}
         self.started = time.monotonic()
         self.ended_here = 0
+        self.completed_here = 0
 
     def __getstate__(self) -> dict[str, Any]:
         """Ray pickles searchers into its experiment state: keep names and counters, no study/storage."""
@@ -122,18 +129,23 @@ class StudyRecorder(Searcher):
 
     # --- Tune Searcher interface -------------------------------------------------------------------
     def suggest(self, trial_id: str) -> dict[str, Any] | None:
+        repeat = self.plan.pop(0) if self.plan else None
+        seed, pe_seed = (repeat.seed, repeat.pe_seed) if repeat else (self.spec.seed, self.spec.pe_seed)
+        if repeat is not None:  # the next ask() takes this enqueued trial: its params are fixed
+            self.study.enqueue_trial(repeat.params, user_attrs={REPEAT_OF: repeat.repeat_of, "repeat": repeat.index})
         trial = self.study.ask(self.distributions)
-        attrs = {"encoding": self.spec.encoding, "task": self.spec.task, "pe_seed": self.spec.pe_seed,
-                 "seed": self.spec.seed, "ray_trial_id": trial_id, "epochs": 0, "seconds": 0.0, "retries": 0}
+        attrs = {"encoding": self.spec.encoding, "task": self.spec.task, "pe_seed": pe_seed,
+                 "seed": seed, "ray_trial_id": trial_id, "epochs": 0, "seconds": 0.0, "retries": 0}
         if self.log_dir is not None:
             attrs["log"] = str(trial_log_path(self.log_dir, trial.number))
         for key, value in attrs.items():
             trial.set_user_attr(key, value)
         self.live[trial_id] = _Live(optuna_id=trial._trial_id, number=trial.number, log=attrs.get("log"))
         params = {name: trial.params[name] for name in self.distributions}
+        seeds = {"seed": seed, "pe_seed": pe_seed, "number": trial.number}
         if self.spec.encoding == "fourier":
-            return {"trial": {"scale": params[self.spec.axes[0].param], "number": trial.number}}
-        return {"trial": {"scales": self.spec.scales_for(params), "number": trial.number}}
+            return {"trial": {"scale": params[self.spec.axes[0].param], **seeds}}
+        return {"trial": {"scales": self.spec.scales_for(params), **seeds}}
 
     def on_trial_result(self, trial_id: str, result: dict) -> None:
         live = self.live.get(trial_id)
@@ -221,22 +233,30 @@ class StudyRecorder(Searcher):
             storage.set_trial_user_attr(live.optuna_id, "error", f"{reason} without finishing (driver stopped)")
         self.study.tell(live.number, value, state=state)
         self.ended_here += 1
+        self.completed_here += state == TrialState.COMPLETE
         if self.on_progress is not None:
             self.on_progress(self._progress(live.number))
 
     def _progress(self, number: int) -> Progress:
+        """Progress of this run's phase: search trials finished of n_trials, or repeats run of those planned;
+        the best value is the best search trial's."""
         trials = self.study.get_trials(deepcopy=False)
-        finished = sum(trial.state in (TrialState.COMPLETE, TrialState.PRUNED) for trial in trials)
-        complete = [trial for trial in trials if trial.state == TrialState.COMPLETE]
-        best = self.study.best_trial if complete else None
+        phase = [trial for trial in trials if is_repeat(trial) == (self.phase == "repeat")]
+        if self.phase == "repeat":  # of the repeats planned for this run
+            finished = self.completed_here
+        else:
+            finished = sum(trial.state in (TrialState.COMPLETE, TrialState.PRUNED) for trial in phase)
+        complete = [t for t in trials if t.state == TrialState.COMPLETE and not is_repeat(t)]
+        pick = max if self.spec.direction == "maximize" else min
+        best = pick(complete, key=lambda trial: trial.value) if complete else None
         elapsed = time.monotonic() - self.started
-        remaining = max(self.spec.n_trials - finished, 0)
+        remaining = max(self.total - (self.ended_here if self.phase == "repeat" else finished), 0)
         eta = elapsed / self.ended_here * remaining if self.ended_here else None
         return Progress(
-            finished=finished, failed=sum(trial.state == TrialState.FAIL for trial in trials),
-            total=self.spec.n_trials, best_value=best.value if best else None,
+            finished=finished, failed=sum(trial.state == TrialState.FAIL for trial in phase),
+            total=self.total, best_value=best.value if best else None,
             best_params=dict(best.params) if best else {}, elapsed_s=elapsed, eta_s=eta,
-            last_number=number, last_state=trials[number].state.name,
+            last_number=number, last_state=trials[number].state.name, phase=self.phase,
         )
 
 

@@ -65,6 +65,14 @@ class AshaSpec(_Strict):
     brackets: int = Field(1, ge=1, le=5)
 
 
+class RepeatsSpec(_Strict):
+    """After the search, the `top_k` best configurations are trained again with `seeds` new (seed, pe_seed)
+    pairs each, so the answer is a mean with a confidence interval (afpe.search.repeats)."""
+
+    top_k: int = Field(3, ge=1, le=50)
+    seeds: int = Field(3, ge=1, le=20)
+
+
 class ResourcesSpec(_Strict):
     """Ray resources of one trial, and how many trials run at once (None: as many as the cluster fits)."""
 
@@ -85,6 +93,7 @@ class StudySpec(_Strict):
     n_trials: int = Field(50, ge=1, le=10_000)
     sampler: Literal["random", "tpe"] = "random"
     scheduler: AshaSpec | None = None
+    repeats: RepeatsSpec | None = None
     trainer: TrainerSettings = Field(default_factory=TrainerSettings)
     resources: ResourcesSpec = Field(default_factory=ResourcesSpec)
     metric: str | None = Field(None, min_length=1, max_length=64)
@@ -165,6 +174,12 @@ class StudySpec(_Strict):
             for grid_axis in axis.grid_axes:
                 scales[grid_axis] = params[axis.param]
         return scales
+
+    def ratio_of(self, params: dict[str, float]) -> float | None:
+        """s_<ratio[0]> / s_<ratio[1]> of one trial's params (None without a ratio or its params)."""
+        if self.ratio is None or not all(f"s_{name}" in params for name in self.ratio):
+            return None
+        return params[f"s_{self.ratio[0]}"] / params[f"s_{self.ratio[1]}"]
 
     def resolved_data_root(self) -> str | None:
         """`data_root`, else the environment's AFPE_DATA_DIR, else None (the task's own default)."""

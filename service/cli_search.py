@@ -22,6 +22,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     status = subparsers.add_parser("status", help="a study's progress, best scales and warnings")
     status.add_argument("name", help="study name")
     status.add_argument("--storage", help=STORAGE_HELP)
+    status.add_argument("--json", action="store_true", help="print the summary as JSON (best: mean, ci, n)")
     status.set_defaults(func=_status)
 
     export = subparsers.add_parser("export", help="a study's trials, one row per trial")
@@ -45,8 +46,10 @@ def _print_progress(progress) -> None:  # noqa: ANN001 - afpe.search.recorder.Pr
         scales = ", ".join(f"{key}={value:.3g}" for key, value in progress.best_params.items())
         best = f"{progress.best_value:.4g} ({scales})"
     failed = f", {progress.failed} failed" if progress.failed else ""
+    phase = "repeat " if progress.phase == "repeat" else ""
+    state = progress.last_state.lower()
     print(
-        f"[{progress.finished}/{progress.total}{failed}] trial {progress.last_number} {progress.last_state.lower()}"
+        f"[{phase}{progress.finished}/{progress.total}{failed}] trial {progress.last_number} {state}"
         f" | best {best} | elapsed {_duration(progress.elapsed_s)}, eta {_duration(progress.eta_s)}",
         flush=True,
     )
@@ -82,9 +85,12 @@ def _open(args: argparse.Namespace):  # noqa: ANN202
 
 
 def _status(args: argparse.Namespace) -> int:
+    import json
+
     from afpe.search import summarize
 
-    print("\n".join(summarize(_open(args)).lines()))
+    summary = summarize(_open(args))
+    print(json.dumps(summary.to_json(), indent=1) if args.json else "\n".join(summary.lines()))
     return 0
 
 
