@@ -1,12 +1,15 @@
-"""`synthetic3d_field`: a known-answer anisotropy task. One bright marker patch sits on a cell c of a
-g0 x g1 x g2 token grid; regress y = f(c), where f is one fixed draw of a Gaussian random field over the
-grid's normalised positions p_j = linspace(0, 1, g_j) with per-axis correlation lengths l_j:
+"""`synthetic3d_field`: a known-answer anisotropy task. f is one fixed draw of a Gaussian random field over
+a g0 x g1 x g2 token grid, at normalised positions p_j = linspace(0, 1, g_j), with per-axis correlation
+lengths l_j:
 
     Cov(f(p), f(q)) = exp(-sum_j (p_j - q_j)^2 / (2 l_j^2))     (f standardised to mean 0, SD 1 on the grid)
 
-Training samples put the marker on a random half of the cells, validation once on each other cell, so
-`val_loss` (MSE, `r2` = 1 - MSE / Var) measures interpolation of f to unseen positions. The marker fills its
-patch and the background is noise: patch content says nothing about where the marker is.
+A sample lights a random set S of cells (each with probability `density`; a lit cell's patch is 1, the rest
+is background noise) and its label is y = sum_{c in S} f(c), standardised with the training labels' mean and
+SD. Training samples light only a random half of the cells (the training cells), validation samples only the
+other half, so `val_loss` (MSE; `r2` = 1 - MSE / Var) measures interpolation of f to unseen positions.
+Patch content says nothing about position, and y is linear in the lit cells, so no attention is needed
+(mean pooling reads it: one lit marker per sample left the loss at its variance for 10 epochs).
 
 Predicted optimum (written before any run of this task): s_a / s_b = l_b / l_a for any two axes a, b.
 Derivation. AFPE draws B[:, j] ~ N(0, s_j^2), gamma(p) = [sin(2 pi B p) || cos(2 pi B p)], so
@@ -40,16 +43,18 @@ class FieldOptions(TaskOptions):
     grid: list[int] = Field([8, 8, 8], description="tokens per axis (d0, d1, d2)")
     lengths: list[float] = Field([0.3, 0.3, 0.15], description="correlation length per axis, in [0, 1] units")
     patch: int = Field(1, ge=1, le=16, description="isotropic patch edge (the marker fills one patch)")
-    n_train: int = Field(1024, ge=1, le=1_000_000, description="training samples over the training cells")
+    n_train: int = Field(1024, ge=1, le=1_000_000, description="training samples (lighting training cells)")
+    n_val: int = Field(256, ge=1, le=1_000_000, description="validation samples (lighting validation cells)")
     train_fraction: float = Field(0.5, gt=0, lt=1, description="share of the cells that training samples use")
+    density: float = Field(0.25, gt=0, le=1, description="probability that a sample lights one of its cells")
     noise: float = Field(0.1, ge=0, le=10, description="SD of the background noise (the marker is 1)")
     data_seed: int = Field(0, description="seed of the field, the cell split and the samples")
 
     @field_validator("grid")
     @classmethod
     def _grid(cls, value: list[int]) -> list[int]:
-        if len(value) != 3 or any(g < 2 for g in value):
-            raise ValueError(f"grid needs 3 values >= 2 (tokens per axis), got {value}")
+        if len(value) != 3 or any(g < 1 for g in value):
+            raise ValueError(f"grid needs 3 values >= 1 (tokens per axis), got {value}")
         return value
 
     @field_validator("lengths")
@@ -104,13 +109,19 @@ class Field3D(Task):
     def datasets(self) -> tuple[Dataset, Dataset]:
         opts = self.options
         rng = np.random.default_rng([opts.data_seed, 2])
-        train_cells, val_cells = self.split_cells()
+        n_cells, field = int(np.prod(opts.grid)), self.field.reshape(-1)
+        lit, sums = [], []
+        for cells, n in zip(self.split_cells(), (opts.n_train, opts.n_val), strict=True):
+            on = np.zeros((n, n_cells), bool)
+            on[:, cells] = rng.random((n, len(cells))) < opts.density
+            lit.append(on)
+            sums.append(on @ field)
+        mean, sd = sums[0].mean(), sums[0].std() or 1.0
         splits = []
-        for cells in (rng.choice(train_cells, opts.n_train), val_cells):
-            images = rng.normal(0.0, opts.noise, (len(cells), *opts.grid)).astype(np.float32)
-            images.reshape(len(cells), -1)[np.arange(len(cells)), cells] = 1.0
+        for on, total in zip(lit, sums, strict=True):
+            images = rng.normal(0.0, opts.noise, on.shape).astype(np.float32) + on
+            images = images.reshape(len(on), *opts.grid)
             if opts.patch > 1:
                 images = images.repeat(opts.patch, 1).repeat(opts.patch, 2).repeat(opts.patch, 3)
-            labels = self.field.reshape(-1)[cells].astype(np.float32)
-            splits.append(ArrayDataset(images[:, None], labels))
+            splits.append(ArrayDataset(images[:, None], ((total - mean) / sd).astype(np.float32)))
         return splits[0], splits[1]
