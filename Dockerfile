@@ -15,21 +15,22 @@ RUN useradd --create-home --uid 1000 --shell /bin/bash afpe \
 
 WORKDIR /opt/afpe
 
-# Dependencies first: this (large) layer is rebuilt only when pyproject.toml changes.
-COPY pyproject.toml ./
+# Dependencies first, at the tested versions (requirements.lock): this (large) layer is rebuilt only when
+# pyproject.toml or the lock changes.
+COPY pyproject.toml requirements.lock ./
 RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']))" \
         > /tmp/requirements.txt \
-    && pip install -r /tmp/requirements.txt \
+    && pip install -c requirements.lock -r /tmp/requirements.txt \
     && rm /tmp/requirements.txt
 
-# Then the source (small layer). Editable, as in development: the shipped studies/ stay next to the code.
+# Then the source (small layer), installed as a user installs it: not editable, the shipped specs as package data.
 COPY README.md ./
 COPY encodings ./encodings
 COPY trainers ./trainers
 COPY search ./search
 COPY service ./service
 COPY studies ./studies
-RUN pip install --no-deps -e . && afpe --version && ray --version
+RUN pip install --no-deps . && rm -rf build && cd / && afpe --version && ray --version && afpe run --help >/dev/null
 
 USER afpe
 WORKDIR /home/afpe

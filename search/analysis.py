@@ -1,5 +1,6 @@
 """The rulebook of a study's trials, used alike by `afpe status`, the REST service and the plots.
 
+- Search trials: every trial but the repeats (user attr `repeat_of`, see repeats.py); `n_trials` counts them.
 - Finished: COMPLETE + PRUNED (`FINISHED_STATES`), the count `n_trials` refers to; FAIL is not finished.
 - Best: the COMPLETE trial with the best finite value in the study's direction.
 - Boundary rule: with u = (log s - log low) / (log high - log low) the best scale's position in its searched
@@ -19,6 +20,17 @@ from afpe.search.spec import PARAM_PREFIX, SearchSpace
 
 FINISHED_STATES = (TrialState.COMPLETE, TrialState.PRUNED)
 BOUNDARY_FRACTION = 0.1
+REPEAT_OF = "repeat_of"
+
+
+def is_repeat(trial: FrozenTrial) -> bool:
+    """A repeat of a search trial (other seeds, same params), not a search trial."""
+    return REPEAT_OF in trial.user_attrs
+
+
+def search_trials(trials: Sequence[FrozenTrial]) -> list[FrozenTrial]:
+    """The trials of the search phase (not repeats)."""
+    return [trial for trial in trials if not is_repeat(trial)]
 
 
 def state_counts(trials: Sequence[FrozenTrial]) -> dict[str, int]:

@@ -11,7 +11,7 @@ STORAGE_HELP = "Optuna RDB URL (default: $AFPE_STORAGE, else sqlite:///~/.afpe/a
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     run = subparsers.add_parser("run", help="run a study spec (Ray Tune trials recorded in an Optuna study)")
-    run.add_argument("spec", type=Path, help="study spec (YAML/JSON), e.g. studies/quickstart.yaml")
+    run.add_argument("spec", help="a study spec file (YAML/JSON) or the name of a shipped spec, e.g. quickstart")
     run.add_argument("--storage", help=STORAGE_HELP)
     run.add_argument("--ray-address", help="Ray cluster address (default: $RAY_ADDRESS, else a private local Ray)")
     run.add_argument(
@@ -28,6 +28,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     status = subparsers.add_parser("status", help="a study's progress, best scales and warnings")
     status.add_argument("name", help="study name")
     status.add_argument("--storage", help=STORAGE_HELP)
+    status.add_argument("--json", action="store_true", help="print the summary as JSON (best: mean, ci, n)")
     status.set_defaults(func=_status)
 
     export = subparsers.add_parser("export", help="a study's trials, one row per trial")
@@ -51,20 +52,28 @@ def _print_progress(progress) -> None:  # noqa: ANN001 - afpe.search.recorder.Pr
         scales = ", ".join(f"{key}={value:.3g}" for key, value in progress.best_params.items())
         best = f"{progress.best_value:.4g} ({scales})"
     failed = f", {progress.failed} failed" if progress.failed else ""
+    phase = "repeat " if progress.phase == "repeat" else ""
+    state = progress.last_state.lower()
     print(
-        f"[{progress.finished}/{progress.total}{failed}] trial {progress.last_number} {progress.last_state.lower()}"
+        f"[{phase}{progress.finished}/{progress.total}{failed}] trial {progress.last_number} {state}"
         f" | best {best} | elapsed {_duration(progress.elapsed_s)}, eta {_duration(progress.eta_s)}",
         flush=True,
     )
+
+
+def _print_warning(warning) -> None:  # noqa: ANN001 - afpe.search.recorder.TrialWarning, imported lazily
+    where = f" (log: {warning.log})" if warning.log else ""
+    print(f"warning: trial {warning.number}: {warning.text}{where}", flush=True)
 
 
 def _run(args: argparse.Namespace) -> int:
     import optuna
 
     from afpe.search import load_spec, run_study
+    from afpe.search.catalog import spec_path
     from afpe.search.storage import default_storage_url, public_url
 
-    spec = load_spec(args.spec, args.overrides)
+    spec = load_spec(spec_path(args.spec), args.overrides)
     storage = public_url(args.storage or default_storage_url())
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     print(
@@ -73,7 +82,12 @@ def _run(args: argparse.Namespace) -> int:
         flush=True,
     )
     summary = run_study(
-        spec, storage=args.storage, ray_address=args.ray_address, resume=args.resume, on_progress=_print_progress
+        spec,
+        storage=args.storage,
+        ray_address=args.ray_address,
+        resume=args.resume,
+        on_progress=_print_progress,
+        on_warning=_print_warning,
     )
     print("\n".join(summary.lines()))
     return 0
@@ -86,9 +100,12 @@ def _open(args: argparse.Namespace):  # noqa: ANN202
 
 
 def _status(args: argparse.Namespace) -> int:
+    import json
+
     from afpe.search import summarize
 
-    print("\n".join(summarize(_open(args)).lines()))
+    summary = summarize(_open(args))
+    print(json.dumps(summary.to_json(), indent=1) if args.json else "\n".join(summary.lines()))
     return 0
 
 

@@ -22,29 +22,42 @@ from typing import Any
 
 import optuna
 
-from afpe.search.analysis import finished_count
-from afpe.search.recorder import EPOCH_KEY, ErrorRecorder, Progress, RecordingASHA, StudyRecorder
+from afpe.search.analysis import finished_count, search_trials
+from afpe.search.recorder import (
+    EPOCH_KEY,
+    WARNINGS_KEY,
+    ErrorRecorder,
+    Progress,
+    RecordingASHA,
+    StudyRecorder,
+    TrialWarning,
+)
+from afpe.search.repeats import PlannedRepeat, plan_repeats
 from afpe.search.spec import StudySpec
 from afpe.search.storage import claim_study, fail_stale_trials, open_storage
 from afpe.search.summary import StudySummary, summarize
+from afpe.search.trial_log import captured_trial_output, trial_log_path
 
 TUNE_DIR_ENV = "AFPE_TUNE_DIR"
 DEFAULT_TUNE_DIR = "~/.afpe/tune"
 
 
 def train_trial(config: dict[str, Any]) -> None:
-    """The Tune trainable: one `afpe.trainers.train` run, each epoch's validation metrics sent to Tune."""
+    """The Tune trainable: one `afpe.trainers.train` run, each epoch's validation metrics sent to Tune, with
+    the warnings raised since the previous report (`WARNINGS_KEY`); its output goes to the trial's log."""
     from ray import tune
 
     from afpe.trainers import TrainConfig, train
 
     trial = {key: value for key, value in config["trial"].items() if key != "number"}
     train_config = TrainConfig.model_validate({**config["train"], **trial})
+    with captured_trial_output(trial_log_path(Path(config["log_dir"]), config["trial"]["number"])) as log:
 
-    def report(epoch: int, metrics: dict[str, float]) -> None:
-        tune.report({**metrics, EPOCH_KEY: epoch})
+        def report(epoch: int, metrics: dict[str, float]) -> None:
+            raised = log.take()
+            tune.report({**metrics, EPOCH_KEY: epoch, **({WARNINGS_KEY: raised} if raised else {})})
 
-    train(train_config, report=report)
+        train(train_config, report=report)
 
 
 def base_train_config(spec: StudySpec) -> dict[str, Any]:
@@ -118,9 +131,16 @@ def check_resources(spec: StudySpec) -> None:
 
 
 def run_trials(
-    spec: StudySpec, study: optuna.Study, count: int, on_progress: Callable[[Progress], None] | None
+    spec: StudySpec,
+    study: optuna.Study,
+    count: int,
+    on_progress: Callable[[Progress], None] | None,
+    on_warning: Callable[[TrialWarning], None] | None = None,
+    plan: list[PlannedRepeat] | None = None,
 ) -> None:
-    """`count` Tune trials of `spec`, recorded in `study` (Ray must be initialised)."""
+    """`count` Tune trials of `spec`, recorded in `study` (Ray must be initialised): search trials, or with
+    `plan` the planned repeats (never stopped early by a scheduler). Each trial's output is kept in
+    `<tune dir>/<experiment>/logs/trial-<number>.log` (the trial's user attr `log`)."""
     from ray import tune
     from ray.tune.logger import JsonLoggerCallback
 
@@ -129,7 +149,7 @@ def run_trials(
     # default JSON/CSV/TensorBoard trio: the Optuna study is the record, and each logger costs time on every result
     check_resources(spec)
     scheduler = None
-    if spec.scheduler is not None:
+    if spec.scheduler is not None and not plan:
         scheduler = RecordingASHA(
             time_attr=EPOCH_KEY,
             max_t=spec.trainer.epochs,
@@ -137,11 +157,15 @@ def run_trials(
             reduction_factor=spec.scheduler.reduction_factor,
             brackets=spec.scheduler.brackets,
         )
-    recorder = StudyRecorder(spec, study, scheduler=scheduler, on_progress=on_progress)
+    experiment = f"{spec.name}-{'repeats-' if plan else ''}{time.strftime('%Y%m%d-%H%M%S')}"
+    log_dir = tune_dir() / experiment / "logs"
+    recorder = StudyRecorder(
+        spec, study, scheduler=scheduler, on_progress=on_progress, on_warning=on_warning, log_dir=log_dir, plan=plan
+    )
     resources = {"cpu": spec.resources.cpus, "gpu": spec.resources.gpu}
     tuner = tune.Tuner(
         tune.with_resources(train_trial, resources),
-        param_space={"train": base_train_config(spec)},
+        param_space={"train": base_train_config(spec), "log_dir": str(log_dir)},
         tune_config=tune.TuneConfig(
             search_alg=recorder,
             scheduler=scheduler,
@@ -152,7 +176,7 @@ def run_trials(
             reuse_actors=True,
         ),
         run_config=tune.RunConfig(
-            name=f"{spec.name}-{time.strftime('%Y%m%d-%H%M%S')}",
+            name=experiment,
             storage_path=str(tune_dir()),
             failure_config=tune.FailureConfig(max_failures=spec.max_failures),
             verbose=0,
@@ -172,21 +196,29 @@ def run_study(
     resume: bool = False,
     *,
     on_progress: Callable[[Progress], None] | None = None,
+    on_warning: Callable[[TrialWarning], None] | None = None,
 ) -> StudySummary:
-    """Run (or with `resume`, top up to `spec.n_trials` finished trials) the study; return its summary.
+    """Run (or with `resume`, top up to `spec.n_trials` finished search trials) the study, then the repeats its
+    `repeats` section asks for that have not completed yet; return its summary.
 
     `storage`: an RDB URL (default $AFPE_STORAGE or sqlite under ~/.afpe/). `ray_address`: a Ray cluster
-    (default: $RAY_ADDRESS, else a private local Ray). `on_progress` is called as each trial ends."""
+    (default: $RAY_ADDRESS, else a private local Ray). `on_progress` is called as each trial ends,
+    `on_warning` once for each distinct warning raised inside a trial."""
     optuna_storage = open_storage(storage)
     study = claim_study(optuna_storage, spec, resume)
     if resume:
         fail_stale_trials(study)
-    finished = finished_count(study.get_trials(deepcopy=False))
+    trials = study.get_trials(deepcopy=False)
+    finished = finished_count(search_trials(trials))
     count = spec.n_trials - finished if resume else spec.n_trials
-    study.sampler = make_sampler(spec, offset=len(study.trials))
-    if count > 0:
+    study.sampler = make_sampler(spec, offset=len(trials))
+    if count > 0 or plan_repeats(spec, trials):
         with ray_session(ray_address):
-            run_trials(spec, study, count, on_progress)
+            if count > 0:
+                run_trials(spec, study, count, on_progress, on_warning)
+            plan = plan_repeats(spec, study.get_trials(deepcopy=False))
+            if plan:
+                run_trials(spec, study, len(plan), on_progress, on_warning, plan=plan)
     summary = summarize(study, spec)
     study.set_user_attr("warnings", summary.warnings)
     return summary

@@ -31,12 +31,15 @@ from ray.tune import Callback
 from ray.tune.schedulers import AsyncHyperBandScheduler, TrialScheduler
 from ray.tune.search import Searcher
 
-from afpe.search.analysis import best_trial, finished_count
+from afpe.search.analysis import best_trial, finished_count, search_trials
+from afpe.search.repeats import REPEAT_OF, PlannedRepeat
 from afpe.search.spec import StudySpec, is_isotropic
 from afpe.search.storage import set_intermediate_value, set_trial_user_attr
 from afpe.search.storage import trial_id as storage_id
+from afpe.search.trial_log import trial_log_path
 
 EPOCH_KEY = "epoch"
+WARNINGS_KEY = "warnings"
 ERROR_TEXT_LIMIT = 2000
 
 
@@ -67,6 +70,16 @@ class Progress:
     eta_s: float | None
     last_number: int
     last_state: str
+    phase: str = "search"  # or "repeat"
+
+
+@dataclass(frozen=True)
+class TrialWarning:
+    """A warning raised inside a trial, handed to the warning callback the first time its text is seen."""
+
+    number: int
+    text: str
+    log: str | None
 
 
 @dataclass
@@ -79,6 +92,8 @@ class _Live:
     values: dict[int, float] = field(default_factory=dict)
     retries: int = 0
     error: str | None = None
+    log: str | None = None
+    warnings: list[str] = field(default_factory=list)
 
 
 class StudyRecorder(Searcher):
@@ -88,48 +103,67 @@ class StudyRecorder(Searcher):
         study: optuna.Study,
         scheduler: RecordingASHA | None = None,
         on_progress: Callable[[Progress], None] | None = None,
+        on_warning: Callable[[TrialWarning], None] | None = None,
+        log_dir: Path | None = None,
+        plan: list[PlannedRepeat] | None = None,
     ) -> None:
         super().__init__(metric=spec.metric, mode="max" if spec.direction == "maximize" else "min")
         self.spec = spec
         self.study = study
         self.scheduler = scheduler
         self.on_progress = on_progress
+        self.on_warning = on_warning
+        self.log_dir = log_dir
+        self.warned: set[str] = set()
+        self.plan = list(plan or [])  # repeats phase: each suggestion is the next planned repeat
+        self.phase = "repeat" if plan else "search"
+        self.total = len(self.plan) if plan else spec.n_trials
         self.distributions = {axis.param: FloatDistribution(axis.low, axis.high, log=True) for axis in spec.axes}
         self.live: dict[str, _Live] = {}
         self.started = time.monotonic()
         self.ended_here = 0
+        self.completed_here = 0
 
     def __getstate__(self) -> dict[str, Any]:
         """Ray pickles searchers into its experiment state: keep names and counters, no study/storage."""
         state = dict(self.__dict__)
-        state.update(study=None, scheduler=None, on_progress=None)
+        state.update(study=None, scheduler=None, on_progress=None, on_warning=None)
         return state
 
     # --- Tune Searcher interface -------------------------------------------------------------------
     def suggest(self, trial_id: str) -> dict[str, Any] | None:
+        repeat = self.plan.pop(0) if self.plan else None
+        seed, pe_seed = (repeat.seed, repeat.pe_seed) if repeat else (self.spec.seed, self.spec.pe_seed)
+        if repeat is not None:  # the next ask() takes this enqueued trial: its params are fixed
+            self.study.enqueue_trial(repeat.params, user_attrs={REPEAT_OF: repeat.repeat_of, "repeat": repeat.index})
         trial = self.study.ask(self.distributions)
         attrs = {
             "encoding": self.spec.encoding,
             "task": self.spec.task,
-            "pe_seed": self.spec.pe_seed,
-            "seed": self.spec.seed,
+            "pe_seed": pe_seed,
+            "seed": seed,
             "ray_trial_id": trial_id,
             "epochs": 0,
             "seconds": 0.0,
             "retries": 0,
         }
+        if self.log_dir is not None:
+            attrs["log"] = str(trial_log_path(self.log_dir, trial.number))
         for key, value in attrs.items():
             trial.set_user_attr(key, value)
-        self.live[trial_id] = _Live(optuna_id=storage_id(trial), number=trial.number)
+        self.live[trial_id] = _Live(optuna_id=storage_id(trial), number=trial.number, log=attrs.get("log"))
         params = {name: trial.params[name] for name in self.distributions}
+        seeds = {"seed": seed, "pe_seed": pe_seed, "number": trial.number}
         if is_isotropic(self.spec.encoding):
-            return {"trial": {"scale": params[self.spec.axes[0].param], "number": trial.number}}
-        return {"trial": {"scales": self.spec.scales_for(params), "number": trial.number}}
+            return {"trial": {"scale": params[self.spec.axes[0].param], **seeds}}
+        return {"trial": {"scales": self.spec.scales_for(params), **seeds}}
 
     def on_trial_result(self, trial_id: str, result: dict) -> None:
         live = self.live.get(trial_id)
         if live is None or EPOCH_KEY not in result:
             return
+        if result.get(WARNINGS_KEY):
+            self._record_warnings(live, list(result[WARNINGS_KEY]))
         epoch = int(result[EPOCH_KEY])
         if epoch == 1:  # a retried trial starts over
             live.values.clear()
@@ -170,6 +204,16 @@ class StudyRecorder(Searcher):
             live.retries += 1
             set_trial_user_attr(self.study, live.optuna_id, "retries", live.retries)
 
+    def _record_warnings(self, live: _Live, texts: list[str]) -> None:
+        """Keep a trial's warnings in its user attr `warnings`; hand each new text to `on_warning` once."""
+        live.warnings.extend(texts)
+        set_trial_user_attr(self.study, live.optuna_id, WARNINGS_KEY, live.warnings)
+        for text in texts:
+            if text not in self.warned:
+                self.warned.add(text)
+                if self.on_warning is not None:
+                    self.on_warning(TrialWarning(live.number, text, live.log))
+
     def finish(self) -> None:
         """After Tune returns: whatever is still open ends as FAIL, so nothing stays RUNNING."""
         for trial_id in list(self.live):
@@ -185,7 +229,8 @@ class StudyRecorder(Searcher):
         value = None
         if live.error is not None:
             state = TrialState.FAIL
-            set_trial_user_attr(self.study, live.optuna_id, "error", live.error[-ERROR_TEXT_LIMIT:])
+            pointer = f"\n(full log: {live.log})" if live.log else ""
+            set_trial_user_attr(self.study, live.optuna_id, "error", live.error[-ERROR_TEXT_LIMIT:] + pointer)
         elif last_epoch >= self.spec.trainer.epochs:
             state = TrialState.COMPLETE
             pick = max if self.spec.direction == "maximize" else min
@@ -199,26 +244,33 @@ class StudyRecorder(Searcher):
             set_trial_user_attr(self.study, live.optuna_id, "error", message)
         self.study.tell(live.number, value, state=state)
         self.ended_here += 1
+        self.completed_here += state == TrialState.COMPLETE
         if self.on_progress is not None:
             self.on_progress(self._progress(live.number))
 
     def _progress(self, number: int) -> Progress:
+        """Progress of this run's phase: search trials finished of n_trials, or repeats run of those planned;
+        the best value is the best search trial's."""
         trials = self.study.get_trials(deepcopy=False)
-        finished = finished_count(trials)
-        best = best_trial(trials, self.spec.direction)
+        searched = search_trials(trials)
+        phase = [trial for trial in trials if trial not in searched] if self.phase == "repeat" else searched
+        # repeats: of those planned for this run; search: finished search trials of n_trials
+        finished = self.completed_here if self.phase == "repeat" else finished_count(searched)
+        best = best_trial(searched, self.spec.direction)
         elapsed = time.monotonic() - self.started
-        remaining = max(self.spec.n_trials - finished, 0)
+        remaining = max(self.total - (self.ended_here if self.phase == "repeat" else finished), 0)
         eta = elapsed / self.ended_here * remaining if self.ended_here else None
         return Progress(
             finished=finished,
-            failed=sum(trial.state == TrialState.FAIL for trial in trials),
-            total=self.spec.n_trials,
+            failed=sum(trial.state == TrialState.FAIL for trial in phase),
+            total=self.total,
             best_value=best.value if best else None,
             best_params=dict(best.params) if best else {},
             elapsed_s=elapsed,
             eta_s=eta,
             last_number=number,
             last_state=trials[number].state.name,
+            phase=self.phase,
         )
 
 

@@ -77,6 +77,14 @@ class AshaSpec(_Strict):
     brackets: int = Field(1, ge=1, le=5)
 
 
+class RepeatsSpec(_Strict):
+    """After the search, the `top_k` best configurations are trained again with `seeds` new (seed, pe_seed)
+    pairs each, so the answer is a mean with a confidence interval (afpe.search.repeats)."""
+
+    top_k: int = Field(3, ge=1, le=50)
+    seeds: int = Field(3, ge=1, le=20)
+
+
 class ResourcesSpec(_Strict):
     """Ray resources of one trial, and how many trials run at once (None: as many as the cluster fits)."""
 
@@ -97,6 +105,7 @@ class StudySpec(_Strict):
     n_trials: int = Field(50, ge=1, le=10_000)
     sampler: Literal["random", "tpe"] = "random"
     scheduler: AshaSpec | None = None
+    repeats: RepeatsSpec | None = None
     trainer: TrainerSettings = Field(default_factory=TrainerSettings)
     resources: ResourcesSpec = Field(default_factory=ResourcesSpec)
     metric: str | None = Field(None, min_length=1, max_length=64)
@@ -199,6 +208,7 @@ class SearchSpace:
     n_trials: int = 0
     ndim: int = 0
     fixed: dict[int, float] = field(default_factory=dict)
+    planned_repeats: int = 0  # repeats.top_k * repeats.seeds
 
     @classmethod
     def from_spec(cls, data: dict[str, Any], ndim: int | None = None) -> SearchSpace:
@@ -214,6 +224,7 @@ class SearchSpace:
             named = max((*(g for a in axes for g in a.grid_axes), *fixed), default=-1) + 1
             ndim = max(named, _task_ndim(data.get("task"), data.get("task_options")) or 0)
         model = (data.get("trainer") or {}).get("model") or {}
+        repeats = data.get("repeats") or {}
         return cls(
             axes=axes,
             ratio=tuple(ratio) if ratio else None,
@@ -225,6 +236,7 @@ class SearchSpace:
             n_trials=int(data.get("n_trials") or 0),
             ndim=ndim,
             fixed=fixed,
+            planned_repeats=int(repeats.get("top_k") or 0) * int(repeats.get("seeds") or 0),
         )
 
     def axis(self, name: str) -> AxisSpec:

@@ -1,16 +1,39 @@
-"""What a study found: counts per state, finished trials, the best trial's scales and ratio, and the
-boundary warnings, all by the rules of `analysis.py`. `afpe status` prints it; the REST status serves it."""
+"""What a study found: counts per state of its search trials, the answer (the best configuration's mean, 95 %
+interval and n, and the ratios tied with it: see `repeats.py`), its scales and ratio, and the boundary warnings,
+all by the rules of `analysis.py`. `afpe status` prints it; the REST status serves it."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import optuna
 from optuna.trial import FrozenTrial
 
-from afpe.search.analysis import best_trial, boundary_warnings, finished_count, log2_ratio, state_counts
+from afpe.search.analysis import (
+    boundary_warnings,
+    complete_trials,
+    finished_count,
+    is_repeat,
+    search_trials,
+    state_counts,
+)
+from afpe.search.repeats import Answer, Estimate, study_answer
 from afpe.search.spec import SearchSpace, StudySpec
+
+
+def estimate_json(estimate: Estimate) -> dict[str, Any]:
+    """One configuration's estimate as JSON data (`ci`: [low, high], or null for n = 1)."""
+    return {
+        "number": estimate.number,
+        "mean": estimate.mean,
+        "ci": list(estimate.ci) if estimate.ci else None,
+        "n": estimate.n,
+        "values": estimate.values,
+        "params": estimate.params,
+        "ratio": estimate.ratio,
+    }
 
 
 @dataclass
@@ -27,38 +50,75 @@ class StudySummary:
     ratio: tuple[str, str] | None = None
     best_ratio: float | None = None
     warnings: list[str] = field(default_factory=list)
+    answer: Answer | None = None
+    repeats_done: int = 0
+    repeats_planned: int = 0
 
     def lines(self) -> list[str]:
         counts = ", ".join(f"{state.lower()} {count}" for state, count in self.states.items() if count)
         lines = [f"study {self.name}: {self.finished}/{self.n_trials} finished ({counts or 'no trials'})"]
-        if self.best_number is None:
+        if self.repeats_planned:
+            lines.append(f"repeats: {self.repeats_done}/{self.repeats_planned} complete")
+        if self.answer is None:
             lines.append(f"best: none yet ({self.metric}, {self.direction})")
         else:
+            best = self.answer.best
             scales = ", ".join(f"{key}={value:.4g}" for key, value in self.best_params.items())
             value = f"{self.metric}={self.best_value:.4g} ({self.direction})"
-            lines.append(f"best: trial {self.best_number} {value} at {scales}")
+            sure = f", mean of n={best.n}, 95% CI [{best.ci[0]:.4g}, {best.ci[1]:.4g}]" if best.ci else ", n=1"
+            lines.append(f"best: trial {self.best_number} {value}{sure} at {scales}")
             if self.ratio is not None and self.best_ratio is not None:
-                lines.append(f"ratio s_{self.ratio[0]}/s_{self.ratio[1]} = {self.best_ratio:.4g}")
+                line = f"ratio s_{self.ratio[0]}/s_{self.ratio[1]} = {self.best_ratio:.4g}"
+                if self.answer.ratio_range is not None and self.answer.repeated:
+                    low, high = self.answer.ratio_range
+                    line += (
+                        f"; ratios not distinguishable from it: [{low:.4g}, {high:.4g}] "
+                        f"({len(self.answer.tied)} of {self.answer.repeated} repeated configurations)"
+                    )
+                lines.append(line)
         lines.extend(f"warning: {warning}" for warning in self.warnings)
         return lines
 
+    def to_json(self) -> dict[str, Any]:
+        """The summary as JSON data; `best` carries the answer's `mean`, `ci` ([low, high] or null) and `n`."""
+        best = None
+        if self.answer is not None:
+            best = {**estimate_json(self.answer.best), "value": self.best_value}
+        return {
+            "name": self.name,
+            "n_trials": self.n_trials,
+            "finished": self.finished,
+            "states": self.states,
+            "metric": self.metric,
+            "direction": self.direction,
+            "best": best,
+            "ratio": list(self.ratio) if self.ratio else None,
+            "ratio_range": list(self.answer.ratio_range) if self.answer and self.answer.ratio_range else None,
+            "tied": [estimate_json(e) for e in self.answer.tied] if self.answer else [],
+            "repeats": {"done": self.repeats_done, "planned": self.repeats_planned},
+            "warnings": self.warnings,
+        }
+
 
 def summarize_trials(name: str, trials: Sequence[FrozenTrial], space: SearchSpace) -> StudySummary:
-    """Summary of the trials of study `name` searched over `space`."""
+    """Summary of the trials of study `name` searched over `space`; states and `finished` count search trials."""
+    searched = search_trials(trials)
     summary = StudySummary(
         name=name,
-        n_trials=space.n_trials or len(trials),
+        n_trials=space.n_trials or len(searched),
         metric=space.metric,
         direction=space.direction,
-        states=state_counts(trials),
-        finished=finished_count(trials),
+        states=state_counts(searched),
+        finished=finished_count(searched),
         ratio=space.ratio,
+        repeats_done=sum(is_repeat(trial) for trial in complete_trials(trials)),
+        repeats_planned=space.planned_repeats,
     )
-    best = best_trial(trials, space.direction)
-    if best is not None:
-        summary.best_number, summary.best_value, summary.best_params = best.number, best.value, dict(best.params)
-        x = log2_ratio(best.params, space.ratio) if space.ratio is not None else None
-        summary.best_ratio = 2.0**x if x is not None else None
+    summary.answer = study_answer(trials, space.direction, space.ratio)
+    if summary.answer is not None:
+        best = summary.answer.best
+        summary.best_number, summary.best_value, summary.best_params = best.number, best.mean, dict(best.params)
+        summary.best_ratio = best.ratio
         summary.warnings = boundary_warnings(space, best.params)
     return summary
 

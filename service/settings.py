@@ -10,9 +10,8 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from afpe.search.catalog import shipped_specs_dir
 from afpe.search.storage import default_storage_url
-
-REPOSITORY_SPECS = Path(__file__).resolve().parents[1] / "studies"
 
 
 def is_loopback(host: str) -> bool:
@@ -36,7 +35,7 @@ class ServiceSettings(BaseSettings):
     ray_address: str | None = Field(None, description="Ray dashboard/job address; None = a private local head")
     api_token: str | None = Field(None, description="Bearer token of mutating endpoints; None = generated")
     data_dir: Path = Field(Path("~/.afpe/data"), description="every data_root must lie under this folder")
-    specs_dir: Path = Field(REPOSITORY_SPECS, description="the shipped study specs (*.yaml)")
+    specs_dir: Path = Field(default_factory=shipped_specs_dir, description="the study specs offered (*.yaml)")
     work_dir: Path = Field(Path("~/.afpe/service"), description="spec files handed to jobs")
     ray_num_cpus: int | None = Field(None, ge=1, description="CPUs of the private Ray head (None = all)")
     max_trials: int = Field(1000, ge=1, le=10_000, description="upper bound on a spec's n_trials")

@@ -1,12 +1,18 @@
 """Fixtures shared by every test folder: a throw-away PostgreSQL database on the project machine's server, a
-study database in both storage modes (SQLite, PostgreSQL), and a headless Chromium."""
+study database in both storage modes (SQLite, PostgreSQL), a headless Chromium, the installed `afpe` run as a user
+would (by absolute path, a bare PATH), and a ChestX folder in the published layout."""
 
 from __future__ import annotations
 
+import csv
 import os
-from collections.abc import Iterator
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
+
+BARE_PATH = "/usr/bin:/bin"
 
 POSTGRES_ADMIN_URL = os.environ.get("AFPE_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 
@@ -81,3 +87,70 @@ def render_dom(tmp_path_factory: pytest.TempPathFactory):
         return subprocess.run(command, capture_output=True, text=True, timeout=120, check=True).stdout
 
     return render
+
+
+@pytest.fixture(scope="session")
+def afpe_executable() -> str:
+    """The installed `afpe` console script, by absolute path (as systemd, cron or a container would start it)."""
+    path = Path(sys.executable).parent / "afpe"
+    assert path.is_file(), f"{path}: the package is not installed in this environment"
+    return str(path)
+
+
+@pytest.fixture
+def user_env(tmp_path: Path) -> dict[str, str]:
+    """A user's environment without the venv on PATH, and a private HOME, Tune and cache folder."""
+    env = {key: value for key, value in os.environ.items() if not key.startswith(("VIRTUAL_ENV", "AFPE_", "RAY_"))}
+    home = tmp_path / "home"
+    home.mkdir()
+    return {
+        **env,
+        "PATH": BARE_PATH,
+        "HOME": str(home),
+        "AFPE_TUNE_DIR": str(tmp_path / "tune"),
+        "AFPE_CACHE_DIR": str(tmp_path / "cache"),
+    }
+
+
+CHESTX_COLUMNS = [
+    "Image Index", "Finding Labels", "Follow-up #", "Patient ID", "Patient Age", "Patient Gender", "View Position",
+    "OriginalImage[Width", "Height]", "OriginalImagePixelSpacing[x", "y]",
+]  # fmt: skip
+
+
+def write_chestx(root: Path, patients: int = 10, per_patient: int = 2, csv_name: str = "Data_Entry_2017_v2020.csv"):
+    """NIH layout: label CSV, train_val_list.txt / test_list.txt, PNGs in images_001/images and
+    images_002/images (1024 is shrunk to 48 x 40 to stay tiny); the first image is RGBA."""
+    import cv2
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    findings = ["No Finding", "Effusion", "Cardiomegaly|Effusion", "Hernia", "Mass|Nodule|Atelectasis"]
+    rows, names = [], []
+    for patient in range(1, patients + 1):
+        for follow_up in range(per_patient):
+            name = f"{patient:08d}_{follow_up:03d}.png"
+            labels = findings[(patient + follow_up) % len(findings)]
+            folder = root / ("images_001" if patient % 2 else "images_002") / "images"
+            folder.mkdir(parents=True, exist_ok=True)
+            gray = rng.integers(0, 255, (48, 40), dtype=np.uint8)
+            if not names:
+                image = np.dstack([gray, gray, gray, np.full_like(gray, 255)])  # RGBA, as some published PNGs
+            else:
+                image = gray
+            cv2.imwrite(str(folder / name), image)
+            rows.append([name, labels, follow_up, patient, 50, "M", "PA", 1024, 1024, 0.143, 0.143])
+            names.append(name)
+    with (root / csv_name).open("w", newline="") as file:
+        writer = csv.writer(file)
+        writer.writerow(CHESTX_COLUMNS)
+        writer.writerows(rows)
+    (root / "train_val_list.txt").write_text("\n".join(names[:-2]) + "\n")
+    (root / "test_list.txt").write_text("\n".join(names[-2:]) + "\n")
+    return root
+
+
+@pytest.fixture
+def make_chestx() -> Callable[..., Path]:
+    """`make_chestx(root, ...)`: a tiny NIH ChestX-ray14 folder (see `write_chestx`)."""
+    return write_chestx

@@ -75,21 +75,21 @@ class MultiLabel(Objective):
 
 
 class Regression(Objective):
-    """One real target in its own units; the model predicts target / `target_scale` (MSE on that);
-    `r2`, `mae`, `rmse` in the target's units."""
+    """`n_outputs` real targets in their own units (targets (n,) for one, (n, n_outputs) for several); the model
+    predicts target / `target_scale` (MSE on that); `r2` (averaged over outputs), `mae`, `rmse` in the target's
+    units."""
 
-    n_outputs = 1
     metrics = {"r2": "maximize", "mae": "minimize", "rmse": "minimize", "val_loss": "minimize"}
     default_metric = "r2"
 
-    def __init__(self, target_scale: float = 1.0) -> None:
-        self.target_scale = target_scale
+    def __init__(self, target_scale: float = 1.0, n_outputs: int = 1) -> None:
+        self.target_scale, self.n_outputs = target_scale, n_outputs
 
     def loss(self, outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-        return F.mse_loss(outputs.squeeze(1), targets.float() / self.target_scale)
+        return F.mse_loss(outputs.reshape(targets.shape), targets.float() / self.target_scale)
 
     def scores(self, outputs: torch.Tensor, targets: torch.Tensor) -> dict[str, float]:
-        y, pred = targets.numpy(), outputs.squeeze(1).numpy() * self.target_scale
+        y, pred = targets.numpy(), outputs.reshape(targets.shape).numpy() * self.target_scale
         return {
             "r2": float(skm.r2_score(y, pred)) if len(y) > 1 else math.nan,
             "mae": float(skm.mean_absolute_error(y, pred)),

@@ -6,6 +6,7 @@ it does), `twin.py` as local processes, and `afpe.service.jobs.local_head` start
 
 from __future__ import annotations
 
+import os
 import shutil
 import socket
 import sys
@@ -109,8 +110,18 @@ def free_port() -> int:
 
 def executable(name: str) -> str:
     """`ray`/`afpe` from this Python's bin dir (the one running the service), else from PATH;
-    FileNotFoundError when neither has it."""
+    FileNotFoundError when neither has it. Under systemd, cron, pipx or a container ENTRYPOINT the venv's
+    bin folder is usually not on PATH, and a bare `ray` is then "No such file or directory"."""
     found = shutil.which(name, path=str(Path(sys.executable).parent)) or shutil.which(name)
     if found is None:
         raise FileNotFoundError(f"{name}: command not found next to {sys.executable} or on PATH")
     return found
+
+
+def child_env(extra: dict[str, str] | None = None) -> dict[str, str]:
+    """This process's environment for a started process, with this Python's bin dir first on PATH (so its own
+    children, such as a Ray job's `afpe run` entrypoint, resolve the same installation) and no RAY_ADDRESS (a
+    started node joins no other cluster), plus `extra`."""
+    env = {key: value for key, value in os.environ.items() if key != "RAY_ADDRESS"}
+    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), *filter(None, [env.get("PATH")])])
+    return {**env, **(extra or {})}

@@ -27,6 +27,7 @@ from afpe.service.cluster.topology import (
     RAY_PORT,
     api_command,
     api_env,
+    child_env,
     executable,
     free_port,
     head_command,
@@ -189,11 +190,10 @@ def ray_state(state: ClusterState, resource: str = "nodes", timeout: float = 5.0
 
 def _start(state: ClusterState, cluster_dir: Path, role: str, command: list[str], env: dict[str, str]) -> None:
     log = cluster_dir / "logs" / f"{role}.log"
-    base = {key: value for key, value in os.environ.items() if key != "RAY_ADDRESS"}  # join no other cluster
     with open(log, "wb") as output:
         child = subprocess.Popen(
             [executable(command[0]), *command[1:]],
-            env={**base, **env},
+            env=child_env(env),
             stdin=subprocess.DEVNULL,
             stdout=output,
             stderr=subprocess.STDOUT,

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from ray.job_submission import JobSubmissionClient
 
-from afpe.service.cluster.topology import executable, free_port, head_command
+from afpe.service.cluster.topology import child_env, executable, free_port, head_command
 
 
 def auth_headers(token: str | None) -> dict[str, str] | None:
@@ -58,13 +58,9 @@ class LocalRayHead:
         self.log_path = Path(self.temp_dir) / "head.log"
         self.process = subprocess.Popen(
             command,
-            env={
-                **{key: value for key, value in os.environ.items() if key != "RAY_ADDRESS"},  # join no other cluster
-                **(env or {}),
-                "RAY_TMPDIR": self.temp_dir,
-                "RAY_AUTH_MODE": "token",
-                "RAY_AUTH_TOKEN": self.token,
-            },
+            env=child_env(
+                {**(env or {}), "RAY_TMPDIR": self.temp_dir, "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": self.token}
+            ),
             stdout=self.log_path.open("w"),
             stderr=subprocess.STDOUT,
             start_new_session=True,

@@ -67,15 +67,10 @@ class StudyQueries:
 
     def status_of(self, record: StudyRecord) -> StudyStatus:
         summary = self._summary(record)
+        answer = summary.to_json()
         best = None
-        if summary.best_number is not None:
-            best = BestTrial(
-                number=summary.best_number,
-                value=summary.best_value,
-                params=summary.best_params,
-                ratio=summary.best_ratio,
-                ratio_axes=list(summary.ratio) if summary.ratio else None,
-            )
+        if answer["best"] is not None:
+            best = BestTrial(**answer["best"], ratio_axes=answer["ratio"])
         target = summary.n_trials
         return StudyStatus(
             name=record.name,
@@ -91,6 +86,9 @@ class StudyQueries:
             metric=summary.metric,
             direction=summary.direction,
             best=best,
+            ratio_range=answer["ratio_range"],
+            tied=answer["tied"],
+            repeats=answer["repeats"],
             warnings=summary.warnings,
             error=record.error,
             spec=record.spec,

@@ -23,13 +23,28 @@ class SpecSummary(BaseModel):
 
 
 class BestTrial(BaseModel):
-    """The best COMPLETE trial: its scales and, with two axes, the scale ratio s_a / s_b."""
+    """The study's answer: the best configuration (a search trial and its repeats), its scales and, with two
+    axes, the scale ratio s_a / s_b; `value` = `mean` over its `n` runs, `ci` the 95 % interval (None for n = 1)."""
 
     number: int
     value: float | None
     params: dict[str, float]
     ratio: float | None = None
     ratio_axes: list[str] | None = None
+    mean: float | None = None
+    ci: list[float] | None = None
+    n: int = 1
+    values: list[float] = []
+
+
+class TiedConfiguration(BaseModel):
+    """A repeated configuration whose values Welch's t-test cannot tell from the best's (5 %)."""
+
+    number: int
+    ratio: float | None
+    mean: float
+    ci: list[float] | None
+    n: int
 
 
 class StudyListItem(BaseModel):
@@ -61,6 +76,9 @@ class StudyStatus(BaseModel):
     metric: str
     direction: str
     best: BestTrial | None
+    ratio_range: list[float] | None = Field(None, description="ratios of the best and the configurations tied with it")
+    tied: list[TiedConfiguration] = []
+    repeats: dict[str, int] = Field(default_factory=dict, description="repeats done and planned")
     warnings: list[str] = Field(description="the best scale or ratio in the outer 10 % of its range (log scale)")
     error: str | None
     spec: dict[str, Any]

@@ -10,19 +10,6 @@ import cv2
 import numpy as np
 import pytest
 
-CHESTX_COLUMNS = [
-    "Image Index",
-    "Finding Labels",
-    "Follow-up #",
-    "Patient ID",
-    "Patient Age",
-    "Patient Gender",
-    "View Position",
-    "OriginalImage[Width",
-    "Height]",
-    "OriginalImagePixelSpacing[x",
-    "y]",
-]
 ECHONET_COLUMNS = ["FileName", "EF", "ESV", "EDV", "FrameHeight", "FrameWidth", "FPS", "NumberOfFrames", "Split"]
 
 
@@ -47,35 +34,6 @@ def write_medmnist(root: Path, flag: str = "organmnist3d", size: int = 28, n: in
     path = root / (f"{flag}.npz" if size == 28 else f"{flag}_64.npz")
     np.savez_compressed(path, **arrays)
     return path
-
-
-def write_chestx(root: Path, patients: int = 10, per_patient: int = 2, csv_name: str = "Data_Entry_2017_v2020.csv"):
-    """NIH layout: label CSV, train_val_list.txt / test_list.txt, PNGs in images_001/images and
-    images_002/images (1024 is shrunk to 48 x 40 to stay tiny); the first image is RGBA."""
-    rng = np.random.default_rng(0)
-    findings = ["No Finding", "Effusion", "Cardiomegaly|Effusion", "Hernia", "Mass|Nodule|Atelectasis"]
-    rows, names = [], []
-    for patient in range(1, patients + 1):
-        for follow_up in range(per_patient):
-            name = f"{patient:08d}_{follow_up:03d}.png"
-            labels = findings[(patient + follow_up) % len(findings)]
-            folder = root / ("images_001" if patient % 2 else "images_002") / "images"
-            folder.mkdir(parents=True, exist_ok=True)
-            gray = rng.integers(0, 255, (48, 40), dtype=np.uint8)
-            if not names:
-                image = np.dstack([gray, gray, gray, np.full_like(gray, 255)])  # RGBA, as some published PNGs
-            else:
-                image = gray
-            cv2.imwrite(str(folder / name), image)
-            rows.append([name, labels, follow_up, patient, 50, "M", "PA", 1024, 1024, 0.143, 0.143])
-            names.append(name)
-    with (root / csv_name).open("w", newline="") as file:
-        writer = csv.writer(file)
-        writer.writerow(CHESTX_COLUMNS)
-        writer.writerows(rows)
-    (root / "train_val_list.txt").write_text("\n".join(names[:-2]) + "\n")
-    (root / "test_list.txt").write_text("\n".join(names[-2:]) + "\n")
-    return root
 
 
 def write_echonet(root: Path, videos: int = 6, frames: int = 40, short_frames: int = 10, with_ext: bool = False):
@@ -108,8 +66,8 @@ def medmnist_root(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def chestx_root(tmp_path: Path) -> Path:
-    return write_chestx(tmp_path / "chestx")
+def chestx_root(tmp_path: Path, make_chestx) -> Path:  # noqa: ANN001
+    return make_chestx(tmp_path / "chestx")
 
 
 @pytest.fixture
@@ -121,11 +79,6 @@ def echonet_root(tmp_path: Path) -> Path:
 def make_medmnist():
     """The MedMNIST writer, for tests that need another flag or size."""
     return write_medmnist
-
-
-@pytest.fixture
-def make_chestx():
-    return write_chestx
 
 
 @pytest.fixture

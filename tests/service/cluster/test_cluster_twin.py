@@ -20,7 +20,8 @@ from afpe.search.testing import tiny_synthetic2d
 from afpe.service.cluster.topology import free_port, storage_credentials
 from afpe.service.cluster.twin import ClusterState, ray_state
 
-AFPE = [sys.executable, "-m", "afpe.service"]
+AFPE = [str(Path(sys.executable).parent / "afpe")]  # the installed script, by absolute path
+BARE_PATH = "/usr/bin:/bin"  # without the venv: every process the twin starts must come from AFPE's interpreter
 STUDY = tiny_synthetic2d(n_trials=3, trainer={"epochs": 1, "limit": 32, "batch_size": 16})
 
 
@@ -58,6 +59,7 @@ def twin(tmp_path: Path, postgres_url: str):
     cluster_dir = tmp_path / "cluster"
     env = {
         **os.environ,
+        "PATH": BARE_PATH,
         "AFPE_API_TOKEN": uuid.uuid4().hex,
         "AFPE_TUNE_DIR": str(tmp_path / "tune"),
         "AFPE_WORK_DIR": str(tmp_path / "work"),

@@ -1,0 +1,141 @@
+"""Repeats and the study's answer: which configuration is best, how sure, and which ratios tie with it.
+
+After the search phase, the `top_k` best COMPLETE search trials are trained again `seeds` times, repeat i
+(1-based) with `seed + 1000 i` and `pe_seed + 1000 i`, so repeats of studies with seeds 0, 1, 2 never share a
+draw. Each repeat is its own Optuna trial with the same params and user attrs `repeat_of` (the search trial's
+number), `repeat` (i), `seed` and `pe_seed`.
+
+The answer: a configuration's values are its search trial's value and those of its COMPLETE repeats. Its
+estimate is the mean with a 95 % Student-t interval, mean ± t(0.975, n-1) s / sqrt(n). When any configuration
+has repeats, the best is the best *mean* among those with n >= 2 (a single lucky run cannot win against
+means); configurations whose values a two-sided Welch t-test cannot tell from the best's at the 5 % level are
+"indistinguishable", and the range of their scale ratios (best included) is the ratio range the data support.
+Without repeats the best is the best single trial, with n = 1 and no interval.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from optuna.trial import FrozenTrial, TrialState
+from scipy import stats
+
+from afpe.search.analysis import REPEAT_OF, complete_trials, is_repeat, log2_ratio, search_trials
+from afpe.search.spec import StudySpec
+
+REPEAT_SEED_STRIDE = 1000
+CONFIDENCE = 0.95
+
+
+def repeat_seeds(spec: StudySpec, index: int) -> tuple[int, int]:
+    """(seed, pe_seed) of repeat `index` (1-based)."""
+    return spec.seed + REPEAT_SEED_STRIDE * index, spec.pe_seed + REPEAT_SEED_STRIDE * index
+
+
+@dataclass(frozen=True)
+class PlannedRepeat:
+    """One repeat still to run: the params of search trial `repeat_of`, trained with other seeds."""
+
+    repeat_of: int
+    index: int
+    params: dict[str, float]
+    seed: int
+    pe_seed: int
+
+
+def _ranked(trials: Sequence[FrozenTrial], direction: str) -> list[FrozenTrial]:
+    """COMPLETE search trials with a finite value, best first."""
+    return sorted(complete_trials(search_trials(trials)), key=lambda t: t.value, reverse=direction == "maximize")
+
+
+def plan_repeats(spec: StudySpec, trials: Sequence[FrozenTrial]) -> list[PlannedRepeat]:
+    """The repeats `spec.repeats` asks for that have no COMPLETE trial yet (none without a repeats section)."""
+    if spec.repeats is None:
+        return []
+    done = {
+        (t.user_attrs[REPEAT_OF], t.user_attrs.get("repeat"))
+        for t in trials
+        if is_repeat(t) and t.state == TrialState.COMPLETE
+    }
+    plan = []
+    for trial in _ranked(trials, spec.direction)[: spec.repeats.top_k]:
+        for index in range(1, spec.repeats.seeds + 1):
+            if (trial.number, index) not in done:
+                seed, pe_seed = repeat_seeds(spec, index)
+                plan.append(PlannedRepeat(trial.number, index, dict(trial.params), seed, pe_seed))
+    return plan
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """One configuration (a search trial and its repeats): its values, mean and 95 % interval (None for n = 1)."""
+
+    number: int
+    params: dict[str, float]
+    ratio: float | None
+    values: list[float]
+    mean: float
+    ci: tuple[float, float] | None
+
+    @property
+    def n(self) -> int:
+        return len(self.values)
+
+
+def estimate(number: int, params: dict[str, float], values: list[float], ratio: float | None) -> Estimate:
+    """Mean and Student-t 95 % interval of `values` (no interval for a single value)."""
+    mean = statistics.fmean(values)
+    ci = None
+    if len(values) >= 2:
+        half = stats.t.ppf(0.5 + CONFIDENCE / 2, len(values) - 1) * statistics.stdev(values) / math.sqrt(len(values))
+        ci = (mean - half, mean + half)
+    return Estimate(number, params, ratio, values, mean, ci)
+
+
+def indistinguishable(a: Estimate, b: Estimate, alpha: float = 1 - CONFIDENCE) -> bool:
+    """A two-sided Welch t-test cannot reject equal means at level `alpha` (needs n >= 2 on both sides)."""
+    if a.n < 2 or b.n < 2:
+        return False
+    spread = statistics.variance(a.values) / a.n + statistics.variance(b.values) / b.n
+    if spread == 0:
+        return a.mean == b.mean
+    return bool(stats.ttest_ind(a.values, b.values, equal_var=False).pvalue >= alpha)
+
+
+@dataclass
+class Answer:
+    """The best configuration, the configurations tied with it (best first) and the ratio range they span."""
+
+    best: Estimate
+    tied: list[Estimate] = field(default_factory=list)
+    ratio_range: tuple[float, float] | None = None
+    repeated: int = 0  # configurations with n >= 2
+
+
+def study_answer(trials: Sequence[FrozenTrial], direction: str, ratio: tuple[str, str] | None) -> Answer | None:
+    """The study's answer from its trials (None before the first COMPLETE search trial); `ratio` names the two
+    axes whose scale ratio is reported."""
+    ranked = _ranked(trials, direction)
+    if not ranked:
+        return None
+    repeats: dict[int, list[float]] = {}
+    for trial in complete_trials(trials):
+        if is_repeat(trial):
+            repeats.setdefault(trial.user_attrs[REPEAT_OF], []).append(trial.value)
+
+    def ratio_of(params: dict[str, float]) -> float | None:
+        x = log2_ratio(params, ratio) if ratio is not None else None
+        return None if x is None else 2.0**x
+
+    estimates = [
+        estimate(t.number, dict(t.params), [t.value, *repeats.get(t.number, [])], ratio_of(t.params)) for t in ranked
+    ]
+    repeated = [e for e in estimates if e.n >= 2]
+    sign = -1 if direction == "maximize" else 1
+    best = min(repeated or estimates[:1], key=lambda e: sign * e.mean)
+    tied = [best, *(e for e in repeated if e is not best and indistinguishable(best, e))]
+    ratios = [e.ratio for e in tied if e.ratio is not None]
+    return Answer(best, tied, (min(ratios), max(ratios)) if ratios else None, len(repeated))

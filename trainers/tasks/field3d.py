@@ -1,0 +1,129 @@
+"""`synthetic3d_field`: a known-answer anisotropy task. f is one fixed draw of a Gaussian random field over
+a g0 x g1 x g2 token grid, at normalised positions p_j = linspace(0, 1, g_j), with per-axis correlation
+lengths l_j:
+
+    Cov(f(p), f(q)) = exp(-sum_j (p_j - q_j)^2 / (2 l_j^2))     (f standardised to mean 0, SD 1 on the grid)
+
+A sample lights a random set S of cells (each with probability `density`; a lit cell's patch is 1, the rest
+is background noise) and its label is y = sum_{c in S} f(c), standardised with the training labels' mean and
+SD. Training samples light only a random half of the cells (the training cells), validation samples only the
+other half, so `val_loss` (MSE; `r2` = 1 - MSE / Var) measures interpolation of f to unseen positions.
+Patch content says nothing about position, and y is linear in the lit cells, so no attention is needed
+(mean pooling reads it: one lit marker per sample left the loss at its variance for 10 epochs).
+
+Predicted optimum (written before any run of this task): s_a / s_b = l_b / l_a for any two axes a, b.
+Derivation. AFPE draws B[:, j] ~ N(0, s_j^2), gamma(p) = [sin(2 pi B p) || cos(2 pi B p)], so
+    E[gamma(p) . gamma(q)] / (D / 2) = E cos(2 pi b . (p - q)) = exp(-2 pi^2 sum_j s_j^2 (p_j - q_j)^2).
+Everything the network computes about position goes through the encodings, so (to first order, the kernel
+regime) its prediction at an unseen cell interpolates the training cells with a kernel that is a function of
+the encoding's kernel, i.e. of sum_j s_j^2 Delta_j^2: its level sets are ellipses with semi-axes ~ 1 / s_j.
+The best interpolator of a Gaussian field (its posterior mean) weights neighbours by the field's own
+covariance, whose level sets are ellipses with semi-axes ~ l_j. The best member of the family matches the
+shape: s_j proportional to 1 / l_j, hence the ratio l_b / l_a. The common factor is not predicted (for a
+linear read-out of gamma it is s_j = 1 / (2 pi l_j); the network's non-linearity shifts it), and it cancels
+in the ratio. Limits: the prediction needs every l_j between the grid spacing 1 / (g_j - 1) (a shorter
+length makes f white along that axis, and every s_j that separates neighbouring cells ties) and about 0.5
+(longer, f is nearly linear and small scales tie); the encoding's D/2 random frequencies only approximate
+the kernel, so the found ratio is also judged over several `pe_seed` draws.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+
+import numpy as np
+from pydantic import Field, field_validator
+from torch.utils.data import Dataset
+
+from afpe.trainers.objectives import Objective, Regression
+from afpe.trainers.tasks.base import ArrayDataset, Task, TaskOptions
+from afpe.trainers.tasks.registry import register_task
+
+
+class FieldOptions(TaskOptions):
+    grid: list[int] = Field([8, 8, 8], description="tokens per axis (d0, d1, d2)")
+    lengths: list[float] = Field([0.3, 0.3, 0.15], description="correlation length per axis, in [0, 1] units")
+    patch: int = Field(1, ge=1, le=16, description="isotropic patch edge (the marker fills one patch)")
+    n_train: int = Field(1024, ge=1, le=1_000_000, description="training samples (lighting training cells)")
+    n_val: int = Field(256, ge=1, le=1_000_000, description="validation samples (lighting validation cells)")
+    train_fraction: float = Field(0.5, gt=0, lt=1, description="share of the cells that training samples use")
+    density: float = Field(0.25, gt=0, le=1, description="probability that a sample lights one of its cells")
+    noise: float = Field(0.1, ge=0, le=10, description="SD of the background noise (the marker is 1)")
+    data_seed: int = Field(0, description="seed of the field, the cell split and the samples")
+
+    @field_validator("grid")
+    @classmethod
+    def _grid(cls, value: list[int]) -> list[int]:
+        if len(value) != 3 or any(g < 1 for g in value):
+            raise ValueError(f"grid needs 3 values >= 1 (tokens per axis), got {value}")
+        return value
+
+    @field_validator("lengths")
+    @classmethod
+    def _lengths(cls, value: list[float]) -> list[float]:
+        if len(value) != 3 or any(not 0 < length <= 10 for length in value):
+            raise ValueError(f"lengths needs 3 values in (0, 10], got {value}")
+        return value
+
+
+def gaussian_field(grid: list[int], lengths: list[float], rng: np.random.Generator) -> np.ndarray:
+    """One draw of the separable squared-exponential field on linspace(0, 1, g_j) per axis, standardised
+    (mean 0, SD 1); shape `grid`. The covariance is a Kronecker product, so f = (L0 x L1 x L2) z."""
+    factors = []
+    for size, length in zip(grid, lengths, strict=True):
+        p = np.linspace(0.0, 1.0, size)
+        cov = np.exp(-((p[:, None] - p[None, :]) ** 2) / (2 * length**2))
+        factors.append(np.linalg.cholesky(cov + 1e-6 * np.eye(size)))
+    field = np.einsum("ai,bj,ck,ijk->abc", *factors, rng.standard_normal(grid))
+    return (field - field.mean()) / field.std()
+
+
+@register_task
+class Field3D(Task):
+    name = "synthetic3d_field"
+    axis_names = ("d0", "d1", "d2")
+    Options = FieldOptions
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        return (1, *(g * self.options.patch for g in self.options.grid))
+
+    @property
+    def default_patch(self) -> tuple[int, ...]:
+        return (self.options.patch,) * 3
+
+    @cached_property
+    def objective(self) -> Objective:
+        return Regression()
+
+    @cached_property
+    def field(self) -> np.ndarray:
+        """f on the token grid (the label of a marker at each cell)."""
+        return gaussian_field(self.options.grid, self.options.lengths, np.random.default_rng(self.options.data_seed))
+
+    def split_cells(self) -> tuple[np.ndarray, np.ndarray]:
+        """(training cells, validation cells) as flat indices into the grid: a seeded partition."""
+        opts = self.options
+        cells = np.random.default_rng([opts.data_seed, 1]).permutation(int(np.prod(opts.grid)))
+        n_train = min(len(cells) - 1, max(1, round(opts.train_fraction * len(cells))))
+        return np.sort(cells[:n_train]), np.sort(cells[n_train:])
+
+    def datasets(self) -> tuple[Dataset, Dataset]:
+        opts = self.options
+        rng = np.random.default_rng([opts.data_seed, 2])
+        n_cells, field = int(np.prod(opts.grid)), self.field.reshape(-1)
+        lit, sums = [], []
+        for cells, n in zip(self.split_cells(), (opts.n_train, opts.n_val), strict=True):
+            on = np.zeros((n, n_cells), bool)
+            on[:, cells] = rng.random((n, len(cells))) < opts.density
+            lit.append(on)
+            sums.append(on @ field)
+        mean, sd = sums[0].mean(), sums[0].std() or 1.0
+        splits = []
+        for on, total in zip(lit, sums, strict=True):
+            images = rng.normal(0.0, opts.noise, on.shape).astype(np.float32) + on
+            images = images.reshape(len(on), *opts.grid)
+            if opts.patch > 1:
+                images = images.repeat(opts.patch, 1).repeat(opts.patch, 2).repeat(opts.patch, 3)
+            splits.append(ArrayDataset(images[:, None], ((total - mean) / sd).astype(np.float32)))
+        return splits[0], splits[1]
