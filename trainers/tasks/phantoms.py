@@ -1,21 +1,28 @@
 """Synthetic position phantoms, generated in memory from a seed (no download).
 
-A bright cube (the target) lies in one orthant of the frame: the label is that orthant (4 classes in 2D,
-8 in 3D), bit j set when the target is in the upper half of axis j. Its centre has a random sub-patch
-offset and dimmer cubes of the same size (distractors) lie anywhere. Patch content alone cannot give the
-label: without a positional encoding the ViT is permutation-invariant over patches and stays at chance.
-Anisotropy strides the generated isotropic volume (`img[:, ::a0, ::a1, ::a2]`).
+A bright cube (the target) lies in one orthant of the frame; its centre has a random sub-patch offset and
+dimmer cubes of the same size (distractors) lie anywhere. `target` picks the label:
+- `orthant` (default): which orthant holds the cube (4 classes in 2D, 8 in 3D), bit j set when it is in the
+  upper half of axis j. Cross-entropy; learning curves sit at chance, then jump at a seed-dependent epoch,
+  and a broad band of scales ties at accuracy 1.0 once trained.
+- `centre`: regress the cube's centre c / (size - 1) in [0, 1]^ndim (MSE, `val_loss`). Every bit of
+  positional information lowers the loss from the first step, and it does not saturate: the error left is
+  how finely the encoding lets the model read the target token's position.
+Patch content alone cannot give the label: without a positional encoding the ViT is permutation-invariant
+over patches. Anisotropy strides the generated isotropic volume (`img[:, ::a0, ::a1, ::a2]`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from functools import cached_property
+from typing import Literal
 
 import numpy as np
 from pydantic import Field
 from torch.utils.data import Dataset
 
-from afpe.trainers.objectives import Classification, Objective
+from afpe.trainers.objectives import Classification, Objective, Regression
 from afpe.trainers.tasks.base import (
     AnisotropicOptions,
     ArrayDataset,
@@ -34,28 +41,39 @@ class PhantomOptions(AnisotropicOptions):
     distractors: int = Field(2, ge=0, le=64)
     noise: float = Field(0.1, ge=0, le=10)
     data_seed: int = Field(0, description="seed of the generated data (independent of the training seed)")
+    target: Literal["orthant", "centre"] = Field("orthant", description="label: orthant class or centre coordinates")
 
 
 def orthant_phantoms(
-    n: int, size: int, ndim: int, *, distractors: int, noise: float, rng: np.random.Generator
-) -> tuple[np.ndarray, np.ndarray]:
-    """(images (n, 1, size^ndim) float32, labels (n,) int64 in [0, 2^ndim))."""
-    half = max(1, size // 12)  # cube half-width
+    n: int,
+    size: int,
+    ndim: int,
+    *,
+    distractors: int,
+    noise: float,
+    rng: np.random.Generator,
+    strides: Sequence[int] | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(images (n, 1, size^ndim) float32, labels (n,) int64 in [0, 2^ndim), target centres (n, ndim) int).
+
+    Cubes have half-width max(1, size // 12), and at least a_j // 2 along an axis that `strides` subsamples
+    by a_j, so that every strided volume still shows the target (a thinner cube can fall between kept slices)."""
+    half = np.maximum(max(1, size // 12), np.asarray(strides or (1,) * ndim) // 2)  # per-axis half-width
     labels = rng.integers(0, 2**ndim, n)
     upper = (labels[:, None] >> np.arange(ndim)) & 1
-    low = rng.integers(half, size // 2 - half, (n, ndim))
+    low = rng.integers(half, np.maximum(half + 1, size // 2 - half), (n, ndim))
     centres = np.where(upper == 1, low + size - size // 2, low)  # mirrored into the upper half
     images = rng.normal(0.0, noise, (n, *(size,) * ndim)).astype(np.float32)
     structures = [(centres, 1.0)] + [(rng.integers(half, size - half, (n, ndim)), 0.5) for _ in range(distractors)]
     for centre, value in structures:
         images = np.maximum(images, np.float32(value) * _cube_mask(centre, half, size))
-    return images[:, None], labels.astype(np.int64)
+    return images[:, None], labels.astype(np.int64), centres
 
 
-def _cube_mask(centres: np.ndarray, half: int, size: int) -> np.ndarray:
-    """(n, size^ndim) float32: 1 where max_j |x_j - c_j| <= half, as an outer product of per-axis masks."""
+def _cube_mask(centres: np.ndarray, half: np.ndarray, size: int) -> np.ndarray:
+    """(n, size^ndim) float32: 1 where |x_j - c_j| <= half_j for every axis j, an outer product of per-axis masks."""
     n, ndim = centres.shape
-    inside = (np.abs(np.arange(size)[None, None] - centres[:, :, None]) <= half).astype(np.float32)
+    inside = (np.abs(np.arange(size)[None, None] - centres[:, :, None]) <= half[None, :, None]).astype(np.float32)
     mask = inside[:, 0]
     for axis in range(1, ndim):
         mask = mask[..., None] * inside[:, axis].reshape(n, *(1,) * axis, size)
@@ -81,6 +99,8 @@ class OrthantPhantomTask(Task):
 
     @cached_property
     def objective(self) -> Objective:
+        if self.options.target == "centre":
+            return Regression(n_outputs=self.ndim)
         return Classification(2**self.ndim)
 
     def datasets(self) -> tuple[Dataset, Dataset]:
@@ -88,8 +108,10 @@ class OrthantPhantomTask(Task):
         rng = np.random.default_rng(opts.data_seed)
         splits = []
         for n in (opts.n_train, opts.n_val):
-            images, labels = orthant_phantoms(
-                n, opts.size, self.ndim, distractors=opts.distractors, noise=opts.noise, rng=rng
+            images, labels, centres = orthant_phantoms(
+                n, opts.size, self.ndim, distractors=opts.distractors, noise=opts.noise, rng=rng, strides=self.strides
             )
+            if opts.target == "centre":
+                labels = (centres / (opts.size - 1)).astype(np.float32)
             splits.append(ArrayDataset(np.ascontiguousarray(subsample(images, self.strides)), labels))
         return splits[0], splits[1]
