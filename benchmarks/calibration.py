@@ -1,0 +1,156 @@
+"""Does a scale search find a known optimum? `synthetic3d_field` on an 8 x 8 x 1 grid with correlation lengths
+(l0, l1) has the predicted optimum ratio s_d1 / s_d0 = l0 / l1 (derivation: the task's docstring). Per
+setting, a random search of `--trials` log-uniform draws of (s_d0, s_d1) is run with `--seeds` seeds (the
+sampler's seed, `seed` and `pe_seed` all varied; the field is fixed); the found ratio of one search is its
+best trial's ratio, the setting's found ratio is their geometric mean, and its 95 % CI is the t-interval
+over seeds on log ratios (t_0.975 with seeds - 1 degrees of freedom). Last line:
+`calibration: spearman=<rho of log predicted vs log found over settings> within_2x=<k>/<n>`.
+
+The searches use the project's spec (`validate_spec`), sampler (`make_sampler`) and trial config
+(`base_train_config`), but a direct loop over `afpe.trainers.train` (2 processes, 1 thread each) instead of
+Ray Tune: a trial here takes ~8 s and the --quick budget is 10 minutes on 2 shared cores, where Ray's start
+(~4 s, ~0.7 GiB) and its daemons' CPU use per study cost more than the trials. A random sampler's draws do not
+depend on results, so all draws are asked first and the results told after: the same trials as a study.
+
+    python benchmarks/calibration.py [--quick] [--trials 24] [--seeds 3] [--epochs 10] [--workers 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import multiprocessing
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import optuna
+from optuna.distributions import FloatDistribution
+from scipy import stats
+
+from afpe.search import StudySpec, validate_spec
+from afpe.search.driver import base_train_config, make_sampler
+from afpe.trainers import train
+
+#: (l0, l1): predicted s_d1 / s_d0 = l0 / l1 = 1/4 .. 4; every length within [grid spacing 1/7, 0.6].
+SETTINGS = [(0.15, 0.6), (0.2, 0.4), (0.3, 0.3), (0.4, 0.2), (0.6, 0.15)]
+QUICK_SETTINGS = [(0.2, 0.4), (0.3, 0.3), (0.4, 0.2)]
+
+TRAINER = {"epochs": 10, "batch_size": 32, "lr": 0.01, "warmup_epochs": 1,
+           "model": {"dim": 32, "depth": 1, "heads": 2, "pool": "mean"}}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Calibration:
+    lengths: tuple[float, float]
+    predicted: float
+    found: list[float]  # best trial's s_d1 / s_d0, one per seed
+    values: list[float]  # best trial's val_loss, one per seed
+
+    @property
+    def ratio(self) -> float:
+        return float(np.exp(np.mean(np.log(self.found))))
+
+    @property
+    def ci(self) -> tuple[float, float]:
+        logs = np.log(self.found)
+        if len(logs) < 2:
+            return (math.nan, math.nan)
+        half = stats.t.ppf(0.975, len(logs) - 1) * logs.std(ddof=1) / math.sqrt(len(logs))
+        return float(np.exp(logs.mean() - half)), float(np.exp(logs.mean() + half))
+
+    @property
+    def within_2x(self) -> bool:
+        return abs(math.log2(self.ratio / self.predicted)) <= 1.0
+
+
+def make_spec(lengths: tuple[float, float], seed: int, trials: int, epochs: int, task: dict[str, Any]) -> StudySpec:
+    return validate_spec({
+        "name": f"calibration-{lengths[0]:g}-{lengths[1]:g}-{seed}".replace(".", "p"),
+        "task": "synthetic3d_field",
+        "task_options": {"grid": [8, 8, 1], "lengths": [*lengths, 0.3], **task},
+        "encoding": "afpe",
+        "axes": [{"name": "d0", "grid_axes": [0], "low": 0.05, "high": 20.0},
+                 {"name": "d1", "grid_axes": [1], "low": 0.05, "high": 20.0}],
+        "fixed": {2: 1.0},
+        "ratio": ["d1", "d0"],
+        "metric": "val_loss",
+        "n_trials": trials,
+        "trainer": {**TRAINER, "epochs": epochs, "num_threads": 1},
+        "seed": seed,
+        "pe_seed": seed,
+    })  # fmt: skip
+
+
+def _objective(config: dict[str, Any]) -> float:
+    return float(train(config)["objective"])
+
+
+def calibrate(
+    settings: list[tuple[float, float]],
+    trials: int,
+    seeds: int,
+    epochs: int = TRAINER["epochs"],
+    workers: int = 2,
+    task: dict[str, Any] | None = None,
+) -> list[Calibration]:
+    """One random search per setting x seed; `task` overrides task options (e.g. a smaller n_train)."""
+    searches, jobs = [], []
+    for lengths in settings:
+        for seed in range(seeds):
+            spec = make_spec(lengths, seed, trials, epochs, task or {})
+            study = optuna.create_study(direction=spec.direction, sampler=make_sampler(spec, offset=0))
+            distributions = {axis.param: FloatDistribution(axis.low, axis.high, log=True) for axis in spec.axes}
+            asked = [study.ask(distributions) for _ in range(trials)]
+            searches.append((lengths, study, asked))
+            jobs += [{**base_train_config(spec), "scales": spec.scales_for(t.params)} for t in asked]
+    with multiprocessing.get_context("fork").Pool(workers) as pool:
+        values = iter(pool.map(_objective, jobs, chunksize=1))
+    results: dict[tuple[float, float], tuple[list[float], list[float]]] = {}
+    for lengths, study, asked in searches:
+        for trial in asked:
+            study.tell(trial, next(values))
+        best = study.best_trial
+        found, best_values = results.setdefault(lengths, ([], []))
+        found.append(best.params["s_d1"] / best.params["s_d0"])
+        best_values.append(float(best.value))
+    return [Calibration(lengths, lengths[0] / lengths[1], *results[lengths]) for lengths in settings]
+
+
+def spearman(results: list[Calibration]) -> float:
+    """Rank correlation of predicted vs found ratio over settings (nan below 2 settings)."""
+    if len(results) < 2:
+        return math.nan
+    return float(stats.spearmanr([r.predicted for r in results], [r.ratio for r in results]).statistic)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="3 settings x 3 seeds x 10 trials (<= 10 min)")
+    parser.add_argument("--trials", type=int, default=None, help="trials per search (default 24, quick 10)")
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--epochs", type=int, default=TRAINER["epochs"])
+    parser.add_argument("--workers", type=int, default=2)
+    args = parser.parse_args()
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    settings = QUICK_SETTINGS if args.quick else SETTINGS
+    trials = args.trials or (10 if args.quick else 24)
+    started = time.perf_counter()
+    results = calibrate(settings, trials, args.seeds, args.epochs, args.workers)
+    print(
+        f"synthetic3d_field 8x8x1, {len(settings)} settings x {args.seeds} seeds x {trials} random trials, "
+        f"{args.epochs} epochs, {time.perf_counter() - started:.0f} s"
+    )
+    for r in results:
+        low, high = r.ci
+        print(
+            f"lengths l0={r.lengths[0]:g} l1={r.lengths[1]:g}: predicted s_d1/s_d0 {r.predicted:.3g}, found "
+            f"{r.ratio:.3g} [95% CI {low:.3g}, {high:.3g}] (per seed {', '.join(f'{f:.3g}' for f in r.found)}; "
+            f"best val_loss {', '.join(f'{v:.3f}' for v in r.values)})" + ("" if r.within_2x else "  NOT within 2x")
+        )
+    print(f"calibration: spearman={spearman(results):.3f} within_2x={sum(r.within_2x for r in results)}/{len(results)}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,59 @@
+"""The figures' arithmetic (ICC(1), calibration CI and score) and a short real run of the calibration sweep."""
+
+from __future__ import annotations
+
+import importlib.util
+import math
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import numpy as np
+import pytest
+
+BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
+
+
+def load(name: str) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(f"bench_{name}", BENCHMARKS / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+convergence, calibration = load("convergence"), load("calibration")
+
+
+def test_icc_is_one_without_seed_noise_and_near_zero_when_seeds_dominate() -> None:
+    exact = np.repeat(np.arange(8.0)[:, None], 3, axis=1)
+    assert convergence.icc1(exact) == (1.0, 0.0, pytest.approx(np.arange(8.0).std(ddof=1)))
+    noise = np.random.default_rng(0).normal(size=(200, 3))
+    icc, within, between = convergence.icc1(noise + 0.01 * np.arange(200.0)[:, None] / 200)
+    assert abs(icc) < 0.1 and within == pytest.approx(1.0, abs=0.1) and between < 0.2
+    # one configuration effect of SD 2 against seed noise of SD 1: ICC = 4 / (4 + 1)
+    mixed = np.random.default_rng(1).normal(0, 2, (400, 1)) + np.random.default_rng(2).normal(size=(400, 3))
+    assert convergence.icc1(mixed)[0] == pytest.approx(0.8, abs=0.05)
+    with pytest.raises(ValueError, match="2 configurations"):
+        convergence.icc1(np.ones((1, 3)))
+
+
+def test_calibration_ratio_ci_and_score() -> None:
+    exact = calibration.Calibration((0.2, 0.4), 0.5, found=[0.5, 0.5, 0.5], values=[1, 1, 1])
+    assert exact.ratio == pytest.approx(0.5) and exact.ci == pytest.approx((0.5, 0.5)) and exact.within_2x
+    off = calibration.Calibration((0.4, 0.2), 2.0, found=[8.0, 4.0, 16.0], values=[1, 1, 1])
+    low, high = off.ci
+    assert off.ratio == pytest.approx(8.0) and low < 8.0 < high and not off.within_2x
+    assert calibration.spearman([exact, off]) == pytest.approx(1.0)
+    assert math.isnan(calibration.spearman([exact]))
+
+
+def test_calibration_sweep_runs_real_searches() -> None:
+    """Two seeds x two 1-epoch trials on a tiny field: the found ratio is the best trial's, draws are seeded."""
+    task = {"n_train": 64, "n_val": 32}
+    (first,) = calibration.calibrate([(0.3, 0.3)], trials=2, seeds=2, epochs=1, task=task)
+    (again,) = calibration.calibrate([(0.3, 0.3)], trials=2, seeds=2, epochs=1, task=task)
+    assert first.predicted == 1.0 and len(first.found) == 2 and first.found == again.found
+    assert all(1 / 400 <= ratio <= 400 for ratio in first.found), "a ratio of two scales in [0.05, 20]"
+    assert first.found[0] != first.found[1], "each seed draws its own trials"
+    assert all(math.isfinite(v) for v in first.values) and first.values == again.values
