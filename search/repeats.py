@@ -113,6 +113,7 @@ class Answer:
     tied: list[Estimate] = field(default_factory=list)
     ratio_range: tuple[float, float] | None = None
     repeated: int = 0  # configurations with n >= 2
+    estimates: list[Estimate] = field(default_factory=list)  # every configuration, best single value first
 
 
 def study_answer(trials: Sequence[FrozenTrial], direction: str, ratio: tuple[str, str] | None) -> Answer | None:
@@ -138,4 +139,10 @@ def study_answer(trials: Sequence[FrozenTrial], direction: str, ratio: tuple[str
     best = min(repeated or estimates[:1], key=lambda e: sign * e.mean)
     tied = [best, *(e for e in repeated if e is not best and indistinguishable(best, e))]
     ratios = [e.ratio for e in tied if e.ratio is not None]
-    return Answer(best, tied, (min(ratios), max(ratios)) if ratios else None, len(repeated))
+    return Answer(best, tied, (min(ratios), max(ratios)) if ratios else None, len(repeated), estimates)
+
+
+def best_configuration(trials: Sequence[FrozenTrial], direction: str) -> FrozenTrial | None:
+    """The search trial of the study's answer: the best mean over repeats, or without repeats the best trial."""
+    answer = study_answer(trials, direction, ratio=None)
+    return None if answer is None else next(t for t in trials if t.number == answer.best.number)

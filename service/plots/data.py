@@ -3,7 +3,8 @@
 No Plotly here (rendering lives in `figures.py`), so the numbers are testable on their own, as Optuna's
 `_get_*_info` functions are. Scales are the trial params `s_<axis>`; the headline ratio is r = s_a / s_b of
 the spec's two `ratio` axes, drawn as log2 r. The searched log2 r range is [log2(low_a / high_b),
-log2(high_a / low_b)]. Which trials count and which is best follow `afpe.search.analysis`.
+log2(high_a / low_b)]. Which trials count follows `afpe.search.analysis`; the best is the study's answer
+(`afpe.search.repeats`: the best mean over repeats, or the best trial when there are none).
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ import numpy as np
 from optuna.trial import FrozenTrial
 
 from afpe.encodings import build_encoding, similarity_map
-from afpe.search.analysis import best_trial, complete_trials, log2_ratio, ratio_range
+from afpe.search.analysis import complete_trials, log2_ratio, ratio_range
+from afpe.search.repeats import best_configuration, study_answer
 from afpe.search.spec import AxisSpec, SearchSpace
 
 SIMILARITY_DISPLAY_SIZE = {1: 64, 2: 32, 3: 16}  # positions per grid axis of the similarity map
@@ -53,8 +55,20 @@ def binned_trend(x: Sequence[float], y: Sequence[float], edges: np.ndarray) -> T
 
 
 @dataclass(frozen=True)
+class RepeatSpread:
+    """A repeated configuration at log2 ratio `x`: the mean of its `n` runs and their 95 % interval."""
+
+    x: float
+    mean: float
+    low: float
+    high: float
+    n: int
+
+
+@dataclass(frozen=True)
 class RatioData:
-    """Metric vs log2(s_a / s_b) over COMPLETE trials, with the best marked and the searched range."""
+    """Metric vs log2(s_a / s_b) over COMPLETE trials (repeats included, at their configuration's ratio), with
+    the best marked, each repeated configuration's mean and interval, and the searched range."""
 
     ratio: tuple[str, str]
     metric: str
@@ -64,6 +78,7 @@ class RatioData:
     best_index: int | None
     searched: tuple[float, float]
     trend: Trend
+    repeats: list[RepeatSpread] = field(default_factory=list)
 
 
 def ratio_data(trials: Sequence[FrozenTrial], space: SearchSpace) -> RatioData:
@@ -74,13 +89,19 @@ def ratio_data(trials: Sequence[FrozenTrial], space: SearchSpace) -> RatioData:
     x = [p[0] for p in points]
     y = [p[1].value for p in points]
     numbers = [p[1].number for p in points]
-    best = best_trial([p[1] for p in points], space.direction)
+    best = best_configuration(trials, space.direction)
     searched = searched_ratio_range(space)
     n_bins = int(np.clip(round(math.sqrt(len(x))), 3, 20))
     low, high = min([searched[0], *x]), max([searched[1], *x])
     trend = binned_trend(x, y, np.linspace(low, high, n_bins + 1)) if x else Trend([], [], [], [])
-    best_index = numbers.index(best.number) if best is not None else None
-    return RatioData(space.ratio, space.metric, x, y, numbers, best_index, searched, trend)
+    best_index = numbers.index(best.number) if best is not None and best.number in numbers else None
+    answer = study_answer(trials, space.direction, space.ratio)
+    spread = [
+        RepeatSpread(math.log2(e.ratio), e.mean, e.ci[0], e.ci[1], e.n)
+        for e in (answer.estimates if answer else [])
+        if e.ci is not None and e.ratio is not None
+    ]
+    return RatioData(space.ratio, space.metric, x, y, numbers, best_index, searched, trend, spread)
 
 
 @dataclass(frozen=True)
@@ -105,7 +126,7 @@ def axes_data(trials: Sequence[FrozenTrial], space: SearchSpace) -> AxesData:
     for axis in space.axes:
         kept = [t for t in done if axis.param in t.params]
         panels.append(AxisPoints(axis, [t.params[axis.param] for t in kept], [t.value for t in kept]))
-    best = best_trial(done, space.direction)
+    best = best_configuration(trials, space.direction)
     return AxesData(space.metric, panels, dict(best.params) if best else None)
 
 
@@ -209,7 +230,7 @@ class SimilarityData:
 
 
 def similarity_data(trials: Sequence[FrozenTrial], space: SearchSpace) -> SimilarityData:
-    best = best_trial(trials, space.direction)
+    best = best_configuration(trials, space.direction)
     if best is None:
         raise ValueError("no finished trial yet: the similarity map needs the best scales")
     if not space.axes:

@@ -105,6 +105,24 @@ def ratio_figure(d: data.RatioData) -> go.Figure:
             hovertemplate="trial %{customdata}<br>log2 ratio %{x:.3f}<br>%{y:.4g}",
         )
     )
+    if d.repeats:
+        fig.add_trace(
+            go.Scatter(
+                x=[r.x for r in d.repeats],
+                y=[r.mean for r in d.repeats],
+                mode="markers",
+                name="repeated: mean, 95% CI",
+                marker={"symbol": "diamond", "size": 9, "color": "darkorange"},
+                error_y={
+                    "type": "data",
+                    "symmetric": False,
+                    "array": [r.high - r.mean for r in d.repeats],
+                    "arrayminus": [r.mean - r.low for r in d.repeats],
+                },
+                customdata=[r.n for r in d.repeats],
+                hovertemplate="log2 ratio %{x:.3f}<br>mean %{y:.4g}<br>n=%{customdata}",
+            )
+        )
     if d.best_index is not None:
         fig.add_trace(
             go.Scatter(
