@@ -16,6 +16,9 @@ from afpe.service.manager.views import (
     SpecSummary,
     StudyListItem,
     StudyStatus,
+    TiedConfiguration,
+    TrendPointView,
+    TrendResult,
     TrialItem,
     TrialsPage,
 )
@@ -32,6 +35,9 @@ __all__ = [
     "SpecSummary",
     "StudyListItem",
     "StudyStatus",
+    "TiedConfiguration",
+    "TrendPointView",
+    "TrendResult",
     "TrialItem",
     "TrialsPage",
 ]

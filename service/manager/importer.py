@@ -17,6 +17,7 @@ from optuna.trial import FrozenTrial, TrialState
 from sqlalchemy.orm import sessionmaker
 
 from afpe.encodings import list_encodings
+from afpe.search.analysis import REPEAT_OF
 from afpe.search.spec import PARAM_PREFIX, SLUG_PATTERN
 from afpe.service.errors import Conflict, InvalidInput
 from afpe.service.manager.records import StudyRecord, StudySource, StudyState, utcnow
@@ -33,10 +34,18 @@ class StudyImporter:
         self._lock = threading.Lock()
 
     def import_csv(
-        self, name: str, content: bytes, encoding: str, direction: str, metric: str, task: str | None
+        self,
+        name: str,
+        content: bytes,
+        encoding: str,
+        direction: str,
+        metric: str,
+        task: str | None,
+        task_options: dict[str, Any] | None = None,
     ) -> StudyRecord:
-        """Create the finished study `name` from `content`. InvalidInput names the bad field or CSV line;
-        Conflict when the name is taken."""
+        """Create the finished study `name` from `content` (`task_options` as the study ran with, e.g. its
+        anisotropy, for trends across studies). InvalidInput names the bad field or CSV line; Conflict when the
+        name is taken."""
         if not SLUG.match(name):
             raise InvalidInput(f"name: {name!r} must match {SLUG_PATTERN}")
         if encoding not in list_encodings():
@@ -50,6 +59,7 @@ class StudyImporter:
             "name": name,
             "description": "imported from CSV",
             "task": task or "imported",
+            "task_options": task_options or {},
             "encoding": encoding,
             "axes": axes,
             "ratio": [a["name"] for a in axes[:2]] if len(axes) >= 2 else None,
@@ -95,6 +105,9 @@ def _read_csv(content: bytes) -> list[dict[str, str]]:
     return rows
 
 
+IMPORTED_ATTRS = ("seed", "pe_seed", REPEAT_OF, "repeat")  # integer user attrs a CSV may carry
+
+
 def _parse_row(line: int, row: dict[str, str], scales: list[str]) -> tuple[TrialState, dict, float | None, dict]:
     state_name = (row.get("state") or "COMPLETE").strip().upper()
     if state_name not in IMPORTED_STATES:
@@ -102,7 +115,7 @@ def _parse_row(line: int, row: dict[str, str], scales: list[str]) -> tuple[Trial
     try:
         params = {c: float(row[c]) for c in scales}
         value = float(row["value"]) if (row.get("value") or "").strip() else None
-        attrs = {k: int(float(row[k])) for k in ("seed", "pe_seed") if (row.get(k) or "").strip()}
+        attrs = {k: int(float(row[k])) for k in IMPORTED_ATTRS if (row.get(k) or "").strip()}
     except (TypeError, ValueError) as error:
         raise InvalidInput(f"file: line {line}: {error}") from None
     if any(not (math.isfinite(v) and v > 0) for v in params.values()):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
+from dataclasses import asdict
 
 import optuna
 from optuna.trial import FrozenTrial
@@ -24,10 +25,11 @@ from afpe.service.manager.views import (
     CompareRow,
     StudyListItem,
     StudyStatus,
+    TrendResult,
     TrialItem,
     TrialsPage,
 )
-from afpe.service.plots import compare
+from afpe.service.plots import compare, trend
 from afpe.service.plots.figures import build_figure
 
 
@@ -139,6 +141,16 @@ class StudyQueries:
         return CompareResult(
             studies=rows, comparable=not differences, differences=differences, confidence=compare.CONFIDENCE
         )
+
+    def trend(self, names: Sequence[str]) -> TrendResult:
+        """The answers of the named studies against the one task option that varies between them (Conflict when
+        they do not differ in exactly one option)."""
+        records = [get_record(self.sessions, name) for name in names]
+        try:
+            result = trend.trend_data([(r.name, r.spec, self._trials(r.name)) for r in records])
+        except ValueError as error:
+            raise Conflict(str(error)) from None
+        return TrendResult.model_validate(asdict(result))
 
     def _summary(self, record: StudyRecord) -> StudySummary:
         return summarize_trials(record.name, self._trials(record.name), SearchSpace.from_spec(record.spec))

@@ -19,6 +19,7 @@ from afpe.service.api.deps import Manager
 from afpe.service.errors import Unauthorized
 from afpe.service.plots.compare import compare_figure
 from afpe.service.plots.figures import list_plot_kinds
+from afpe.service.plots.trend import TrendData, trend_figure
 
 PLOTLY_JS = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
 # autoescape by the environment, not by file extension: Starlette's default escapes only .html/.htm/.xml,
@@ -87,3 +88,14 @@ def compare_page(
     # "</" escaped: the JSON sits inside a <script> element
     context = {"result": result, "figure": compare_figure(result).to_json().replace("</", "<\\/")}
     return templates.TemplateResponse(request, "compare.html.jinja", context)
+
+
+@router.get("/trend", response_class=HTMLResponse)
+def trend_page(
+    request: Request, manager: Manager, names: Annotated[list[str], Query(min_length=2, max_length=24)]
+) -> HTMLResponse:
+    result = manager.queries.trend(names)
+    figure = trend_figure(TrendData(**{**result.model_dump(), "points": result.points}))
+    # "</" escaped: the JSON sits inside a <script> element
+    context = {"result": result, "figure": figure.to_json().replace("</", "<\\/")}
+    return templates.TemplateResponse(request, "trend.html.jinja", context)

@@ -1,4 +1,5 @@
-"""GET /api/compare: best values of studies that differ only in encoding."""
+"""GET /api/compare: best values of studies that differ only in encoding; GET /api/trend: answers against a
+task option."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from pydantic import Field
 
 from afpe.search.spec import SLUG_PATTERN
 from afpe.service.api.deps import Manager
-from afpe.service.api.schemas import ERRORS, CompareResult
+from afpe.service.api.schemas import ERRORS, CompareResult, TrendResult
 
 router = APIRouter(tags=["compare"])
 Names = Annotated[list[Annotated[str, Field(pattern=SLUG_PATTERN)]], Query(min_length=1, max_length=12)]
@@ -19,3 +20,14 @@ SUMMARY = "Best values of studies that differ only in encoding, with bootstrap C
 @router.get("/compare", summary=SUMMARY, response_model=CompareResult, responses=ERRORS)
 def compare_studies(manager: Manager, names: Names) -> CompareResult:
     return manager.queries.compare(names)
+
+
+@router.get(
+    "/trend",
+    summary="The answers (best ratio with its tied range, best mean with its CI) of studies against the one task "
+    "option that varies between them, per encoding",
+    response_model=TrendResult,
+    responses=ERRORS,
+)
+def trend_of_studies(manager: Manager, names: Names) -> TrendResult:
+    return manager.queries.trend(names)

@@ -3,7 +3,8 @@ need `Authorization: Bearer <token>` (`afpe.service.api.auth`)."""
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+import json
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, File, Form, Response, UploadFile
 
@@ -57,11 +58,13 @@ async def import_study(
     direction: Annotated[Literal["maximize", "minimize"], Form()] = "maximize",
     metric: Annotated[str, Form(min_length=1, max_length=64)] = "value",
     task: Annotated[str | None, Form(max_length=64)] = None,
+    task_options: Annotated[str, Form(max_length=4000, description='JSON object, e.g. {"anisotropy": [1, 1, 4]}')] = "",
 ) -> StudyStatus:
     content = await file.read(MAX_UPLOAD_BYTES + 1)
     if len(content) > MAX_UPLOAD_BYTES:
         raise InvalidInput(f"file: larger than {MAX_UPLOAD_BYTES // 2**20} MiB")
-    record = manager.importer.import_csv(name, content, encoding, direction, metric, task)
+    options = _json_object("task_options", task_options)
+    record = manager.importer.import_csv(name, content, encoding, direction, metric, task, options)
     return manager.queries.status_of(record)
 
 
@@ -95,3 +98,16 @@ def cancel_study(name: str, manager: Manager) -> StudyStatus:
 )
 def resume_study(name: str, manager: Manager, body: Annotated[ResumeRequest | None, Body()] = None) -> StudyStatus:
     return manager.queries.status_of(manager.lifecycle.resume(name, body.n_trials if body else None))
+
+
+def _json_object(field: str, text: str) -> dict[str, Any]:
+    """A form field holding a JSON object ('' = {}); InvalidInput naming the field otherwise."""
+    if not text.strip():
+        return {}
+    try:
+        value = json.loads(text)
+    except ValueError as error:
+        raise InvalidInput(f"{field}: not JSON: {error}") from None
+    if not isinstance(value, dict):
+        raise InvalidInput(f"{field}: expected a JSON object, got {type(value).__name__}")
+    return value

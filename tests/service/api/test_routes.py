@@ -185,3 +185,43 @@ def test_openapi_documents_the_spec_body_and_every_response(client):
             assert operation.get("tags"), (method, path)
             ok = operation["responses"].get("200") or operation["responses"].get("201")
             assert "schema" in ok["content"]["application/json"], (method, path)
+
+
+def repeated_csv(best_ratio: float) -> str:
+    """Five configurations around `best_ratio` (rows/cols), the best two repeated twice (repeat_of)."""
+    lines = ["s_rows,s_cols,value,seed,repeat_of,repeat"]
+    for exponent in range(-2, 3):
+        lines.append(f"{best_ratio * 2.0**exponent},1.0,{1 - 0.1 * abs(exponent)},0,,")
+    for number, exponent in ((2, 0), (1, -1)):
+        for repeat, noise in ((1, 0.01), (2, -0.02)):
+            lines.append(
+                f"{best_ratio * 2.0**exponent},1.0,{1 - 0.1 * abs(exponent) + noise},{repeat},{number},{repeat}"
+            )
+    return "\n".join(lines)
+
+
+def test_trend_of_studies_that_differ_in_one_task_option(client, auth):
+    for name, a, encoding in (("tr-a1", 1, "afpe"), ("tr-a4", 4, "afpe"), ("tr-iso4", 4, "fourier")):
+        options = json.dumps({"anisotropy": [1, 1, a]})
+        content = repeated_csv(1.0 / a)
+        created = import_study(client, auth, name=name, content=content, encoding=encoding, task_options=options)
+        assert created.status_code == 201, created.text
+    status = client.get("/api/studies/tr-a4").json()
+    best = status["best"]
+    assert best["n"] == 3 and best["ratio"] == pytest.approx(0.25) and best["ci"][0] < best["mean"] < best["ci"][1]
+    assert status["repeats"]["done"] == 4 and status["finished"] == 5 and status["ratio_range"][0] <= 0.25
+
+    trend = client.get("/api/trend", params={"names": ["tr-a1", "tr-a4", "tr-iso4"]})
+    assert trend.status_code == 200, trend.text
+    result = trend.json()
+    assert result["option"] == "task_options.anisotropy.2" and result["differences"] == []
+    afpe = [p for p in result["points"] if p["encoding"] == "afpe"]
+    assert [(p["option_value"], p["ratio"]) for p in afpe] == [(1, pytest.approx(1.0)), (4, pytest.approx(0.25))]
+    assert all(p["n"] == 3 and p["ci_low"] < p["mean"] < p["ci_high"] for p in result["points"])
+
+    same = client.get("/api/trend", params={"names": ["tr-a4", "tr-iso4"]})
+    assert same.status_code == 409 and "exactly one task option" in same.json()["error"]
+    assert client.get("/api/trend", params={"names": ["tr-a1", "missing"]}).status_code == 404
+    bad = import_study(client, auth, name="bad-options", task_options="[1, 2]")
+    assert bad.status_code == 422 and "task_options" in bad.json()["error"]
+    assert client.get("/trend", params={"names": ["tr-a1", "tr-a4", "tr-iso4"]}).status_code == 200

@@ -49,3 +49,29 @@ def test_study_page_renders_plots_in_chromium(make_settings, auth, render_dom):
     finally:
         server.should_exit = True
         thread.join(10)
+
+
+def test_trend_page_renders_in_chromium(make_settings, auth, render_dom):
+    server, thread, base = serve(create_app(make_settings()))
+    try:
+        for a in (1, 2, 4):
+            lines = ["s_xy,s_z,value,repeat_of,repeat"]
+            lines += [f"{2.0**e},1.0,{0.1 + 0.05 * abs(e + a.bit_length() - 1)},," for e in range(-3, 2)]
+            lines += [
+                f"{2.0 ** (1 - a.bit_length())},1.0,{0.1 + noise},{4 - a.bit_length()},{i}"
+                for i, noise in ((1, 0.01), (2, -0.01))
+            ]
+            response = httpx.post(
+                f"{base}/api/studies/import",
+                files={"file": ("t.csv", "\n".join(lines), "text/csv")},
+                data={"name": f"trend-a{a}", "direction": "minimize", "task_options": f'{{"anisotropy": [1, 1, {a}]}}'},
+                headers=auth,
+            )
+            assert response.status_code == 201, response.text
+        dom = render_dom(f"{base}/trend?names=trend-a1&names=trend-a2&names=trend-a4", budget_ms=10000)
+        assert "Trend against task_options.anisotropy.2" in dom
+        block = dom.split('id="trend-plot"', 1)[1]
+        assert block.count('class="main-svg"') >= 2 and "best s_xy/s_z" in block, block[:2000]
+    finally:
+        server.should_exit = True
+        thread.join(10)

@@ -1,0 +1,171 @@
+"""Trend across studies: studies that differ in one task option (e.g. the anisotropy sweep a = 1, 2, 4, 8) each
+summarised by its answer (`afpe.search.summary`): the best scale ratio with the range of ratios tied with it, and
+the best configuration's mean metric with its 95 % interval, against that option, one series per encoding
+(AFPE vs isotropic Fourier at each setting). Plain data here; `figures.trend_figure` renders it."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import plotly.graph_objects as go
+from optuna.trial import FrozenTrial
+from plotly.subplots import make_subplots
+
+from afpe.search.spec import SearchSpace
+from afpe.search.summary import summarize_trials
+
+IGNORED_KEYS = ("name", "description", "encoding", "axes", "ratio", "n_trials", "repeats", "resources", "data_root")
+
+
+@dataclass(frozen=True)
+class TrendPoint:
+    """One study at one value of the varying option."""
+
+    name: str
+    encoding: str
+    option_value: float | str
+    ratio: float | None
+    ratio_low: float | None
+    ratio_high: float | None
+    mean: float | None
+    ci_low: float | None
+    ci_high: float | None
+    n: int
+
+
+@dataclass(frozen=True)
+class TrendData:
+    option: str
+    metric: str
+    direction: str
+    ratio: tuple[str, str] | None
+    points: list[TrendPoint]
+    differences: list[str]  # fields besides encoding and the option in which the studies differ
+
+
+def _flatten(value: Any, prefix: str) -> dict[str, Any]:
+    """{'task_options.anisotropy.2': 4, ...}: nested dicts and lists as dotted paths."""
+    if isinstance(value, dict):
+        return {k: v for key, item in value.items() for k, v in _flatten(item, f"{prefix}.{key}").items()}
+    if isinstance(value, list | tuple):
+        return {k: v for i, item in enumerate(value) for k, v in _flatten(item, f"{prefix}.{i}").items()}
+    return {prefix: value}
+
+
+def varying_option(specs: dict[str, dict]) -> tuple[str, dict[str, Any]]:
+    """The one task-option path whose value differs between the specs, and its value per study (e.g.
+    ('task_options.anisotropy.2', {'a1': 1, 'a4': 4})). ValueError when none or several differ."""
+    flat = {name: _flatten(spec.get("task_options") or {}, "task_options") for name, spec in specs.items()}
+    keys = sorted({key for values in flat.values() for key in values})
+    varying = [key for key in keys if len({repr(values.get(key)) for values in flat.values()}) > 1]
+    if len(varying) != 1:
+        found = ", ".join(varying) or "none"
+        raise ValueError(f"names: a trend needs studies that differ in exactly one task option (differing: {found})")
+    return varying[0], {name: values.get(varying[0]) for name, values in flat.items()}
+
+
+def other_differences(specs: dict[str, dict]) -> list[str]:
+    """Top-level spec fields other than the task options, encoding and bookkeeping that differ."""
+    keys = sorted({key for spec in specs.values() for key in spec} - {"task_options", *IGNORED_KEYS})
+    return [key for key in keys if len({repr(spec.get(key)) for spec in specs.values()}) > 1]
+
+
+def trend_data(studies: Sequence[tuple[str, dict, Sequence[FrozenTrial]]]) -> TrendData:
+    """Each (name, stored spec, trials) summarised against the option that varies between them. ValueError
+    when fewer than two studies are given or they do not differ in exactly one task option."""
+    if len(studies) < 2:
+        raise ValueError("names: a trend needs at least two studies")
+    specs = {name: spec for name, spec, _ in studies}
+    option, values = varying_option(specs)
+    points = []
+    metric = direction = ""
+    ratio = None
+    for name, spec, trials in studies:
+        space = SearchSpace.from_spec(spec)
+        summary = summarize_trials(name, trials, space)
+        metric, direction, ratio = space.metric, space.direction, ratio or space.ratio
+        answer = summary.answer
+        best = answer.best if answer else None
+        ratio_range = answer.ratio_range if answer and answer.repeated else None
+        value = values[name]
+        points.append(
+            TrendPoint(
+                name=name,
+                encoding=space.encoding,
+                option_value=value if isinstance(value, int | float) else str(value),
+                ratio=best.ratio if best else None,
+                ratio_low=ratio_range[0] if ratio_range else None,
+                ratio_high=ratio_range[1] if ratio_range else None,
+                mean=best.mean if best else None,
+                ci_low=best.ci[0] if best and best.ci else None,
+                ci_high=best.ci[1] if best and best.ci else None,
+                n=best.n if best else 0,
+            )
+        )
+    points.sort(key=lambda p: (p.encoding, str(type(p.option_value)), p.option_value))
+    return TrendData(option, metric, direction, ratio, points, other_differences(specs))
+
+
+def _error(values: list[float | None], centres: list[float | None], upper: bool) -> list[float]:
+    """Error-bar lengths (Plotly wants distances from the point, 0 where there is no interval)."""
+    return [
+        0.0 if v is None or c is None else (v - c if upper else c - v) for v, c in zip(values, centres, strict=True)
+    ]
+
+
+def trend_figure(d: TrendData) -> go.Figure:
+    """Left: best ratio s_a/s_b (log axis; bars: ratios tied with the best) against the option. Right: the best
+    configuration's mean metric (bars: 95 % CI over its repeats), one series per encoding."""
+    ratio_title = f"best s_{d.ratio[0]}/s_{d.ratio[1]}" if d.ratio else "best ratio"
+    fig = make_subplots(rows=1, cols=2, subplot_titles=[ratio_title, f"{d.metric} of the best (mean, 95% CI)"])
+    for encoding in sorted({p.encoding for p in d.points}):
+        points = [p for p in d.points if p.encoding == encoding]
+        x = [p.option_value for p in points]
+        names = [p.name for p in points]
+        with_ratio = [p for p in points if p.ratio is not None]
+        if with_ratio:
+            ratios = [p.ratio for p in with_ratio]
+            fig.add_trace(
+                go.Scatter(
+                    x=[p.option_value for p in with_ratio],
+                    y=ratios,
+                    mode="lines+markers",
+                    name=f"{encoding}: best ratio",
+                    customdata=[p.name for p in with_ratio],
+                    error_y={
+                        "type": "data",
+                        "symmetric": False,
+                        "array": _error([p.ratio_high for p in with_ratio], ratios, upper=True),
+                        "arrayminus": _error([p.ratio_low for p in with_ratio], ratios, upper=False),
+                    },
+                    hovertemplate="%{customdata}<br>option %{x}<br>ratio %{y:.3g}",
+                ),
+                row=1,
+                col=1,
+            )
+        means = [p.mean for p in points]
+        fig.add_trace(
+            go.Scatter(
+                x=x,
+                y=means,
+                mode="lines+markers",
+                name=f"{encoding}: {d.metric}",
+                customdata=names,
+                error_y={
+                    "type": "data",
+                    "symmetric": False,
+                    "array": _error([p.ci_high for p in points], means, upper=True),
+                    "arrayminus": _error([p.ci_low for p in points], means, upper=False),
+                },
+                hovertemplate="%{customdata}<br>option %{x}<br>%{y:.4g}",
+            ),
+            row=1,
+            col=2,
+        )
+    fig.update_yaxes(type="log", row=1, col=1)
+    fig.update_xaxes(title=d.option, row=1, col=1)
+    fig.update_xaxes(title=d.option, row=1, col=2)
+    fig.update_layout(title=f"Across studies: the answer against {d.option}")
+    return fig

@@ -1,0 +1,93 @@
+"""The trend across studies: the one varying task option found, each study's answer (best ratio with its tied
+range, mean with its CI) placed at that option's value, per encoding; and the repeat spread on the ratio plot."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+from optuna.distributions import FloatDistribution
+from optuna.trial import create_trial
+
+from afpe.search.spec import SearchSpace
+from afpe.service.plots.data import ratio_data
+from afpe.service.plots.trend import trend_data, trend_figure, varying_option
+
+AXES = [
+    {"name": "xy", "grid_axes": [0, 1], "low": 0.01, "high": 10},
+    {"name": "z", "grid_axes": [2], "low": 0.01, "high": 10},
+]
+DIST = {"s_xy": FloatDistribution(0.01, 10, log=True), "s_z": FloatDistribution(0.01, 10, log=True)}
+
+
+def spec(name: str, a: int, encoding: str = "afpe") -> dict:
+    return {
+        "name": name,
+        "task": "synthetic3d",
+        "task_options": {"anisotropy": [1, 1, a], "n_train": 256},
+        "encoding": encoding,
+        "axes": AXES,
+        "metric": "val_loss",
+        "direction": "minimize",
+        "repeats": {"top_k": 2, "seeds": 2},
+    }
+
+
+def trials_peaking_at(best_ratio: float) -> list:
+    """Configurations at ratios 1/8 ... 8; loss grows with |log2(ratio / best_ratio)|; the top two repeated."""
+    trials, number = [], 0
+    for exponent in range(-3, 4):
+        params = {"s_xy": 2.0**exponent, "s_z": 1.0}  # ratio s_xy/s_z = 2**exponent
+        loss = 0.1 + 0.05 * abs(exponent - math.log2(best_ratio))
+        trials.append(create_trial(value=loss, params=params, distributions=DIST))
+        number += 1
+    ranked = sorted(range(len(trials)), key=lambda i: trials[i].value)[:2]
+    for i in ranked:
+        for repeat, noise in ((1, 0.004), (2, -0.003)):
+            trials.append(
+                create_trial(
+                    value=trials[i].value + noise,
+                    params=trials[i].params,
+                    distributions=DIST,
+                    user_attrs={"repeat_of": i, "repeat": repeat},
+                )
+            )
+    for n, trial in enumerate(trials):
+        trial.number = n
+    return trials
+
+
+def test_the_varying_option_is_found_and_anything_else_is_refused() -> None:
+    assert varying_option({"a": spec("a", 1), "b": spec("b", 4)}) == ("task_options.anisotropy.2", {"a": 1, "b": 4})
+    with pytest.raises(ValueError, match="exactly one task option"):
+        varying_option({"a": spec("a", 1), "b": spec("b", 1)})
+    other = spec("c", 4)
+    other["task_options"]["n_train"] = 64
+    with pytest.raises(ValueError, match="anisotropy.2, task_options.n_train"):
+        varying_option({"a": spec("a", 1), "c": other})
+
+
+def test_each_study_is_placed_at_its_option_with_its_answer() -> None:
+    studies = [(f"a{a}", spec(f"a{a}", a), trials_peaking_at(2.0 ** (1 - a.bit_length()))) for a in (1, 2, 4, 8)]
+    studies.append(("iso4", spec("iso4", 4, encoding="fourier"), trials_peaking_at(1.0)))
+    data = trend_data(studies)
+    assert data.option == "task_options.anisotropy.2" and data.metric == "val_loss" and data.differences == []
+    afpe = [p for p in data.points if p.encoding == "afpe"]
+    assert [p.option_value for p in afpe] == [1, 2, 4, 8]
+    assert [p.ratio for p in afpe] == [1.0, 0.5, 0.25, 0.125]  # the configured optimum of each study
+    for point in afpe:
+        assert point.n == 3 and point.ci_low < point.mean < point.ci_high
+        assert point.ratio_low <= point.ratio <= point.ratio_high
+    figure = trend_figure(data)
+    names = [trace.name for trace in figure.data]
+    assert names == ["afpe: best ratio", "afpe: val_loss", "fourier: best ratio", "fourier: val_loss"]
+    with pytest.raises(ValueError, match="at least two"):
+        trend_data(studies[:1])
+
+
+def test_the_ratio_plot_marks_the_best_mean_and_shows_repeat_spread() -> None:
+    trials = trials_peaking_at(0.5)
+    data = ratio_data(trials, SearchSpace.from_spec(spec("r", 4)))
+    assert len(data.repeats) == 2 and all(r.n == 3 and r.low < r.mean < r.high for r in data.repeats)
+    assert data.numbers[data.best_index] == 2  # trial 2 (ratio 1/2) has the best mean
+    assert sorted(round(2**r.x, 3) for r in data.repeats) == [0.25, 0.5]
