@@ -8,6 +8,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from afpe.service.manager.records import StudySource, StudyState
+from afpe.service.plots.trend import TrendPoint
 
 
 class SpecSummary(BaseModel):
@@ -131,25 +132,10 @@ class CompareResult(BaseModel):
     confidence: float
 
 
-class TrendPointView(BaseModel):
-    """One study of a trend: its option value, its answer's ratio (with the tied range) and mean (with its CI)."""
-
-    name: str
-    encoding: str
-    option_value: float | str
-    ratio: float | None
-    ratio_low: float | None
-    ratio_high: float | None
-    mean: float | None
-    ci_low: float | None
-    ci_high: float | None
-    n: int
-
-
 class TrendResult(BaseModel):
     option: str = Field(description="the task option that varies between the studies (dotted path)")
     metric: str
     direction: str
     ratio: list[str] | None
-    points: list[TrendPointView]
+    points: list[TrendPoint]
     differences: list[str] = Field(description="other spec fields in which the studies differ ([]: comparable)")

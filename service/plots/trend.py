@@ -108,11 +108,25 @@ def trend_data(studies: Sequence[tuple[str, dict, Sequence[FrozenTrial]]]) -> Tr
     return TrendData(option, metric, direction, ratio, points, other_differences(specs))
 
 
-def _error(values: list[float | None], centres: list[float | None], upper: bool) -> list[float]:
-    """Error-bar lengths (Plotly wants distances from the point, 0 where there is no interval)."""
-    return [
-        0.0 if v is None or c is None else (v - c if upper else c - v) for v, c in zip(values, centres, strict=True)
-    ]
+def _interval_bars(centres: list[float | None], low: list[float | None], high: list[float | None]) -> dict:
+    """Plotly's asymmetric error bars from interval ends (0 where a point has no interval)."""
+
+    def lengths(ends: list[float | None], upper: bool) -> list[float]:
+        return [0.0 if e is None or c is None else abs(e - c) for e, c in zip(ends, centres, strict=True)]
+
+    return {"type": "data", "symmetric": False, "array": lengths(high, True), "arrayminus": lengths(low, False)}
+
+
+def _series(points: list[TrendPoint], y: list[float | None], low: list, high: list, name: str) -> go.Scatter:
+    return go.Scatter(
+        x=[p.option_value for p in points],
+        y=y,
+        mode="lines+markers",
+        name=name,
+        customdata=[p.name for p in points],
+        error_y=_interval_bars(y, low, high),
+        hovertemplate="%{customdata}<br>option %{x}<br>%{y:.4g}",
+    )
 
 
 def trend_figure(d: TrendData) -> go.Figure:
@@ -122,48 +136,13 @@ def trend_figure(d: TrendData) -> go.Figure:
     fig = make_subplots(rows=1, cols=2, subplot_titles=[ratio_title, f"{d.metric} of the best (mean, 95% CI)"])
     for encoding in sorted({p.encoding for p in d.points}):
         points = [p for p in d.points if p.encoding == encoding]
-        x = [p.option_value for p in points]
-        names = [p.name for p in points]
         with_ratio = [p for p in points if p.ratio is not None]
         if with_ratio:
             ratios = [p.ratio for p in with_ratio]
-            fig.add_trace(
-                go.Scatter(
-                    x=[p.option_value for p in with_ratio],
-                    y=ratios,
-                    mode="lines+markers",
-                    name=f"{encoding}: best ratio",
-                    customdata=[p.name for p in with_ratio],
-                    error_y={
-                        "type": "data",
-                        "symmetric": False,
-                        "array": _error([p.ratio_high for p in with_ratio], ratios, upper=True),
-                        "arrayminus": _error([p.ratio_low for p in with_ratio], ratios, upper=False),
-                    },
-                    hovertemplate="%{customdata}<br>option %{x}<br>ratio %{y:.3g}",
-                ),
-                row=1,
-                col=1,
-            )
-        means = [p.mean for p in points]
-        fig.add_trace(
-            go.Scatter(
-                x=x,
-                y=means,
-                mode="lines+markers",
-                name=f"{encoding}: {d.metric}",
-                customdata=names,
-                error_y={
-                    "type": "data",
-                    "symmetric": False,
-                    "array": _error([p.ci_high for p in points], means, upper=True),
-                    "arrayminus": _error([p.ci_low for p in points], means, upper=False),
-                },
-                hovertemplate="%{customdata}<br>option %{x}<br>%{y:.4g}",
-            ),
-            row=1,
-            col=2,
-        )
+            lows, highs = [p.ratio_low for p in with_ratio], [p.ratio_high for p in with_ratio]
+            fig.add_trace(_series(with_ratio, ratios, lows, highs, f"{encoding}: best ratio"), row=1, col=1)
+        means, lows, highs = [p.mean for p in points], [p.ci_low for p in points], [p.ci_high for p in points]
+        fig.add_trace(_series(points, means, lows, highs, f"{encoding}: {d.metric}"), row=1, col=2)
     fig.update_yaxes(type="log", row=1, col=1)
     fig.update_xaxes(title=d.option, row=1, col=1)
     fig.update_xaxes(title=d.option, row=1, col=2)

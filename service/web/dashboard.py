@@ -95,7 +95,7 @@ def trend_page(
     request: Request, manager: Manager, names: Annotated[list[str], Query(min_length=2, max_length=24)]
 ) -> HTMLResponse:
     result = manager.queries.trend(names)
-    figure = trend_figure(TrendData(**{**result.model_dump(), "points": result.points}))
+    figure = trend_figure(TrendData(**dict(result)))
     # "</" escaped: the JSON sits inside a <script> element
     context = {"result": result, "figure": figure.to_json().replace("</", "<\\/")}
     return templates.TemplateResponse(request, "trend.html.jinja", context)
