@@ -154,6 +154,8 @@ class StudyRecorder(Searcher):
         self.live[trial_id] = _Live(optuna_id=storage_id(trial), number=trial.number, log=attrs.get("log"))
         params = {name: trial.params[name] for name in self.distributions}
         seeds = {"seed": seed, "pe_seed": pe_seed, "number": trial.number}
+        if not self.spec.axes:  # a baseline: an encoding without scales
+            return {"trial": seeds}
         if is_isotropic(self.spec.encoding):
             return {"trial": {"scale": params[self.spec.axes[0].param], **seeds}}
         return {"trial": {"scales": self.spec.scales_for(params), **seeds}}

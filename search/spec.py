@@ -99,7 +99,7 @@ class StudySpec(_Strict):
     task: str = Field(min_length=1, max_length=64)
     task_options: dict[str, Any] = Field(default_factory=dict)
     encoding: str = "afpe"
-    axes: list[AxisSpec] = Field(min_length=1, max_length=8)
+    axes: list[AxisSpec] = Field(default_factory=list, max_length=8)
     fixed: dict[Annotated[int, Field(ge=0, le=7)], Scale] = Field(default_factory=dict)
     ratio: tuple[Slug, Slug] | None = None
     n_trials: int = Field(50, ge=1, le=10_000)
@@ -127,9 +127,9 @@ class StudySpec(_Strict):
         if self.encoding not in list_encodings():
             raise ValueError(f"encoding: unknown encoding {self.encoding!r} (valid: {', '.join(list_encodings())})")
         if self.encoding not in searchable_encodings():
-            raise ValueError(
-                f"encoding: {self.encoding!r} has no scales to search (use one of {', '.join(searchable_encodings())})"
-            )
+            self._check_baseline()
+        elif not self.axes:
+            raise ValueError(f"axes: {self.encoding} needs at least one searched axis")
         self._check_axes(info.ndim, info.axis_names)
         if self.metric is None:
             self.metric = info.default_metric
@@ -138,6 +138,15 @@ class StudySpec(_Strict):
         if self.direction is None:
             self.direction = info.metrics[self.metric]
         return self
+
+    def _check_baseline(self) -> None:
+        """An encoding without scales (none, learnable, sincos) is a baseline: one configuration, trained with
+        1 + repeats.seeds seeds, so that its answer is a mean with an interval to set beside the searches."""
+        if self.axes or self.n_trials != 1:
+            raise ValueError(
+                f"encoding: {self.encoding!r} has no scales to search; as a baseline give no axes, n_trials 1 and "
+                f"repeats {{top_k: 1, seeds: N}} (searchable: {', '.join(searchable_encodings())})"
+            )
 
     def _check_axes(self, ndim: int, axis_names: tuple[str, ...]) -> None:
         names = [axis.name for axis in self.axes]

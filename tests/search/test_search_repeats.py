@@ -133,3 +133,16 @@ def test_repeats_run_as_trials_and_resume_adds_them_to_a_finished_search(
     assert not math.isnan(summary.answer.best.mean) and summary.answer.best.ci is not None
     again = run_study(with_repeats, storage=storage, resume=True)  # nothing left: no trial added
     assert len(optuna.load_study(study_name="answer", storage=storage).trials) == 7 and again.repeats_done == 4
+
+
+def test_a_baseline_encoding_is_one_configuration_over_seeds(
+    local_ray: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AFPE_TUNE_DIR", str(tmp_path / "tune"))
+    storage = f"sqlite:///{tmp_path / 'baseline.db'}"
+    baseline = {**SPEC, "name": "sincos", "encoding": "sincos", "axes": [], "n_trials": 1}
+    summary = run_study(validate_spec({**baseline, "repeats": {"top_k": 1, "seeds": 2}}), storage=storage)
+    trials = optuna.load_study(study_name="sincos", storage=storage).trials
+    assert [t.state for t in trials] == [TrialState.COMPLETE] * 3 and all(t.params == {} for t in trials)
+    assert [t.user_attrs["seed"] for t in trials] == [0, 1000, 2000]
+    assert summary.answer.best.n == 3 and summary.answer.best.ci is not None and summary.best_ratio is None

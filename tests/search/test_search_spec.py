@@ -76,6 +76,8 @@ def test_fixed_scales_fill_undriven_grid_axes() -> None:
         ({"name": "Bad Name!"}, "name:"),
         ({"task": "nope"}, "task: unknown task"),
         ({"encoding": "sincos"}, "encoding:"),
+        ({"encoding": "sincos", "axes": [], "n_trials": 4}, "encoding:"),
+        ({"axes": []}, "axes:"),
         ({"sampler": "grid"}, "sampler:"),
         ({"trainer": {"epochs": 0}}, "trainer.epochs:"),
         ({"trainer": {"bogus": 1}}, "trainer.bogus:"),
