@@ -8,7 +8,9 @@ One-way random effects over k configurations x n seeds, y_ij the objective of co
 Goal: ICC >= 0.8. Trainer settings come from a spec (default studies/quickstart.yaml); `--before` uses
 the quickstart as it shipped before issue 11 (orthant label, 10 epochs at lr 3e-3). Measured on 2 shared
 cores: shipped ICC 0.375 (within SD 0.45, between 0.35); `target: centre`, 15 epochs, n_val 256: ICC 0.237
-(within 0.023, between 0.013; 11 of 24 runs never left the constant prediction), so it was not adopted.
+(within 0.023, between 0.013; 11 of 24 runs never left the constant prediction), so it was not adopted;
+mean pooling without a CLS token (predicted to raise the ICC): ICC 0.058 (within 0.11, between 0.027; 22 of 24
+runs stayed at chance, ln 8 = 2.08), not adopted either.
 
     python benchmarks/convergence.py [--before] [--spec studies/quickstart.yaml] [--seeds 3] [--workers 2]
 """
