@@ -84,12 +84,13 @@ def client(make_settings):
 
 
 def tiny_spec(client, name: str, n_trials: int = 3, epochs: int = 1) -> dict:
-    """The shipped quickstart made tiny: n_trials trials of `epochs` epochs on 64 volumes."""
+    """The shipped quickstart made tiny: n_trials trials of `epochs` epochs on 64 volumes, no repeats."""
     spec = client.get("/api/specs/quickstart").json()
     spec.update(name=name, n_trials=n_trials)
     spec["trainer"].update(epochs=epochs, limit=64)
     spec["task_options"].update(n_train=64, n_val=32)
     spec["data_root"] = None
+    spec["repeats"] = None
     return spec
 
 
