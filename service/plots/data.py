@@ -89,13 +89,12 @@ def ratio_data(trials: Sequence[FrozenTrial], space: SearchSpace) -> RatioData:
     x = [p[0] for p in points]
     y = [p[1].value for p in points]
     numbers = [p[1].number for p in points]
-    best = best_configuration(trials, space.direction)
+    answer = study_answer(trials, space.direction, space.ratio)
     searched = searched_ratio_range(space)
     n_bins = int(np.clip(round(math.sqrt(len(x))), 3, 20))
     low, high = min([searched[0], *x]), max([searched[1], *x])
     trend = binned_trend(x, y, np.linspace(low, high, n_bins + 1)) if x else Trend([], [], [], [])
-    best_index = numbers.index(best.number) if best is not None and best.number in numbers else None
-    answer = study_answer(trials, space.direction, space.ratio)
+    best_index = numbers.index(answer.best.number) if answer and answer.best.number in numbers else None
     spread = [
         RepeatSpread(math.log2(e.ratio), e.mean, e.ci[0], e.ci[1], e.n)
         for e in (answer.estimates if answer else [])
