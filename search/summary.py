@@ -1,6 +1,7 @@
 """What a study found: counts per state of its search trials, the answer (the best configuration's mean, 95 %
-interval and n, and the ratios tied with it: see `repeats.py`), its scales and ratio, and the boundary warnings,
-all by the rules of `analysis.py`. `afpe status` prints it; the REST status serves it."""
+interval and n, and the ratios tied with it: see `repeats.py`), its scales and ratio, the smoothed optimum (the
+ratio where a GP fitted to every trial is best, with a 95 % interval: see `surface.py`), and the boundary
+warnings, all by the rules of `analysis.py`. `afpe status` prints it; the REST status serves it."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from afpe.search.analysis import (
 )
 from afpe.search.repeats import Answer, Estimate, study_answer
 from afpe.search.spec import SearchSpace, StudySpec
+from afpe.search.surface import Optimum, smoothed_optimum
 
 
 def estimate_json(estimate: Estimate) -> dict[str, Any]:
@@ -33,6 +35,19 @@ def estimate_json(estimate: Estimate) -> dict[str, Any]:
         "values": estimate.values,
         "params": estimate.params,
         "ratio": estimate.ratio,
+    }
+
+
+def optimum_json(optimum: Optimum | None) -> dict[str, Any] | None:
+    """The smoothed optimum as JSON data: `ratio` with its 95 % `ci`, `scales`, the surface's `value`, `n`."""
+    if optimum is None:
+        return None
+    return {
+        "ratio": optimum.ratio,
+        "ci": list(optimum.ci) if optimum.ci else None,
+        "scales": optimum.scales,
+        "value": optimum.value,
+        "n": optimum.n,
     }
 
 
@@ -53,6 +68,7 @@ class StudySummary:
     answer: Answer | None = None
     repeats_done: int = 0
     repeats_planned: int = 0
+    optimum: Optimum | None = None
 
     def lines(self) -> list[str]:
         counts = ", ".join(f"{state.lower()} {count}" for state, count in self.states.items() if count)
@@ -76,11 +92,18 @@ class StudySummary:
                         f"({len(self.answer.tied)} of {self.answer.repeated} repeated configurations)"
                     )
                 lines.append(line)
+        if self.ratio is not None and self.optimum is not None and self.optimum.ci is not None:
+            low, high = self.optimum.ci
+            lines.append(
+                f"smoothed optimum: ratio s_{self.ratio[0]}/s_{self.ratio[1]} = {self.optimum.ratio:.3g}, "
+                f"95% CI [{low:.3g}, {high:.3g}] (a GP over all {self.optimum.n} complete trials)"
+            )
         lines.extend(f"warning: {warning}" for warning in self.warnings)
         return lines
 
     def to_json(self) -> dict[str, Any]:
-        """The summary as JSON data; `best` carries the answer's `mean`, `ci` ([low, high] or null) and `n`."""
+        """The summary as JSON data; `best` carries the answer's `mean`, `ci` ([low, high] or null) and `n`;
+        `optimum` the smoothed optimum (or null)."""
         best = None
         if self.answer is not None:
             best = {**estimate_json(self.answer.best), "value": self.best_value}
@@ -96,6 +119,7 @@ class StudySummary:
             "ratio_range": list(self.answer.ratio_range) if self.answer and self.answer.ratio_range else None,
             "tied": [estimate_json(e) for e in self.answer.tied] if self.answer else [],
             "repeats": {"done": self.repeats_done, "planned": self.repeats_planned},
+            "optimum": optimum_json(self.optimum),
             "warnings": self.warnings,
         }
 
@@ -120,6 +144,7 @@ def summarize_trials(name: str, trials: Sequence[FrozenTrial], space: SearchSpac
         summary.best_number, summary.best_value, summary.best_params = best.number, best.mean, dict(best.params)
         summary.best_ratio = best.ratio
         summary.warnings = boundary_warnings(space, best.params)
+        summary.optimum = smoothed_optimum(trials, space)
     return summary
 
 

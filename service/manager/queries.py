@@ -91,6 +91,7 @@ class StudyQueries:
             ratio_range=answer["ratio_range"],
             tied=answer["tied"],
             repeats=answer["repeats"],
+            optimum=answer["optimum"],
             warnings=summary.warnings,
             error=record.error,
             spec=record.spec,

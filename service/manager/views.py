@@ -48,6 +48,18 @@ class TiedConfiguration(BaseModel):
     n: int
 
 
+class SmoothedOptimum(BaseModel):
+    """Where a Gaussian process fitted to every complete trial is best: the scale `ratio` s_a / s_b with a 95 %
+    interval `ci` (quantiles of the optimum's ratio over posterior draws), the `scales` there, the surface's
+    `value` there, and the `n` trials it was fitted to."""
+
+    ratio: float | None
+    ci: list[float] | None
+    scales: dict[str, float]
+    value: float
+    n: int
+
+
 class StudyListItem(BaseModel):
     name: str
     state: StudyState
@@ -80,6 +92,7 @@ class StudyStatus(BaseModel):
     ratio_range: list[float] | None = Field(None, description="ratios of the best and the configurations tied with it")
     tied: list[TiedConfiguration] = []
     repeats: dict[str, int] = Field(default_factory=dict, description="repeats done and planned")
+    optimum: SmoothedOptimum | None = Field(None, description="the smoothed optimum (>= 6 complete trials)")
     warnings: list[str] = Field(description="the best scale or ratio in the outer 10 % of its range (log scale)")
     error: str | None
     spec: dict[str, Any]

@@ -20,6 +20,7 @@ from afpe.encodings import build_encoding, similarity_map
 from afpe.search.analysis import complete_trials, log2_ratio, ratio_range
 from afpe.search.repeats import best_configuration, study_answer
 from afpe.search.spec import AxisSpec, SearchSpace
+from afpe.search.surface import smoothed_optimum
 
 SIMILARITY_DISPLAY_SIZE = {1: 64, 2: 32, 3: 16}  # positions per grid axis of the similarity map
 
@@ -68,7 +69,8 @@ class RepeatSpread:
 @dataclass(frozen=True)
 class RatioData:
     """Metric vs log2(s_a / s_b) over COMPLETE trials (repeats included, at their configuration's ratio), with
-    the best marked, each repeated configuration's mean and interval, and the searched range."""
+    the best marked, each repeated configuration's mean and interval, the searched range, and the smoothed
+    optimum's ratio and 95 % interval (`search/surface.py`)."""
 
     ratio: tuple[str, str]
     metric: str
@@ -79,6 +81,7 @@ class RatioData:
     searched: tuple[float, float]
     trend: Trend
     repeats: list[RepeatSpread] = field(default_factory=list)
+    optimum: tuple[float, float, float] | None = None  # smoothed optimum: log2 ratio, 95 % interval low, high
 
 
 def ratio_data(trials: Sequence[FrozenTrial], space: SearchSpace) -> RatioData:
@@ -100,7 +103,11 @@ def ratio_data(trials: Sequence[FrozenTrial], space: SearchSpace) -> RatioData:
         for e in (answer.estimates if answer else [])
         if e.ci is not None and e.ratio is not None
     ]
-    return RatioData(space.ratio, space.metric, x, y, numbers, best_index, searched, trend, spread)
+    smoothed = smoothed_optimum(trials, space)
+    optimum = None
+    if smoothed is not None and smoothed.ratio is not None and smoothed.ci is not None:
+        optimum = (math.log2(smoothed.ratio), math.log2(smoothed.ci[0]), math.log2(smoothed.ci[1]))
+    return RatioData(space.ratio, space.metric, x, y, numbers, best_index, searched, trend, spread, optimum)
 
 
 @dataclass(frozen=True)

@@ -67,6 +67,15 @@ def ratio_figure(d: data.RatioData) -> go.Figure:
         annotation_text="searched range",
         annotation_position="top left",
     )
+    if d.optimum is not None:
+        x, low, high = d.optimum
+        fig.add_vrect(x0=low, x1=high, fillcolor="orchid", opacity=0.15, line_width=0)
+        fig.add_vline(
+            x=x,
+            line={"color": "purple", "dash": "dash"},
+            annotation_text=f"smoothed optimum {2**x:.3g} [{2**low:.3g}, {2**high:.3g}]",
+            annotation_position="bottom right",
+        )
     t = d.trend
     upper = [m + s for m, s in zip(t.means, t.stds, strict=True)]
     lower = [m - s for m, s in zip(t.means, t.stds, strict=True)]

@@ -30,6 +30,11 @@ def test_ratio_data_finds_the_known_peak_and_range(demo_study):
     peak = data.trend.centers[int(np.argmax(data.trend.means))]
     assert abs(peak - 1.0) < 2.5
     assert sum(data.trend.counts) == 54
+    # the smoothed optimum (a GP over the 54 trials) brackets the peak, and the figure draws it
+    x, low, high = data.optimum
+    assert low <= 1.0 <= high and abs(x - 1.0) <= 1.0
+    figure = build_figure("ratio", demo_study.trials, view_of(demo_study))
+    assert any(a.text.startswith("smoothed optimum") for a in figure.layout.annotations)
 
 
 def test_binned_trend_mean_and_spread():

@@ -1,0 +1,128 @@
+"""The smoothed optimum: where the objective is best as a function of the scales, and how sure that is.
+
+A Gaussian process is fitted to every COMPLETE trial (search trials and repeats alike) of a study, with inputs
+u_j = log10(s_j) mapped to [0, 1] over each searched axis's [low, high] and the objective (standardised) as
+target; the kernel is C * RBF(one length per axis) + white noise, so trial-to-trial noise is estimated, not
+interpolated. The posterior mean m(u) is the response surface; the optimum is its argmin (argmax when
+maximising) over candidate points covering the box (a 32^2 grid for two axes, else 1024 seeded uniform
+points, plus the trials themselves). Uncertainty: `DRAWS` joint posterior draws over the candidates; each
+draw's optimum gives a ratio s_a / s_b, and the 2.5 / 97.5 % quantiles of those ratios are its 95 % interval.
+
+Why beside the best configuration (`repeats.study_answer`): the best trial is the extreme of noisy values
+(the winner's curse), so its ratio moves with the seed; the surface pools neighbouring trials, and its
+interval says how far the data pin the ratio down. Written here because neither Optuna (its GP sampler
+keeps its model internal) nor scikit-learn reports an optimum with an interval; the GP itself is
+scikit-learn's.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from optuna.trial import FrozenTrial
+
+from afpe.search.analysis import complete_trials
+from afpe.search.spec import SearchSpace
+
+MIN_TRIALS = 6  # fewer COMPLETE trials than this: no surface (too few points for one length per axis + noise)
+DRAWS = 256
+CANDIDATES = 1024
+
+
+@dataclass(frozen=True)
+class Optimum:
+    """The surface's optimum: `scales` per axis name, its `ratio` s_a / s_b with a 95 % `ci`, the posterior
+    mean `value` there, over `n` trials."""
+
+    scales: dict[str, float]
+    ratio: float | None
+    ci: tuple[float, float] | None
+    value: float
+    n: int
+
+
+def smoothed_optimum(trials: Sequence[FrozenTrial], space: SearchSpace, seed: int = 0) -> Optimum | None:
+    """The optimum of a GP fitted to the COMPLETE trials over `space`'s axes; None when the space has no axes
+    or fewer than `MIN_TRIALS` trials have every searched scale and a finite value. Deterministic for a seed."""
+    axes = space.axes
+    rows = tuple(
+        (tuple(t.params[a.param] for a in axes), t.value)
+        for t in complete_trials(trials)
+        if t.value is not None and math.isfinite(t.value) and all(a.param in t.params for a in axes)
+    )
+    if not axes or len(rows) < MIN_TRIALS:
+        return None
+    bounds = tuple((a.name, a.low, a.high) for a in axes)
+    return _fit(rows, bounds, space.ratio, space.direction, seed)
+
+
+@functools.lru_cache(maxsize=64)
+def _fit(
+    rows: tuple[tuple[tuple[float, ...], float], ...],
+    bounds: tuple[tuple[str, float, float], ...],
+    ratio: tuple[str, str] | None,
+    direction: str,
+    seed: int,
+) -> Optimum:
+    """`smoothed_optimum` on hashable inputs, cached: a study page polls its status every few seconds and a
+    fit takes ~1 s, while the trials change only when one ends."""
+    from sklearn.gaussian_process import GaussianProcessRegressor
+    from sklearn.gaussian_process.kernels import RBF, ConstantKernel, WhiteKernel
+
+    names = [name for name, _, _ in bounds]
+    low = np.log10([lo for _, lo, _ in bounds])
+    span = np.log10([hi for _, _, hi in bounds]) - low
+    span[span == 0] = 1.0
+    x = (np.log10([scales for scales, _ in rows]) - low) / span
+    y = np.array([value for _, value in rows])
+    sign = -1.0 if direction == "maximize" else 1.0
+    kernel = ConstantKernel(1.0, (1e-3, 1e3)) * RBF([0.3] * len(names), (0.03, 10.0)) + WhiteKernel(0.1, (1e-6, 10.0))
+    gp = GaussianProcessRegressor(kernel, normalize_y=True, n_restarts_optimizer=1, random_state=seed)
+    with warnings.catch_warnings():  # a length at its bound is a flat axis, an answer, not a problem
+        warnings.simplefilter("ignore")
+        gp.fit(x, sign * y)
+    candidates = np.vstack([_candidates(len(names), seed), x])
+    mean = gp.predict(candidates)
+    draws = _posterior_draws(gp, candidates, seed)
+    best = candidates[int(np.argmin(mean))]
+    scales = {name: float(10 ** (low[i] + best[i] * span[i])) for i, name in enumerate(names)}
+    optimum_ratio = ci = None
+    if ratio is not None:
+        ia, ib = (names.index(name) for name in ratio)
+        log_ratios = (low[ia] + candidates[:, ia] * span[ia]) - (low[ib] + candidates[:, ib] * span[ib])
+        drawn = log_ratios[np.argmin(draws, axis=0)]
+        optimum_ratio = float(10 ** log_ratios[int(np.argmin(mean))])
+        ci = (float(10 ** np.quantile(drawn, 0.025)), float(10 ** np.quantile(drawn, 0.975)))
+    return Optimum(scales, optimum_ratio, ci, float(sign * mean.min()), len(rows))
+
+
+def _posterior_draws(gp, candidates: np.ndarray, seed: int) -> np.ndarray:  # noqa: ANN001 - a fitted GP
+    """(candidates, DRAWS) joint posterior draws: mean + L z with L L^T the posterior covariance (a Cholesky
+    factor, jittered; scikit-learn's `sample_y` takes an SVD, ~100x slower at this size)."""
+    mean, cov = gp.predict(candidates, return_cov=True)
+    jitter = 1e-9 * max(float(np.trace(cov)) / len(cov), 1e-12)
+    for _ in range(6):
+        try:
+            factor = np.linalg.cholesky(cov + jitter * np.eye(len(cov)))
+            break
+        except np.linalg.LinAlgError:
+            jitter *= 100
+    else:
+        eigenvalues, vectors = np.linalg.eigh(cov)
+        factor = vectors * np.sqrt(np.clip(eigenvalues, 0.0, None))
+    return mean[:, None] + factor @ np.random.default_rng(seed).standard_normal((len(cov), DRAWS))
+
+
+def _candidates(ndim: int, seed: int) -> np.ndarray:
+    """Points covering [0, 1]^ndim: a 32 x 32 grid for two axes, else `CANDIDATES` seeded uniform points."""
+    if ndim == 2:
+        side = np.linspace(0.0, 1.0, 32)
+        return np.stack(np.meshgrid(side, side, indexing="ij"), axis=-1).reshape(-1, 2)
+    if ndim == 1:
+        return np.linspace(0.0, 1.0, CANDIDATES)[:, None]
+    return np.random.default_rng(seed).random((CANDIDATES, ndim))
