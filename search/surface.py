@@ -4,9 +4,11 @@ A Gaussian process is fitted to every COMPLETE trial (search trials and repeats 
 u_j = log10(s_j) mapped to [0, 1] over each searched axis's [low, high] and the objective (standardised) as
 target; the kernel is C * RBF(one length per axis) + white noise, so trial-to-trial noise is estimated, not
 interpolated. The posterior mean m(u) is the response surface; the optimum is its argmin (argmax when
-maximising) over candidate points covering the box (a 32^2 grid for two axes, else 1024 seeded uniform
-points, plus the trials themselves). Uncertainty: `DRAWS` joint posterior draws over the candidates; each
-draw's optimum gives a ratio s_a / s_b, and the 2.5 / 97.5 % quantiles of those ratios are its 95 % interval.
+maximising) over candidate points: those of a 32^2 grid over the box (two axes; else 1024 seeded uniform
+points) within `SUPPORT` of a trial, plus the trials themselves, so that no optimum is claimed where no trial
+looked (a draw's optimum in an empty corner is prior variance, not evidence). Uncertainty: `DRAWS` joint
+posterior draws over the candidates; each draw's optimum gives a ratio s_a / s_b, and the 2.5 / 97.5 % quantiles
+of those ratios are its 95 % interval.
 
 Why beside the best configuration (`repeats.study_answer`): the best trial is the extreme of noisy values
 (the winner's curse), so its ratio moves with the seed; the surface pools neighbouring trials, and its
@@ -32,6 +34,7 @@ from afpe.search.spec import SearchSpace
 MIN_TRIALS = 6  # fewer COMPLETE trials than this: no surface (too few points for one length per axis + noise)
 DRAWS = 256
 CANDIDATES = 1024
+SUPPORT = 0.15  # candidates lie within this distance (in [0, 1]-scaled log units) of a trial: no extrapolation
 
 
 @dataclass(frozen=True)
@@ -86,7 +89,9 @@ def _fit(
     with warnings.catch_warnings():  # a length at its bound is a flat axis, an answer, not a problem
         warnings.simplefilter("ignore")
         gp.fit(x, sign * y)
-    candidates = np.vstack([_candidates(len(names), seed), x])
+    candidates = _candidates(len(names), seed)
+    near = np.min(np.linalg.norm(candidates[:, None] - x[None], axis=-1), axis=1) <= SUPPORT
+    candidates = np.vstack([candidates[near], x])
     mean = gp.predict(candidates)
     draws = _posterior_draws(gp, candidates, seed)
     best = candidates[int(np.argmin(mean))]

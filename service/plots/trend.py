@@ -1,7 +1,8 @@
 """Trend across studies: studies that differ in one task option (e.g. the anisotropy sweep a = 1, 2, 4, 8) each
-summarised by its answer (`afpe.search.summary`): the best scale ratio with the range of ratios tied with it, and
-the best configuration's mean metric with its 95 % interval, against that option, one series per encoding
-(AFPE vs isotropic Fourier at each setting). Plain data here; `figures.trend_figure` renders it."""
+summarised by its answer (`afpe.search.summary`): the best scale ratio with the range of ratios tied with it, the
+smoothed optimum's ratio with its 95 % interval, and the best configuration's mean metric with its 95 % interval,
+against that option, one series per encoding (AFPE vs isotropic Fourier at each setting). Plain data here;
+`trend_figure` renders it."""
 
 from __future__ import annotations
 
@@ -33,6 +34,9 @@ class TrendPoint:
     ci_low: float | None
     ci_high: float | None
     n: int
+    optimum_ratio: float | None = None  # the smoothed optimum's ratio and its 95 % interval (`search/surface.py`)
+    optimum_low: float | None = None
+    optimum_high: float | None = None
 
 
 @dataclass(frozen=True)
@@ -90,6 +94,8 @@ def trend_data(studies: Sequence[tuple[str, dict, Sequence[FrozenTrial]]]) -> Tr
         best = answer.best if answer else None
         ratio_range = answer.ratio_range if answer and answer.repeated else None
         value = values[name]
+        optimum = summary.optimum
+        optimum_ci = optimum.ci if optimum and optimum.ci else (None, None)
         points.append(
             TrendPoint(
                 name=name,
@@ -102,6 +108,9 @@ def trend_data(studies: Sequence[tuple[str, dict, Sequence[FrozenTrial]]]) -> Tr
                 ci_low=best.ci[0] if best and best.ci else None,
                 ci_high=best.ci[1] if best and best.ci else None,
                 n=best.n if best else 0,
+                optimum_ratio=optimum.ratio if optimum else None,
+                optimum_low=optimum_ci[0],
+                optimum_high=optimum_ci[1],
             )
         )
     points.sort(key=lambda p: (p.encoding, str(type(p.option_value)), p.option_value))
@@ -130,7 +139,8 @@ def _series(points: list[TrendPoint], y: list[float | None], low: list, high: li
 
 
 def trend_figure(d: TrendData) -> go.Figure:
-    """Left: best ratio s_a/s_b (log axis; bars: ratios tied with the best) against the option. Right: the best
+    """Left: best ratio s_a/s_b (log axis; bars: ratios tied with the best) and the smoothed optimum's ratio (bars:
+    its 95 % interval) against the option. Right: the best
     configuration's mean metric (bars: 95 % CI over its repeats), one series per encoding."""
     ratio_title = f"best s_{d.ratio[0]}/s_{d.ratio[1]}" if d.ratio else "best ratio"
     fig = make_subplots(rows=1, cols=2, subplot_titles=[ratio_title, f"{d.metric} of the best (mean, 95% CI)"])
@@ -141,6 +151,12 @@ def trend_figure(d: TrendData) -> go.Figure:
             ratios = [p.ratio for p in with_ratio]
             lows, highs = [p.ratio_low for p in with_ratio], [p.ratio_high for p in with_ratio]
             fig.add_trace(_series(with_ratio, ratios, lows, highs, f"{encoding}: best ratio"), row=1, col=1)
+        smoothed = [p for p in points if p.optimum_ratio is not None]
+        if smoothed:
+            ratios = [p.optimum_ratio for p in smoothed]
+            lows, highs = [p.optimum_low for p in smoothed], [p.optimum_high for p in smoothed]
+            trace = _series(smoothed, ratios, lows, highs, f"{encoding}: smoothed optimum (95% CI)")
+            fig.add_trace(trace.update(line_dash="dash"), row=1, col=1)
         means, lows, highs = [p.mean for p in points], [p.ci_low for p in points], [p.ci_high for p in points]
         fig.add_trace(_series(points, means, lows, highs, f"{encoding}: {d.metric}"), row=1, col=2)
     fig.update_yaxes(type="log", row=1, col=1)

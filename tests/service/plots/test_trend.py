@@ -78,9 +78,18 @@ def test_each_study_is_placed_at_its_option_with_its_answer() -> None:
     for point in afpe:
         assert point.n == 3 and point.ci_low < point.mean < point.ci_high
         assert point.ratio_low <= point.ratio <= point.ratio_high
+        assert point.optimum_low <= point.ratio <= point.optimum_high  # the smoothed optimum brackets it too
     figure = trend_figure(data)
     names = [trace.name for trace in figure.data]
-    assert names == ["afpe: best ratio", "afpe: val_loss", "fourier: best ratio", "fourier: val_loss"]
+    smoothed = "smoothed optimum (95% CI)"
+    assert names == [
+        "afpe: best ratio",
+        f"afpe: {smoothed}",
+        "afpe: val_loss",
+        "fourier: best ratio",
+        f"fourier: {smoothed}",
+        "fourier: val_loss",
+    ]
     with pytest.raises(ValueError, match="at least two"):
         trend_data(studies[:1])
 
