@@ -3,12 +3,12 @@
 A Gaussian process is fitted to every COMPLETE trial (search trials and repeats alike) of a study, with inputs
 u_j = log10(s_j) mapped to [0, 1] over each searched axis's [low, high] and the objective (standardised) as
 target; the kernel is C * RBF(one length per axis) + white noise, so trial-to-trial noise is estimated, not
-interpolated. The posterior mean m(u) is the response surface; the optimum is its argmin (argmax when
-maximising) over candidate points: those of a 32^2 grid over the box (two axes; else 1024 seeded uniform
-points) within `SUPPORT` of a trial, plus the trials themselves, so that no optimum is claimed where no trial
-looked (a draw's optimum in an empty corner is prior variance, not evidence). Uncertainty: `DRAWS` joint
-posterior draws over the candidates; each draw's optimum gives a ratio s_a / s_b, and the 2.5 / 97.5 % quantiles
-of those ratios are its 95 % interval.
+interpolated. The posterior mean m(u) is the response surface, and the optimum is the tried configuration where
+it is lowest (highest when maximising): the trials are the candidates, so no optimum is claimed where no trial
+looked (between and beyond them a GP's optimum is its prior's, not the data's). Uncertainty: `DRAWS` joint
+posterior draws over the tried configurations; each draw's optimum gives a ratio s_a / s_b: their median is the
+reported ratio, their 2.5 / 97.5 % quantiles its 95 % interval (on a flat stretch of the surface the best mean's
+own ratio is an arbitrary point of it, the median its centre).
 
 Why beside the best configuration (`repeats.study_answer`): the best trial is the extreme of noisy values
 (the winner's curse), so its ratio moves with the seed; the surface pools neighbouring trials, and its
@@ -33,14 +33,12 @@ from afpe.search.spec import SearchSpace
 
 MIN_TRIALS = 6  # fewer COMPLETE trials than this: no surface (too few points for one length per axis + noise)
 DRAWS = 256
-CANDIDATES = 1024
-SUPPORT = 0.15  # candidates lie within this distance (in [0, 1]-scaled log units) of a trial: no extrapolation
 
 
 @dataclass(frozen=True)
 class Optimum:
-    """The surface's optimum: `scales` per axis name, its `ratio` s_a / s_b with a 95 % `ci`, the posterior
-    mean `value` there, over `n` trials."""
+    """`scales`: the tried configuration whose posterior mean is best, and that mean (`value`); `ratio`: the
+    posterior median of the optimum's ratio s_a / s_b, with its 95 % interval `ci`; over `n` trials."""
 
     scales: dict[str, float]
     ratio: float | None
@@ -89,9 +87,7 @@ def _fit(
     with warnings.catch_warnings():  # a length at its bound is a flat axis, an answer, not a problem
         warnings.simplefilter("ignore")
         gp.fit(x, sign * y)
-    candidates = _candidates(len(names), seed)
-    near = np.min(np.linalg.norm(candidates[:, None] - x[None], axis=-1), axis=1) <= SUPPORT
-    candidates = np.vstack([candidates[near], x])
+    candidates = np.unique(x, axis=0)  # repeats share their configuration's point
     mean = gp.predict(candidates)
     draws = _posterior_draws(gp, candidates, seed)
     best = candidates[int(np.argmin(mean))]
@@ -101,7 +97,7 @@ def _fit(
         ia, ib = (names.index(name) for name in ratio)
         log_ratios = (low[ia] + candidates[:, ia] * span[ia]) - (low[ib] + candidates[:, ib] * span[ib])
         drawn = log_ratios[np.argmin(draws, axis=0)]
-        optimum_ratio = float(10 ** log_ratios[int(np.argmin(mean))])
+        optimum_ratio = float(10 ** np.median(drawn))
         ci = (float(10 ** np.quantile(drawn, 0.025)), float(10 ** np.quantile(drawn, 0.975)))
     return Optimum(scales, optimum_ratio, ci, float(sign * mean.min()), len(rows))
 
@@ -121,13 +117,3 @@ def _posterior_draws(gp, candidates: np.ndarray, seed: int) -> np.ndarray:  # no
         eigenvalues, vectors = np.linalg.eigh(cov)
         factor = vectors * np.sqrt(np.clip(eigenvalues, 0.0, None))
     return mean[:, None] + factor @ np.random.default_rng(seed).standard_normal((len(cov), DRAWS))
-
-
-def _candidates(ndim: int, seed: int) -> np.ndarray:
-    """Points covering [0, 1]^ndim: a 32 x 32 grid for two axes, else `CANDIDATES` seeded uniform points."""
-    if ndim == 2:
-        side = np.linspace(0.0, 1.0, 32)
-        return np.stack(np.meshgrid(side, side, indexing="ij"), axis=-1).reshape(-1, 2)
-    if ndim == 1:
-        return np.linspace(0.0, 1.0, CANDIDATES)[:, None]
-    return np.random.default_rng(seed).random((CANDIDATES, ndim))

@@ -45,12 +45,12 @@ def bowl_trials(n: int, seed: int, optimum_ratio: float, noise: float, sign: flo
 
 @pytest.mark.parametrize("planted", [0.25, 4.0])
 def test_the_planted_ratio_lies_in_the_interval_and_the_estimate_is_within_2x(planted: float) -> None:
-    optimum = smoothed_optimum(bowl_trials(24, seed=1, optimum_ratio=planted, noise=0.1), space())
+    optimum = smoothed_optimum(bowl_trials(40, seed=1, optimum_ratio=planted, noise=0.1), space())
     assert optimum is not None and optimum.ci is not None
     low, high = optimum.ci
     assert low <= planted <= high
     assert abs(math.log2(optimum.ratio / planted)) <= 1.0
-    assert optimum.n == 24
+    assert optimum.n == 40
 
 
 def test_the_interval_widens_with_noise() -> None:
