@@ -41,7 +41,7 @@ def live_pids() -> dict[int, tuple[int, int]]:
             try:
                 fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
                 if fields[0] != "Z":
-                    found[int(entry.name)] = (int(fields[1]), int(fields[4]))
+                    found[int(entry.name)] = (int(fields[1]), int(fields[3]))
             except (FileNotFoundError, ProcessLookupError, IndexError):
                 continue
     return found
@@ -54,8 +54,7 @@ def environ_of(pid: int) -> bytes:
         return b""
 
 
-def start_serve(afpe: str, env: dict[str, str], log: Path) -> tuple[subprocess.Popen, httpx.Client]:
-    port = free_port()
+def start_serve(afpe: str, env: dict[str, str], log: Path, port: int) -> tuple[subprocess.Popen, httpx.Client]:
     server = subprocess.Popen(
         [afpe, "serve", "--port", str(port)], env=env, stdout=log.open("a"), stderr=subprocess.STDOUT
     )
@@ -84,8 +83,8 @@ def test_kill_9_of_serve_ends_its_head_and_driver_and_a_restart_finishes_the_stu
         "AFPE_DATA_DIR": str(tmp_path / "data"),
         "AFPE_RAY_NUM_CPUS": "2",
     }
-    log = tmp_path / "serve.log"
-    server, api = start_serve(afpe_executable, env, log)
+    log, port = tmp_path / "serve.log", free_port()  # a restart listens where the killed service did
+    server, api = start_serve(afpe_executable, env, log, port)
     servers = [server]
     try:
         created = api.post("/api/studies", json=STUDY, headers={"Authorization": f"Bearer {token}"})
@@ -95,7 +94,8 @@ def test_kill_9_of_serve_ends_its_head_and_driver_and_a_restart_finishes_the_stu
             assert status["state"] in ("queued", "running") and time.monotonic() < deadline, status
             time.sleep(1)
         processes = live_pids()
-        head_sessions = {session for pid, (parent, session) in processes.items() if parent == server.pid}
+        # the head and its watcher: children of the service that lead their own session
+        head_sessions = {pid for pid, (parent, session) in processes.items() if parent == server.pid and session == pid}
         head_processes = {pid for pid, (_, session) in processes.items() if session in head_sessions}
         drivers = {pid for pid in processes if b"AFPE_LEASE_HOLDER=afpe-orphan-1\0" in environ_of(pid)}
         assert head_processes and drivers
@@ -111,7 +111,7 @@ def test_kill_9_of_serve_ends_its_head_and_driver_and_a_restart_finishes_the_stu
         )
         assert not left
 
-        server, api = start_serve(afpe_executable, env, log)
+        server, api = start_serve(afpe_executable, env, log, port)
         servers.append(server)
         deadline = time.monotonic() + 500
         while (status := api.get("/api/studies/orphan").json())["state"] in ("queued", "running"):
