@@ -21,7 +21,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 
 import sqlalchemy as sa
@@ -229,7 +229,8 @@ def driver_lease(storage: str | None, study: str) -> Iterator[None]:
     def lost() -> None:
         message = f"afpe: error: study {study!r}: {holder} lost its lease (cancelled or taken over); stopping"
         print(message, file=sys.stderr, flush=True)
-        leases.release(study, holder)
+        with suppress(sa.exc.SQLAlchemyError):  # ending matters more than a quick release
+            leases.release(study, holder)
         os._exit(2)
 
     heartbeat = threading.Thread(target=_heartbeat, args=(leases, study, holder, stop, lost), daemon=True)
@@ -245,7 +246,8 @@ def driver_lease(storage: str | None, study: str) -> Iterator[None]:
 
 def _heartbeat(leases: StudyLeases, study: str, holder: str, stop: threading.Event, lost: Callable[[], None]) -> None:
     """Renew every HEARTBEAT_S until `stop`; call `lost` when the lease is gone. A database error (an outage)
-    is retried at the next beat: nobody can take the lease while the database is unreachable."""
+    is retried at the next beat (if the outage outlasts the TTL, another driver may take the lease meanwhile,
+    and the next renewal tells)."""
     while not stop.wait(HEARTBEAT_S):
         try:
             if not leases.renew(study, holder):
