@@ -1,6 +1,7 @@
 """`run_study`: a StudySpec run on Ray Tune, every trial recorded in the Optuna study `spec.name`.
 
-Flow: open the storage (schema created here, before any worker) -> claim the study name for this spec ->
+Flow: open the storage (schema created here, before any worker) -> take the study's lease (one driver per
+study) -> claim the study name for this spec ->
 on resume, fail trials a dead driver left RUNNING/WAITING -> run `n_trials` (resume: n_trials minus the
 finished ones) fresh Tune trials with `StudyRecorder` as the searcher -> boundary check -> summary.
 
@@ -23,6 +24,7 @@ from typing import Any
 import optuna
 
 from afpe.search.analysis import finished_count, search_trials
+from afpe.search.lease import driver_lease
 from afpe.search.recorder import (
     EPOCH_KEY,
     WARNINGS_KEY,
@@ -203,8 +205,22 @@ def run_study(
 
     `storage`: an RDB URL (default $AFPE_STORAGE or sqlite under ~/.afpe/). `ray_address`: a Ray cluster
     (default: $RAY_ADDRESS, else a private local Ray). `on_progress` is called as each trial ends,
-    `on_warning` once for each distinct warning raised inside a trial."""
+    `on_warning` once for each distinct warning raised inside a trial. The study's lease (`lease.py`) is held
+    throughout: LeaseHeldError (a ValueError naming the holder) when another driver runs the study."""
     optuna_storage = open_storage(storage)
+    with driver_lease(storage, spec.name):
+        return _run_leased(spec, optuna_storage, ray_address, resume, on_progress, on_warning)
+
+
+def _run_leased(
+    spec: StudySpec,
+    optuna_storage: optuna.storages.BaseStorage,
+    ray_address: str | None,
+    resume: bool,
+    on_progress: Callable[[Progress], None] | None,
+    on_warning: Callable[[TrialWarning], None] | None,
+) -> StudySummary:
+    """`run_study` while the driver holds the study's lease: only the holder fails stale trials and runs more."""
     study = claim_study(optuna_storage, spec, resume)
     if resume:
         fail_stale_trials(study)

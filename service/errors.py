@@ -25,3 +25,9 @@ class Conflict(ApiError):
 
 class Unauthorized(ApiError):
     status_code = 401
+
+
+class ServiceUnavailable(ApiError):
+    """The cluster could not be reached; what could be recorded was recorded."""
+
+    status_code = 503

@@ -73,5 +73,6 @@ ERRORS: dict[int | str, dict[str, Any]] = {
         (404, "no such study or spec"),
         (409, "conflicts with the study's state or another spec"),
         (422, "invalid input, naming the field"),
+        (503, "the cluster could not be reached (a new or resumed study is recorded and submitted later)"),
     )
 }

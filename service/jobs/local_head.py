@@ -1,4 +1,4 @@
-"""A private local Ray head for a service started without a cluster address."""
+"""A private local Ray head for a service started without a cluster address; it dies with the service."""
 
 from __future__ import annotations
 
@@ -15,6 +15,14 @@ from ray.job_submission import JobSubmissionClient
 
 from afpe.service.cluster.topology import child_env, executable, free_port, head_command
 
+# Ends the head's process group ($2) once the service ($1) is gone, SIGTERM first (Ray drains), SIGKILL after
+# 20 s; ends by itself when the group is gone. The same loop Ray's job supervisor runs beside each driver.
+PARENT_WATCH = (
+    'while kill -0 "$1" && kill -0 -"$2"; do sleep 1; done 2>/dev/null; kill -0 "$1" 2>/dev/null && exit 0; '
+    'kill -TERM -"$2"; for _ in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20; do '
+    'kill -0 -"$2" 2>/dev/null || exit 0; sleep 1; done; kill -KILL -"$2"'
+)
+
 
 def auth_headers(token: str | None) -> dict[str, str] | None:
     """The header of Ray's token auth (None: no token, e.g. a cluster without auth)."""
@@ -24,8 +32,10 @@ def auth_headers(token: str | None) -> dict[str, str] | None:
 class LocalRayHead:
     """The cluster's `head_command` run with `--block` in its own short temp dir and process group, on free
     loopback ports, offering this machine's CPUs (or `num_cpus`), with Ray's token auth on and a fresh token
-    (`token`); `stop()` ends exactly that process group. The dashboard (job API) address is `address`. Jobs
-    inherit the head's environment (token, PGPASSWORD). RuntimeError when the head does not come up."""
+    (`token`); `stop()` ends exactly that process group, and so does a watcher when this process ends without
+    calling it (a SIGKILL): no orphaned head keeps running its jobs' drivers. The dashboard (job API) address is
+    `address`. Jobs inherit the head's environment (token, PGPASSWORD). RuntimeError when the head does not
+    come up."""
 
     def __init__(self, num_cpus: int | None = None, env: dict[str, str] | None = None, timeout_s: float = 90.0):
         self.temp_dir = tempfile.mkdtemp(prefix="afpe-ray-", dir="/tmp")
@@ -63,6 +73,13 @@ class LocalRayHead:
             ),
             stdout=self.log_path.open("w"),
             stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        subprocess.Popen(
+            ["/bin/sh", "-c", PARENT_WATCH, "afpe-head-watch", str(os.getpid()), str(self.process.pid)],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
             start_new_session=True,
         )
         self._wait_ready(timeout_s)

@@ -2,8 +2,8 @@
 private local Ray head started at first use.
 
 The job's entrypoint is the search driver (`afpe run spec.json [--resume]`); the spec travels in the job's
-`working_dir`, the storage URL (no password: the cluster's PGPASSWORD / ~/.pgpass supplies it) and data
-folder in its environment.
+`working_dir`, the storage URL (no password: the cluster's PGPASSWORD / ~/.pgpass supplies it), data
+folder and the job id (the driver's lease holder id, which a cancel revokes) in its environment.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from typing import Any
 
 from ray.job_submission import JobStatus, JobSubmissionClient
 
+from afpe.search.lease import HOLDER_ENV
 from afpe.search.storage import public_url, split_password
 from afpe.service.jobs.backend import JobState, submission_id
 from afpe.service.jobs.local_head import LocalRayHead, auth_headers
@@ -62,7 +63,7 @@ class JobRunner:
                 self.client.submit_job(
                     entrypoint=entrypoint,
                     submission_id=job_id,
-                    runtime_env={"working_dir": str(folder), "env_vars": self.env},
+                    runtime_env={"working_dir": str(folder), "env_vars": {**self.env, HOLDER_ENV: job_id}},
                     metadata={"afpe_study": study, "attempt": str(attempt)},
                 )
                 return job_id

@@ -5,22 +5,31 @@ the Optuna study of the same name (trials). Job states are pulled from the backe
 most once per REFRESH_S) and at start-up (`reconcile`), so a restarted service picks up where it left off: a
 job the cluster still knows is followed; a job the cluster lost (a private head that stopped with the old
 service) is resubmitted as the next attempt with `--resume`. When a job ends, trials it left RUNNING become
-FAIL.
+FAIL, failed by the service while it holds the study's lease (`afpe.search.lease`: one driver per study).
+
+A cluster that cannot be reached never fails a read: the study keeps its last known state, marked stale
+(`is_stale`); a create or resume whose submission fails is recorded (queued, submitted again on the next
+refresh) and answered with ServiceUnavailable. A cancel is verified: the job's lease is revoked first (a job
+Ray reports stopped may still start its entrypoint, whose driver is then refused), the job is stopped until
+Ray reports it ended, and its driver must have let go of the lease before its RUNNING trials become FAIL.
 """
 
 from __future__ import annotations
 
+import logging
 import math
 import threading
 import time
+import uuid
 from typing import Any
 
 import optuna
 from sqlalchemy import select
 from sqlalchemy.orm import sessionmaker
 
+from afpe.search.lease import HEARTBEAT_S, LEASE_TTL_S, LeaseError, StudyLeases
 from afpe.search.storage import StudyConflictError, claim_study, fail_stale_trials
-from afpe.service.errors import Conflict
+from afpe.service.errors import Conflict, ServiceUnavailable
 from afpe.service.jobs.backend import JobBackend
 from afpe.service.manager.catalog import SpecCatalog
 from afpe.service.manager.records import (
@@ -28,6 +37,7 @@ from afpe.service.manager.records import (
     StudyRecord,
     StudySource,
     StudyState,
+    compare_and_update,
     get_record,
     update_record,
     utcnow,
@@ -35,6 +45,11 @@ from afpe.service.manager.records import (
 
 REFRESH_S = 1.0
 MAX_ATTEMPTS = 5
+STOP_TRIES = 2
+# a revoked driver lets go within a heartbeat; a dead one's lease expires after the TTL
+RELEASE_WAIT_S = LEASE_TTL_S + 2 * HEARTBEAT_S
+
+log = logging.getLogger("afpe.service")
 
 
 class StudyLifecycle:
@@ -53,10 +68,19 @@ class StudyLifecycle:
         self.refresh_s = refresh_s
         self._lock = threading.RLock()
         self._checked: dict[str, float] = {}
+        self._stale: set[str] = set()
+        with sessions() as session:  # the leases live in the service's database, beside its table
+            self.leases = StudyLeases(session.get_bind())
+        self.holder = f"afpe-serve-{uuid.uuid4().hex[:12]}"  # this service's lease holder id
+
+    def is_stale(self, name: str) -> bool:
+        """True when the last refresh of study `name` could not reach the cluster: its state is the last known."""
+        return name in self._stale
 
     def create(self, body: Any) -> tuple[StudyRecord, bool]:
         """(record, created): a new study is queued and submitted; the same spec again returns the study.
-        InvalidInput for a bad spec, Conflict for a name another spec owns."""
+        InvalidInput for a bad spec, Conflict for a name another spec owns or another driver runs,
+        ServiceUnavailable when the submission failed (the study is recorded and submitted again later)."""
         spec = self.catalog.validate(body)
         data = spec.model_dump(mode="json")
         with self._lock, self.sessions.begin() as session:
@@ -65,6 +89,7 @@ class StudyLifecycle:
                 if record.spec != data:
                     raise Conflict(f"name: study {spec.name!r} already exists with a different spec")
                 return record, False
+            self._check_not_held(spec.name)
             try:
                 claim_study(self.storage, spec, resume=False)
             except StudyConflictError as error:
@@ -73,7 +98,7 @@ class StudyLifecycle:
                 name=spec.name, spec=data, source=StudySource.REST, state=StudyState.QUEUED, attempt=1, resume=False
             )
             session.add(record)
-        return self._submit(record), True
+        return self._submitted(self._submit(record)), True
 
     def refresh(self, record: StudyRecord, force: bool = False) -> StudyRecord:
         """Pull the job state of an active study from the backend (throttled) and store what changed."""
@@ -87,7 +112,17 @@ class StudyLifecycle:
             record = get_record(self.sessions, record.name)
             if not record.state.active:
                 return record
-            job = self.backend.state(record.job_id) if record.job_id else None
+            try:
+                job = self.backend.state(record.job_id) if record.job_id else None
+            except Exception as failure:  # noqa: BLE001 - any cluster problem: serve the last known state
+                log.warning(
+                    "study %s: the cluster could not be reached (%s); serving its last known state",
+                    record.name,
+                    failure,
+                )
+                self._stale.add(record.name)
+                return record
+            self._stale.discard(record.name)
             if job is None:
                 return self._resubmit_lost(record)
             if job.state == record.state:
@@ -98,7 +133,7 @@ class StudyLifecycle:
             else:
                 changes["finished_at"] = utcnow()
                 if job.state == StudyState.FAILED:
-                    changes["error"] = self.backend.failure_text(record.job_id)
+                    changes["error"] = self._failure_text(record.job_id)
                 elif job.state == StudyState.CANCELLED:
                     changes["error"] = "the Ray job was stopped outside the service"
             record = update_record(self.sessions, record.name, **changes)
@@ -114,36 +149,42 @@ class StudyLifecycle:
             self.refresh(record, force=True)
 
     def cancel(self, name: str) -> StudyRecord:
-        """Stop the study's job; its running trials become FAIL. Conflict unless the study is active."""
+        """Stop the study's job and verify it ended (see the module docstring); its running trials become FAIL.
+        Conflict unless the study is active. A cluster that cannot be reached does not keep a cancel from
+        happening: the revoked driver ends on its own, and the record's `error` says so."""
         record = self.refresh(get_record(self.sessions, name), force=True)
         if record.source != StudySource.REST:
             raise Conflict(f"name: study {name!r} was imported; it has no job to cancel")
-        if not record.state.active:
-            raise Conflict(f"name: study {name!r} is already {record.state}")
         with self._lock:
-            if record.job_id:
-                self.backend.stop(record.job_id)
-            record = update_record(self.sessions, name, state=StudyState.CANCELLED, finished_at=utcnow(), error=None)
+            record = get_record(self.sessions, name)
+            if not record.state.active:
+                raise Conflict(f"name: study {name!r} is already {record.state}")
+            error = self._stop_verified(name, record.job_id) if record.job_id else None
+            record = update_record(self.sessions, name, state=StudyState.CANCELLED, finished_at=utcnow(), error=error)
             self._end_running_trials(name)
         return record
 
     def resume(self, name: str, n_trials: int | None = None) -> StudyRecord:
         """Resubmit a failed or cancelled study (or a succeeded one with a larger n_trials) with --resume.
-        Conflict for an imported or active study, or a succeeded one without a new n_trials."""
+        Conflict for an imported or active study, one another driver runs, a succeeded one without a new n_trials,
+        or a concurrent resume that won; ServiceUnavailable when the submission failed (retried later)."""
         record = self.refresh(get_record(self.sessions, name), force=True)
         if record.source != StudySource.REST:
             raise Conflict(f"name: study {name!r} was imported; it cannot run")
-        if record.state.active:
-            raise Conflict(f"name: study {name!r} is {record.state}; cancel it first")
-        spec = dict(record.spec)
-        if n_trials is not None:
-            spec = self.catalog.validate({**spec, "n_trials": n_trials}).model_dump(mode="json")
-        elif record.state == StudyState.SUCCEEDED:
-            raise Conflict(f"name: study {name!r} succeeded; give a larger n_trials to run more trials")
         with self._lock:
-            record = update_record(
+            record = get_record(self.sessions, name)
+            if record.state.active:
+                raise Conflict(f"name: study {name!r} is {record.state}; cancel it first")
+            spec = dict(record.spec)
+            if n_trials is not None:
+                spec = self.catalog.validate({**spec, "n_trials": n_trials}).model_dump(mode="json")
+            elif record.state == StudyState.SUCCEEDED:
+                raise Conflict(f"name: study {name!r} succeeded; give a larger n_trials to run more trials")
+            self._check_not_held(name)
+            resumed = compare_and_update(
                 self.sessions,
                 name,
+                {"attempt": record.attempt, "state": record.state},
                 spec=spec,
                 attempt=record.attempt + 1,
                 resume=True,
@@ -152,7 +193,33 @@ class StudyLifecycle:
                 error=None,
                 finished_at=None,
             )
-            return self._submit(record)
+            if resumed is None:
+                raise Conflict(f"name: study {name!r} was resumed or changed by another request meanwhile")
+            return self._submitted(self._submit(resumed))
+
+    def _check_not_held(self, name: str) -> None:
+        """Conflict naming the driver that holds the study's lease, if one does (e.g. an `afpe run`)."""
+        holder = self.leases.holder(name)
+        if holder is not None:
+            raise Conflict(f"name: study {name!r} is being run by {holder}; wait for it to end or stop it first")
+
+    def _stop_verified(self, name: str, job_id: str) -> str | None:
+        """Revoke the job's lease, stop the job until Ray reports it ended, and wait until its driver no longer
+        holds the study's lease; what could not be confirmed, or None."""
+        self.leases.revoke(name, job_id)
+        problem = None
+        try:
+            for _ in range(STOP_TRIES):
+                state = self.backend.stop(job_id)
+                if state is None or not state.active:
+                    break
+            else:
+                problem = f"the cluster still reports the job {job_id} running after {STOP_TRIES} stops"
+        except Exception as failure:  # noqa: BLE001 - any cluster problem: the revoked driver ends on its own
+            problem = f"the cluster could not be reached to stop the job {job_id} ({failure}); its driver was revoked"
+        if not self.leases.wait_until_not_held_by(name, job_id, RELEASE_WAIT_S):
+            problem = f"the driver of the job {job_id} still held the study after {RELEASE_WAIT_S:.0f} s"
+        return problem
 
     def _submit(self, record: StudyRecord) -> StudyRecord:
         """Submit the record's current attempt (idempotent per attempt id) and store its job id. A cluster
@@ -164,6 +231,20 @@ class StudyLifecycle:
             job_id, error = None, f"job submission failed (retried on the next refresh): {failure}"
         return update_record(self.sessions, record.name, job_id=job_id, error=error)
 
+    def _submitted(self, record: StudyRecord) -> StudyRecord:
+        """The record of a submitted attempt; ServiceUnavailable when the cluster refused it (the study stays
+        queued, recorded, and is submitted again on the next refresh)."""
+        if record.job_id is None:
+            raise ServiceUnavailable(f"study {record.name!r} is recorded and queued, but its {record.error}")
+        return record
+
+    def _failure_text(self, job_id: str) -> str:
+        """Why the job failed, from the cluster (a placeholder when the cluster cannot be reached)."""
+        try:
+            return self.backend.failure_text(job_id)
+        except Exception:  # noqa: BLE001 - any cluster problem: the failure itself is known
+            return f"the job {job_id} failed; its log could not be read from the cluster"
+
     def _resubmit_lost(self, record: StudyRecord) -> StudyRecord:
         """The cluster does not know the job (never submitted, or the cluster restarted): the next attempt
         resumes the Optuna study; after MAX_ATTEMPTS the study fails."""
@@ -173,6 +254,8 @@ class StudyLifecycle:
                 return update_record(
                     self.sessions, record.name, state=StudyState.FAILED, finished_at=utcnow(), error=error
                 )
+            self.leases.revoke(record.name, record.job_id)  # its driver may live on (an orphaned head): it ends
+            self.leases.wait_until_not_held_by(record.name, record.job_id, RELEASE_WAIT_S)
             record = update_record(
                 self.sessions,
                 record.name,
@@ -185,6 +268,12 @@ class StudyLifecycle:
         return self._submit(record)
 
     def _end_running_trials(self, name: str) -> None:
-        """Trials left RUNNING or WAITING by a job that ended get the honest state FAIL."""
-        study = optuna.load_study(study_name=name, storage=self.storage)
-        fail_stale_trials(study, reason="its study's job ended before the trial finished")
+        """Trials left RUNNING or WAITING by a job that ended get the honest state FAIL, while the service holds
+        the study's lease; a live driver holding it (an `afpe run`, or a dead one's lease not yet expired) keeps
+        them: they are its own, or the next holder fails them."""
+        try:
+            with self.leases.held(name, self.holder):
+                study = optuna.load_study(study_name=name, storage=self.storage)
+                fail_stale_trials(study, reason="its study's job ended before the trial finished")
+        except LeaseError as refusal:
+            log.info("trials of study %s left to the lease holder: %s", name, refusal)

@@ -59,6 +59,7 @@ class StudyQueries:
                     best_value=summary.best_value,
                     metric=summary.metric,
                     created_at=record.created_at,
+                    stale=self.lifecycle.is_stale(record.name),
                 )
             )
         return items
@@ -98,6 +99,7 @@ class StudyQueries:
             created_at=record.created_at,
             started_at=record.started_at,
             finished_at=record.finished_at,
+            stale=self.lifecycle.is_stale(record.name),
         )
 
     def trials(self, name: str, offset: int, limit: int) -> TrialsPage:

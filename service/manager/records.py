@@ -99,3 +99,15 @@ def update_record(sessions: sessionmaker, name: str, **changes: Any) -> StudyRec
         for key, value in changes.items():
             setattr(record, key, value)
     return record
+
+
+def compare_and_update(
+    sessions: sessionmaker, name: str, expected: dict[str, Any], **changes: Any
+) -> StudyRecord | None:
+    """Store `changes` on the record of study `name` only while its columns still hold `expected`: one
+    `UPDATE ... WHERE`, atomic across threads and service processes. The updated record, or None when another
+    writer changed it first."""
+    with sessions.begin() as session:
+        matches = [getattr(StudyRecord, key) == value for key, value in expected.items()]
+        result = session.execute(sa.update(StudyRecord).where(StudyRecord.name == name, *matches).values(**changes))
+    return get_record(sessions, name) if result.rowcount == 1 else None

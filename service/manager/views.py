@@ -10,6 +10,8 @@ from pydantic import BaseModel, Field
 from afpe.service.manager.records import StudySource, StudyState
 from afpe.service.plots.trend import TrendPoint
 
+STALE = "the cluster could not be reached when the state was last refreshed: `state` is the last known one"
+
 
 class SpecSummary(BaseModel):
     """A shipped spec (`studies/<name>.yaml`); a spec that does not load has only `error`."""
@@ -71,6 +73,7 @@ class StudyListItem(BaseModel):
     best_value: float | None
     metric: str
     created_at: dt.datetime
+    stale: bool = Field(False, description=STALE)
 
 
 class StudyStatus(BaseModel):
@@ -99,6 +102,7 @@ class StudyStatus(BaseModel):
     created_at: dt.datetime
     started_at: dt.datetime | None
     finished_at: dt.datetime | None
+    stale: bool = Field(False, description=STALE)
 
 
 class TrialItem(BaseModel):

@@ -3,6 +3,7 @@ every state change a cluster can cause, and what the service does about it."""
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import optuna
@@ -10,8 +11,9 @@ import pytest
 from optuna.distributions import FloatDistribution
 from optuna.trial import TrialState
 
-from afpe.search.storage import open_storage
-from afpe.service.errors import Conflict, InvalidInput
+from afpe.search.lease import StudyLeases
+from afpe.search.storage import create_engine, open_storage
+from afpe.service.errors import Conflict, InvalidInput, ServiceUnavailable
 from afpe.service.jobs.backend import JobState, submission_id
 from afpe.service.manager.catalog import SpecCatalog
 from afpe.service.manager.lifecycle import MAX_ATTEMPTS, StudyLifecycle
@@ -36,6 +38,8 @@ class FakeRayJobs:
         return job_id
 
     def state(self, job_id: str) -> JobState | None:
+        if self.down:
+            raise ConnectionError("the cluster does not answer")
         return self.jobs.get(job_id)
 
     def failure_text(self, job_id: str) -> str:
@@ -118,7 +122,9 @@ def test_a_lost_job_is_resubmitted_with_resume_until_max_attempts(lifecycle, job
 
 def test_an_unreachable_cluster_keeps_the_study_queued_then_submits(lifecycle, jobs):
     jobs.down = True
-    record, _ = lifecycle.create(quickstart(lifecycle))
+    with pytest.raises(ServiceUnavailable, match="recorded and queued, but its job submission failed"):
+        lifecycle.create(quickstart(lifecycle))
+    record = get_record(lifecycle.sessions, "life")
     assert record.state == StudyState.QUEUED and record.job_id is None and "submission failed" in record.error
     jobs.down = False
     record = lifecycle.refresh(record)
@@ -158,3 +164,59 @@ def test_a_stop_outside_the_service_is_noted_and_reconcile_follows_active_studie
     one, two = (get_record(lifecycle.sessions, name) for name in ("one", "two"))
     assert one.state == StudyState.CANCELLED and "outside the service" in one.error
     assert two.state == StudyState.RUNNING and two.started_at is not None
+
+
+def test_reads_serve_the_last_known_state_marked_stale_while_the_cluster_is_down(lifecycle, jobs):
+    record, _ = lifecycle.create(quickstart(lifecycle))
+    jobs.move(record.job_id, StudyState.RUNNING)
+    record = lifecycle.refresh(record)
+    jobs.down = True
+    stale = lifecycle.refresh(record)
+    assert stale.state == StudyState.RUNNING and lifecycle.is_stale("life")
+    jobs.down = False
+    assert lifecycle.refresh(stale).state == StudyState.RUNNING and not lifecycle.is_stale("life")
+
+
+def test_of_eight_concurrent_resumes_one_submits_a_job(lifecycle, jobs):
+    record, _ = lifecycle.create(quickstart(lifecycle))
+    lifecycle.cancel("life")
+    start = threading.Barrier(8)
+    outcomes: list[str] = []
+
+    def resume() -> None:
+        start.wait()
+        try:
+            outcomes.append(lifecycle.resume("life").job_id)
+        except Conflict as refusal:
+            outcomes.append(refusal.message)
+
+    threads = [threading.Thread(target=resume) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert outcomes.count("afpe-life-2") == 1 and sum("cancel it first" in o for o in outcomes) == 7, outcomes
+    assert [job for job, _ in jobs.submissions] == ["afpe-life-1", "afpe-life-2"]
+
+
+def test_a_study_another_driver_holds_is_neither_resumed_nor_cleaned_up(lifecycle, jobs, storage_url):
+    record, _ = lifecycle.create(quickstart(lifecycle))
+    jobs.move(record.job_id, StudyState.RUNNING)
+    record = lifecycle.refresh(record)
+    cli = StudyLeases(create_engine(storage_url), ttl_s=300)
+    cli.acquire("life", "afpe-run-cli")  # `afpe run life --resume` from a shell (the job's driver never got it)
+    start_trial(lifecycle, "life")
+    jobs.move(record.job_id, StudyState.FAILED)
+    assert lifecycle.refresh(record).state == StudyState.FAILED
+    assert trial_states(lifecycle, "life") == [TrialState.RUNNING]  # the holder's trial, not the ended job's
+    with pytest.raises(Conflict, match="is being run by afpe-run-cli"):
+        lifecycle.resume("life")
+    cli.release("life", "afpe-run-cli")
+    assert lifecycle.resume("life").attempt == 2
+
+
+def test_cancel_revokes_the_jobs_driver(lifecycle, jobs, storage_url):
+    record, _ = lifecycle.create(quickstart(lifecycle))
+    lifecycle.cancel("life")
+    leases = StudyLeases(create_engine(storage_url))
+    assert leases.revoked("life", "afpe-life-1") and not leases.revoked("life", "afpe-life-2")
