@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -66,14 +67,37 @@ def _print_warning(warning) -> None:  # noqa: ANN001 - afpe.search.recorder.Tria
     print(f"warning: trial {warning.number}: {warning.text}{where}", flush=True)
 
 
+def warn_password_in_argv(url: str | None) -> None:
+    """A password written in --storage is visible to every user of the machine (`ps`): say where it goes
+    instead (libpq reads PGPASSWORD, PGPASSFILE or ~/.pgpass)."""
+    from sqlalchemy.exc import ArgumentError
+
+    from afpe.search.storage import split_password
+
+    try:
+        password = split_password(url)[1] if url else None
+    except ArgumentError:  # not a URL: opening the storage names the problem
+        return
+    if password is not None:
+        print(
+            "warning: the password in --storage is visible in `ps`; set PGPASSWORD or use ~/.pgpass (PGPASSFILE)",
+            file=sys.stderr,
+            flush=True,
+        )
+
+
 def _run(args: argparse.Namespace) -> int:
     import optuna
 
     from afpe.search import load_spec, run_study
     from afpe.search.catalog import spec_path
+    from afpe.search.spec import DATA_CONFINE_ENV, confine_data_root
     from afpe.search.storage import default_storage_url, public_url
 
+    warn_password_in_argv(args.storage)
     spec = load_spec(spec_path(args.spec), args.overrides)
+    if os.environ.get(DATA_CONFINE_ENV):  # a job of `afpe serve`: data_root must still lie in its data folder
+        spec = confine_data_root(spec, os.environ[DATA_CONFINE_ENV])
     storage = public_url(args.storage or default_storage_url())
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     print(
@@ -96,6 +120,7 @@ def _run(args: argparse.Namespace) -> int:
 def _open(args: argparse.Namespace):  # noqa: ANN202
     from afpe.search.storage import load_study, open_storage
 
+    warn_password_in_argv(args.storage)
     return load_study(open_storage(args.storage), args.name)
 
 

@@ -25,6 +25,7 @@ import optuna
 
 from afpe.search.analysis import finished_count, search_trials
 from afpe.search.lease import driver_lease
+from afpe.search.ray_token import ensure_private_token
 from afpe.search.recorder import (
     EPOCH_KEY,
     WARNINGS_KEY,
@@ -91,7 +92,8 @@ def make_sampler(spec: StudySpec, offset: int) -> optuna.samplers.BaseSampler:
 @contextmanager
 def ray_session(address: str | None) -> Iterator[None]:
     """Connect to `address` (or $RAY_ADDRESS, as inside a Ray Job), else start a private local Ray in its
-    own short temp dir, shut down and removed afterwards. An already initialised Ray is used as it is."""
+    own short temp dir, with a token file only its owner reads, shut down and removed afterwards. An
+    already initialised Ray is used as it is."""
     import ray
 
     if ray.is_initialized():
@@ -103,6 +105,7 @@ def ray_session(address: str | None) -> Iterator[None]:
         ray.init(address=address, log_to_driver=False)
     else:
         temp_dir = tempfile.mkdtemp(prefix="afpe-ray-", dir="/tmp")
+        ensure_private_token()  # Ray would write a world-readable ~/.ray/auth_token
         ray.init(_temp_dir=temp_dir, include_dashboard=False, log_to_driver=False)
     try:
         yield

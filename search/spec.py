@@ -341,3 +341,20 @@ def load_spec(path: str | os.PathLike[str], overrides: list[str] | tuple[str, ..
     if not isinstance(data, dict):
         raise SpecError(f"{file}: a study spec must be a mapping, got {type(data).__name__}")
     return validate_spec(apply_overrides(data, overrides), source=str(file))
+
+
+DATA_CONFINE_ENV = "AFPE_DATA_CONFINE"
+
+
+def confine_data_root(spec: StudySpec, root: str | Path) -> StudySpec:
+    """`spec` with its data_root (default: `root`) replaced by its real path, which must lie inside `root`'s
+    real path: the check a job of the service repeats when it starts (the folder may have been swapped for
+    a link since the spec was accepted), so the trials open a path without links. SpecError otherwise."""
+    base = Path(root).expanduser().resolve()
+    try:
+        real = Path(spec.data_root).expanduser().resolve() if spec.data_root else base
+    except (ValueError, OSError, RuntimeError) as error:
+        raise SpecError(f"data_root: {spec.data_root!r} is not a usable path ({error})") from None
+    if not real.is_relative_to(base):
+        raise SpecError(f"data_root: {spec.data_root!r} resolves to {real}, outside the data directory {base}")
+    return spec.model_copy(update={"data_root": str(real)})

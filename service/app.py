@@ -12,9 +12,11 @@ from contextlib import asynccontextmanager
 
 import optuna
 from fastapi import FastAPI
+from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from afpe.search.storage import open_storage
 from afpe.service.api.errors import install_error_handlers
+from afpe.service.api.guard import RequestGuard
 from afpe.service.api.routes import health_router, router
 from afpe.service.jobs.backend import JobBackend
 from afpe.service.jobs.ray_jobs import RayJobBackend
@@ -28,8 +30,9 @@ log = logging.getLogger("afpe.service")
 
 def create_app(settings: ServiceSettings | None = None, backend: JobBackend | None = None) -> FastAPI:
     """The app; `settings.api_token` (generated when unset, loopback only) is on `app.state.settings`, the
-    job backend (default `RayJobBackend`) on `app.state.backend`. ValueError for a non-loopback host
-    without a token."""
+    job backend (default `RayJobBackend`) on `app.state.backend`. Requests with a Host header outside
+    `settings.allowed_hosts` get 400; the token and body-size checks run before a body is read
+    (`api.guard.RequestGuard`). ValueError for a non-loopback host without a token, or a short token."""
     settings = (settings or ServiceSettings()).resolved()
     backend = backend if backend is not None else RayJobBackend(settings)
 
@@ -47,6 +50,8 @@ def create_app(settings: ServiceSettings | None = None, backend: JobBackend | No
         version="0.1.0",
         summary="Start, watch, cancel and resume positional-encoding scale searches; plots and a dashboard.",
         lifespan=lifespan,
+        docs_url=None,  # Swagger UI and ReDoc load from a CDN: /docs is the dashboard's own page
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.backend = backend
@@ -56,4 +61,11 @@ def create_app(settings: ServiceSettings | None = None, backend: JobBackend | No
     app.include_router(health_router)
     app.include_router(dashboard.router)
     install_error_handlers(app)
+    app.add_middleware(
+        RequestGuard,
+        token=settings.api_token,
+        max_body_bytes=settings.max_body_bytes,
+        max_upload_bytes=settings.max_upload_bytes,
+    )
+    app.add_middleware(TrustedHostMiddleware, allowed_hosts=settings.allowed_hosts)
     return app

@@ -11,7 +11,10 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from afpe.search.catalog import shipped_specs_dir
-from afpe.search.storage import default_storage_url
+from afpe.search.storage import default_storage_url, split_password
+
+MIN_TOKEN_LENGTH = 32
+LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1", "[::1]")
 
 
 def is_loopback(host: str) -> bool:
@@ -42,11 +45,29 @@ class ServiceSettings(BaseSettings):
     max_epochs: int = Field(1000, ge=1, description="upper bound on trainer.epochs")
     max_trial_cpus: float = Field(64.0, gt=0, description="upper bound on resources.cpus")
     max_trial_gpus: float = Field(8.0, ge=0, description="upper bound on resources.gpu")
+    min_trial_cpus: float = Field(0.25, gt=0, description="lower bound on resources.cpus")
+    max_model_params: int = Field(500_000_000, ge=1, description="upper bound on the ViT's parameter count")
+    max_tokens: int = Field(16_384, ge=1, description="upper bound on tokens per sample (patch grid + CLS)")
+    max_generated_bytes: int = Field(
+        16 * 2**30, ge=1, description="upper bound on the data a synthetic task generates (float32 bytes)"
+    )
+    max_body_bytes: int = Field(2**20, ge=1, description="largest request body (413 above), uploads excepted")
+    max_upload_bytes: int = Field(20 * 2**20, ge=1, description="largest multipart upload (CSV import; 413 above)")
+    allowed_hosts: list[str] = Field(
+        default_factory=list,
+        description="Host headers served (JSON list); loopback names and the bind host are always allowed",
+    )
     generated_token: bool = Field(False, exclude=True)
 
     def resolved(self) -> ServiceSettings:
-        """Paths expanded; a generated token when none is configured, which is refused off loopback."""
+        """Paths expanded; a generated token when none is configured, which is refused off loopback; the
+        trusted hosts completed. ValueError for a token shorter than MIN_TOKEN_LENGTH characters."""
         token = self.api_token
+        if token and len(token) < MIN_TOKEN_LENGTH:
+            raise ValueError(
+                f"api_token: AFPE_API_TOKEN has {len(token)} characters, at least {MIN_TOKEN_LENGTH} are needed "
+                "(e.g. `openssl rand -hex 32`)"
+            )
         if not token:
             if not is_loopback(self.host):
                 raise ValueError(
@@ -60,5 +81,19 @@ class ServiceSettings(BaseSettings):
                 "data_dir": Path(os.path.expanduser(self.data_dir)).resolve(),
                 "specs_dir": Path(os.path.expanduser(self.specs_dir)).resolve(),
                 "work_dir": Path(os.path.expanduser(self.work_dir)).resolve(),
+                "allowed_hosts": self.trusted_hosts(),
             }
         )
+
+    def trusted_hosts(self) -> list[str]:
+        """The Host header names served: the configured ones, the loopback names and the bind host (unless it
+        is a wildcard address, which names no host)."""
+        hosts = [*self.allowed_hosts, *LOOPBACK_NAMES]
+        if self.host not in ("0.0.0.0", "::", ""):
+            hosts.append(f"[{self.host}]" if ":" in self.host else self.host)
+        return list(dict.fromkeys(hosts))
+
+    def secrets(self) -> list[str]:
+        """Values never to show: the API token, the database password, the Ray auth token."""
+        values = [self.api_token, split_password(self.storage)[1], os.environ.get("RAY_AUTH_TOKEN")]
+        return [value for value in values if value]

@@ -6,7 +6,6 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from afpe.service.api.auth import require_token
 from afpe.service.manager.manager import StudyManager
 
 
@@ -15,4 +14,3 @@ def get_manager(request: Request) -> StudyManager:
 
 
 Manager = Annotated[StudyManager, Depends(get_manager)]
-TOKEN = [Depends(require_token)]  # `dependencies=` of every mutating route

@@ -1,4 +1,5 @@
-"""Error handlers: every error is JSON `{"error": message}`, never a traceback."""
+"""Error handlers: every error is JSON `{"error": message}`, never a traceback; a write that lost a race to
+another process (an IntegrityError of the database) is a 409."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import logging
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from afpe.service.errors import ApiError
@@ -27,6 +29,12 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, error: StarletteHTTPException) -> JSONResponse:
         return JSONResponse({"error": str(error.detail)}, status_code=error.status_code, headers=error.headers)
+
+    @app.exception_handler(IntegrityError)
+    async def concurrent_write(request: Request, error: IntegrityError) -> JSONResponse:
+        # two processes storing the same study name at once: the database refused the second
+        log.info("integrity error on %s %s: %s", request.method, request.url.path, error.orig)
+        return JSONResponse({"error": "name: the study was created by another request at the same time"}, 409)
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, error: Exception) -> JSONResponse:

@@ -20,9 +20,11 @@ def _serve(args: argparse.Namespace) -> int:
     import uvicorn
     from pydantic import ValidationError
 
+    from afpe.search.cli import warn_password_in_argv
     from afpe.service.app import create_app
     from afpe.service.settings import ServiceSettings
 
+    warn_password_in_argv(args.storage)
     flags = {key: getattr(args, key) for key in ("host", "port", "storage", "ray_address")}
     try:
         settings = ServiceSettings(**{key: value for key, value in flags.items() if value is not None})

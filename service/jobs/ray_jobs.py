@@ -19,6 +19,7 @@ from typing import Any
 from ray.job_submission import JobStatus, JobSubmissionClient
 
 from afpe.search.lease import HOLDER_ENV
+from afpe.search.spec import DATA_CONFINE_ENV
 from afpe.search.storage import public_url, split_password
 from afpe.service.jobs.backend import JobState, submission_id
 from afpe.service.jobs.local_head import LocalRayHead, auth_headers
@@ -124,7 +125,8 @@ class RayJobBackend:
                     self.head = LocalRayHead(self.settings.ray_num_cpus, env=head_env)
                     address, token = self.head.address, self.head.token
                     log.info("started a private Ray head at %s (temp dir %s)", address, self.head.temp_dir)
-                env = {"AFPE_STORAGE": public_url(url), "AFPE_DATA_DIR": str(self.settings.data_dir)}
+                data_dir = str(self.settings.data_dir)  # the job re-checks data_root against it when it starts
+                env = {"AFPE_STORAGE": public_url(url), "AFPE_DATA_DIR": data_dir, DATA_CONFINE_ENV: data_dir}
                 self._runner = JobRunner(address, self.settings.work_dir, env, token)
             return self._runner
 

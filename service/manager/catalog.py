@@ -1,5 +1,6 @@
 """The specs a service offers and accepts: the shipped specs (`studies/*.yaml`), and validation of a
-submitted spec within the service's bounds, its `data_root` resolved under the data directory."""
+submitted spec within the service's bounds (trials, epochs, resources, and what a trial costs: model size,
+tokens per sample, generated data), its `data_root` resolved under the data directory."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from typing import Any
 
 from afpe.search.spec import SLUG_PATTERN, SpecError, StudySpec, apply_override_lines, load_spec, validate_spec
 from afpe.service.errors import InvalidInput, NotFound
+from afpe.service.manager.costs import spec_cost
 from afpe.service.manager.views import SpecSummary
 from afpe.service.settings import ServiceSettings
 
@@ -59,23 +61,38 @@ class SpecCatalog:
         except SpecError as error:
             raise InvalidInput(str(error)) from None
         s = self.settings
+        try:
+            cost = spec_cost(spec)
+        except ValueError as error:
+            raise InvalidInput(f"spec: {error}") from None
         bounds = [
             ("n_trials", spec.n_trials, s.max_trials),
             ("trainer.epochs", spec.trainer.epochs, s.max_epochs),
             ("resources.cpus", spec.resources.cpus, s.max_trial_cpus),
             ("resources.gpu", spec.resources.gpu, s.max_trial_gpus),
+            ("trainer.model (parameters)", cost.model_params, s.max_model_params),
+            ("trainer.model.patch_size (tokens per sample)", cost.tokens, s.max_tokens),
+            ("task_options (generated data, bytes)", cost.generated_bytes, s.max_generated_bytes),
         ]
         for field, value, limit in bounds:
             if value > limit:
                 raise InvalidInput(f"spec: {field}: {value} exceeds this service's limit of {limit}")
+        if spec.resources.cpus < s.min_trial_cpus:
+            raise InvalidInput(
+                f"spec: resources.cpus: {spec.resources.cpus} is below this service's minimum of {s.min_trial_cpus}"
+            )
         return spec.model_copy(update={"data_root": str(self.resolve_data_root(spec.data_root))})
 
     def resolve_data_root(self, data_root: str | None) -> Path:
-        """data_root (relative: to the data directory) with links resolved; it must lie inside the data dir."""
+        """data_root (relative: to the data directory) with links resolved; it must lie inside the data dir.
+        InvalidInput for one outside, or one the file system cannot take (a NUL byte, a link loop)."""
         base = self.settings.data_dir
         if not data_root:
             return base
-        path = (base / Path(data_root).expanduser()).resolve()
+        try:
+            path = (base / Path(data_root).expanduser()).resolve()
+        except (ValueError, OSError, RuntimeError) as error:
+            raise InvalidInput(f"spec: data_root: {data_root!r} is not a usable path ({error})") from None
         if not path.is_relative_to(base):
             raise InvalidInput(f"spec: data_root: {data_root!r} lies outside the data directory {base}")
         return path

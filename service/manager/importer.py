@@ -8,30 +8,35 @@ import csv
 import io
 import math
 import re
-import threading
 from typing import Any
 
 import optuna
 from optuna.distributions import FloatDistribution
 from optuna.trial import FrozenTrial, TrialState
+from pydantic import ValidationError
 from sqlalchemy.orm import sessionmaker
 
 from afpe.encodings import list_encodings
 from afpe.search.analysis import REPEAT_OF
-from afpe.search.spec import PARAM_PREFIX, SLUG_PATTERN
+from afpe.search.spec import PARAM_PREFIX, SLUG_PATTERN, AxisSpec, StudySpec
+from afpe.search.storage import add_finished_trials
 from afpe.service.errors import Conflict, InvalidInput
 from afpe.service.manager.records import StudyRecord, StudySource, StudyState, utcnow
+from afpe.trainers import list_tasks, task_info
 
 MAX_IMPORT_ROWS = 100_000
+MAX_AXES = StudySpec.model_fields["axes"].metadata[0].max_length  # as a spec: at most 8 searched axes
 IMPORTED_STATES = ("COMPLETE", "PRUNED", "FAIL")
 SLUG = re.compile(SLUG_PATTERN)
 
 
 class StudyImporter:
+    """Imports run without a service-wide lock (two imports of one name: the storage refuses the second) and
+    write their trials in bulk (`afpe.search.storage.add_finished_trials`)."""
+
     def __init__(self, sessions: sessionmaker, storage: optuna.storages.BaseStorage):
         self.sessions = sessions
         self.storage = storage
-        self._lock = threading.Lock()
 
     def import_csv(
         self,
@@ -39,21 +44,26 @@ class StudyImporter:
         content: bytes,
         encoding: str,
         direction: str,
-        metric: str,
+        metric: str | None,
         task: str | None,
         task_options: dict[str, Any] | None = None,
     ) -> StudyRecord:
         """Create the finished study `name` from `content` (`task_options` as the study ran with, e.g. its
-        anisotropy, for trends across studies). InvalidInput names the bad field or CSV line; Conflict when the
-        name is taken."""
+        anisotropy, for trends across studies), validated by the rules of a spec: slug axis names, at most
+        MAX_AXES axes, scales within a spec's range, a known task with its options and one of its metrics
+        (`metric` None: the task's default, `value` without a task). InvalidInput names the bad field or CSV
+        line; Conflict when the name is taken."""
         if not SLUG.match(name):
             raise InvalidInput(f"name: {name!r} must match {SLUG_PATTERN}")
         if encoding not in list_encodings():
             raise InvalidInput(f"encoding: unknown encoding {encoding!r} (valid: {', '.join(list_encodings())})")
+        metric = _checked_metric(task, task_options or {}, metric)
         rows = _read_csv(content)
         scales = [c for c in rows[0] if c.startswith(PARAM_PREFIX)]
         if "value" not in rows[0] or not scales:
             raise InvalidInput("file: the CSV needs a `value` column and at least one `s_<axis>` scale column")
+        if len(scales) > MAX_AXES:
+            raise InvalidInput(f"file: {len(scales)} scale columns; a study has at most {MAX_AXES} axes")
         trials, axes = _imported_trials(rows, scales)
         spec = {
             "name": name,
@@ -68,28 +78,49 @@ class StudyImporter:
             "direction": direction,
             "pe_seed": 0,
         }
-        with self._lock, self.sessions.begin() as session:
+        with self.sessions() as session:
             if session.get(StudyRecord, name) is not None:
                 raise Conflict(f"name: study {name!r} already exists")
-            try:
-                study = optuna.create_study(study_name=name, storage=self.storage, direction=direction)
-            except optuna.exceptions.DuplicatedStudyError:
-                raise Conflict(f"name: an Optuna study {name!r} already exists in the storage") from None
-            study.set_user_attr("spec", spec)
-            study.set_user_attr("warnings", [])
-            study.add_trials(trials)
-            now = utcnow()
-            record = StudyRecord(
-                name=name,
-                spec=spec,
-                source=StudySource.IMPORT,
-                state=StudyState.SUCCEEDED,
-                attempt=0,
-                started_at=now,
-                finished_at=now,
-            )
+        try:
+            study = optuna.create_study(study_name=name, storage=self.storage, direction=direction)
+        except optuna.exceptions.DuplicatedStudyError:
+            raise Conflict(f"name: an Optuna study {name!r} already exists in the storage") from None
+        study.set_user_attr("spec", spec)
+        study.set_user_attr("warnings", [])
+        add_finished_trials(study, trials)
+        now = utcnow()
+        record = StudyRecord(
+            name=name,
+            spec=spec,
+            source=StudySource.IMPORT,
+            state=StudyState.SUCCEEDED,
+            attempt=0,
+            started_at=now,
+            finished_at=now,
+        )
+        with self.sessions.begin() as session:
             session.add(record)
         return record
+
+
+def _checked_metric(task: str | None, options: dict[str, Any], metric: str | None) -> str:
+    """The metric of an import: one the task reports (its default when None); without a task, a slug
+    (default `value`). InvalidInput naming `task`, `task_options` or `metric`."""
+    if task is None:
+        metric = metric or "value"
+        if not SLUG.match(metric):
+            raise InvalidInput(f"metric: {metric!r} must match {SLUG_PATTERN} (or give the task)")
+        return metric
+    if task not in list_tasks():
+        raise InvalidInput(f"task: unknown task {task!r} (valid: {', '.join(list_tasks())})")
+    try:
+        info = task_info(task, options)
+    except (ValueError, TypeError) as error:
+        raise InvalidInput(f"task_options: {error}") from None
+    metric = metric or info.default_metric
+    if metric not in info.metrics:
+        raise InvalidInput(f"metric: {task} reports {', '.join(info.metrics)}, not {metric!r}")
+    return metric
 
 
 def _read_csv(content: bytes) -> list[dict[str, str]]:
@@ -97,7 +128,10 @@ def _read_csv(content: bytes) -> list[dict[str, str]]:
         text = content.decode("utf-8-sig")
     except UnicodeDecodeError:
         raise InvalidInput("file: the CSV is not UTF-8 text") from None
-    rows = list(csv.DictReader(io.StringIO(text)))
+    try:
+        rows = list(csv.DictReader(io.StringIO(text)))
+    except csv.Error as error:  # e.g. a field over the csv module's 128 KiB limit
+        raise InvalidInput(f"file: not a readable CSV: {error}") from None
     if not rows:
         raise InvalidInput("file: the CSV has no data rows")
     if len(rows) > MAX_IMPORT_ROWS:
@@ -116,7 +150,7 @@ def _parse_row(line: int, row: dict[str, str], scales: list[str]) -> tuple[Trial
         params = {c: float(row[c]) for c in scales}
         value = float(row["value"]) if (row.get("value") or "").strip() else None
         attrs = {k: int(float(row[k])) for k in IMPORTED_ATTRS if (row.get(k) or "").strip()}
-    except (TypeError, ValueError) as error:
+    except (TypeError, ValueError, OverflowError) as error:  # OverflowError: int(float("inf"))
         raise InvalidInput(f"file: line {line}: {error}") from None
     if any(not (math.isfinite(v) and v > 0) for v in params.values()):
         raise InvalidInput(f"file: line {line}: scales must be positive finite numbers")
@@ -134,7 +168,13 @@ def _imported_trials(rows: list[dict[str, str]], scales: list[str]) -> tuple[lis
         low, high = min(values), max(values)
         if low == high:
             low, high = low / 2, high * 2
-        axes.append({"name": column.removeprefix(PARAM_PREFIX), "grid_axes": [index], "low": low, "high": high})
+        axis = {"name": column.removeprefix(PARAM_PREFIX), "grid_axes": [index], "low": low, "high": high}
+        try:
+            AxisSpec.model_validate(axis)
+        except ValidationError as error:
+            problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors())
+            raise InvalidInput(f"file: column {column!r}: {problems}") from None
+        axes.append(axis)
         distributions[column] = FloatDistribution(low, high, log=True)
     trials = [
         optuna.trial.create_trial(

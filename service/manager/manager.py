@@ -36,7 +36,7 @@ class StudyManager:
         return cls(
             catalog=catalog,
             lifecycle=lifecycle,
-            queries=StudyQueries(sessions, storage, lifecycle),
+            queries=StudyQueries(sessions, storage, lifecycle, secrets=settings.secrets()),
             importer=StudyImporter(sessions, storage),
             backend=backend,
         )

@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import json
 from collections.abc import Sequence
 from dataclasses import asdict
 
@@ -16,6 +18,7 @@ from afpe.search.export import trials_text
 from afpe.search.spec import SearchSpace
 from afpe.search.summary import StudySummary, summarize_trials
 from afpe.service.errors import Conflict, NotFound
+from afpe.service.manager.error_text import sanitize_error
 from afpe.service.manager.lifecycle import StudyLifecycle
 from afpe.service.manager.records import StudyRecord, StudyState, get_record, utcnow
 from afpe.service.manager.views import (
@@ -34,10 +37,18 @@ from afpe.service.plots.figures import build_figure
 
 
 class StudyQueries:
-    def __init__(self, sessions: sessionmaker, storage: optuna.storages.BaseStorage, lifecycle: StudyLifecycle):
+    def __init__(
+        self,
+        sessions: sessionmaker,
+        storage: optuna.storages.BaseStorage,
+        lifecycle: StudyLifecycle,
+        secrets: Sequence[str] = (),
+    ):
+        """`secrets` (tokens, the database password) are hidden from every `error` shown."""
         self.sessions = sessions
         self.storage = storage
         self.lifecycle = lifecycle
+        self.secrets = tuple(secrets)
 
     def list(self) -> list[StudyListItem]:
         """Every study, oldest first, its job state refreshed."""
@@ -94,7 +105,7 @@ class StudyQueries:
             repeats=answer["repeats"],
             optimum=answer["optimum"],
             warnings=summary.warnings,
-            error=record.error,
+            error=sanitize_error(record.error, self.secrets),
             spec=record.spec,
             created_at=record.created_at,
             started_at=record.started_at,
@@ -123,9 +134,19 @@ class StudyQueries:
             raise Conflict(f"plot {kind}: {error}") from None
         return figure.to_json()
 
+    def figure_version(self, name: str) -> str:
+        """A tag that changes whenever a plot of study `name` can change (its spec; a trial's number, state,
+        value or epochs reported), cheaper than a figure: the plots' ETag. NotFound for an unknown study."""
+        record = self.lifecycle.refresh(get_record(self.sessions, name))
+        digest = hashlib.blake2b(json.dumps(record.spec, sort_keys=True).encode(), digest_size=12)
+        for t in self._trials(name):
+            digest.update(f"{t.number},{t.state.value},{t.value},{len(t.intermediate_values)};".encode())
+        return digest.hexdigest()
+
     def compare(self, names: Sequence[str]) -> CompareResult:
-        """Best values of the named studies with bootstrap CIs, and how their specs differ besides encoding."""
-        records = [get_record(self.sessions, name) for name in names]
+        """Best values of the named studies (each once) with bootstrap CIs, and how their specs differ besides
+        encoding."""
+        records = [get_record(self.sessions, name) for name in dict.fromkeys(names)]
         rows = []
         for record in records:
             space = SearchSpace.from_spec(record.spec)

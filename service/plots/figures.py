@@ -221,25 +221,40 @@ def history_figure(d: data.HistoryData) -> go.Figure:
     return fig
 
 
+MAX_CURVE_POINTS = 20_000  # points of the learning-curves plot; more trials x epochs are thinned per curve
+
+
 @register_plot("intermediate", data.intermediate_data)
 def intermediate_figure(d: data.IntermediateData) -> go.Figure:
+    """One trace per trial state (curves joined with gaps), so the figure's size grows with the points shown,
+    not the trials; past MAX_CURVE_POINTS each curve keeps every k-th epoch and its last."""
+    total = sum(len(curve.steps) for curve in d.curves)
+    stride = max(1, math.ceil(total / MAX_CURVE_POINTS))
     fig = go.Figure()
-    shown = set()
-    for curve in d.curves:
+    for state in dict.fromkeys(curve.state for curve in d.curves):
+        x: list[int | None] = []
+        y: list[float | None] = []
+        numbers: list[int | None] = []
+        for curve in (c for c in d.curves if c.state == state):
+            keep = sorted(set(range(0, len(curve.steps), stride)) | {len(curve.steps) - 1})
+            x += [curve.steps[i] for i in keep] + [None]
+            y += [curve.values[i] for i in keep] + [None]
+            numbers += [curve.number] * len(keep) + [None]
         fig.add_trace(
             go.Scatter(
-                x=curve.steps,
-                y=curve.values,
+                x=x,
+                y=y,
+                customdata=numbers,
                 mode="lines+markers",
-                name=curve.state,
-                legendgroup=curve.state,
-                showlegend=curve.state not in shown,
-                line_color=STATE_COLORS.get(curve.state, "gray"),
-                hovertemplate=f"trial {curve.number} ({curve.state})<br>epoch %{{x}}<br>%{{y:.4g}}",
+                name=state,
+                line_color=STATE_COLORS.get(state, "gray"),
+                hovertemplate=f"trial %{{customdata}} ({state})<br>epoch %{{x}}<br>%{{y:.4g}}<extra></extra>",
             )
         )
-        shown.add(curve.state)
-    fig.update_layout(title="Learning curves (pruned trials in orange)", xaxis_title="epoch", yaxis_title=d.metric)
+    thinned = f"; one epoch in {stride} shown" if stride > 1 else ""
+    fig.update_layout(
+        title=f"Learning curves (pruned trials in orange{thinned})", xaxis_title="epoch", yaxis_title=d.metric
+    )
     return fig
 
 

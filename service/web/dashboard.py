@@ -1,5 +1,6 @@
-"""Server-rendered dashboard: study list + start form, study page (live status and plots), comparison view.
-plotly.js comes from the installed plotly package (no CDN). Forms carry the API token as a field."""
+"""Server-rendered dashboard: study list + start form, study page (live status and plots), comparison view,
+the API's operations (/docs). plotly.js comes from the installed plotly package (no CDN). Forms carry the
+API token as a field."""
 
 from __future__ import annotations
 
@@ -38,6 +39,13 @@ def _check_form_token(request: Request, token: str) -> None:
 @router.get("/static/plotly.min.js")
 def plotly_js() -> FileResponse:
     return FileResponse(PLOTLY_JS, media_type="text/javascript", headers={"Cache-Control": "max-age=86400"})
+
+
+@router.get("/docs", response_class=HTMLResponse)
+def api_docs(request: Request) -> HTMLResponse:
+    """The operations of the OpenAPI schema as a page served from here (FastAPI's Swagger UI loads its
+    scripts from a CDN, and no local copy of them is installed)."""
+    return templates.TemplateResponse(request, "docs.html.jinja", {"api": request.app.openapi()})
 
 
 @router.get("/", response_class=HTMLResponse)

@@ -44,7 +44,7 @@ def demo_study() -> optuna.Study:
     return study
 
 
-TOKEN = "test-token"
+TOKEN = "test-token-of-at-least-32-characters"
 
 
 @pytest.fixture
@@ -66,6 +66,7 @@ def make_settings(postgres_url, tmp_path):
             "data_dir": tmp_path / "data",
             "work_dir": tmp_path / "work",
             "ray_num_cpus": 2,
+            "allowed_hosts": ["testserver"],  # the Host of Starlette's TestClient
         }
         return ServiceSettings(**{**values, **overrides})
 
@@ -97,3 +98,34 @@ def tiny_spec(client, name: str, n_trials: int = 3, epochs: int = 1) -> dict:
 @pytest.fixture
 def tiny():
     return tiny_spec
+
+
+@pytest.fixture
+def serve():
+    """`serve(app) -> base URL`: the app on a real uvicorn server on a free loopback port, stopped after the
+    test."""
+    import threading
+    import time
+
+    import uvicorn
+
+    from afpe.service.cluster.topology import free_port
+
+    servers = []
+
+    def start(app) -> str:
+        port = free_port()
+        server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+        thread = threading.Thread(target=server.run, daemon=True)
+        thread.start()
+        servers.append((server, thread))
+        deadline = time.monotonic() + 30
+        while not server.started:
+            assert time.monotonic() < deadline, "uvicorn did not start"
+            time.sleep(0.05)
+        return f"http://127.0.0.1:{port}"
+
+    yield start
+    for server, thread in servers:
+        server.should_exit = True
+        thread.join(10)

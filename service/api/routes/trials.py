@@ -5,7 +5,7 @@ from __future__ import annotations
 from enum import Enum
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import PlainTextResponse
 
 from afpe.service.api.deps import Manager
@@ -40,7 +40,14 @@ def get_trials(
 
 
 @router.get(
-    "/plots/{kind}", summary="A Plotly figure (JSON) of the study", response_model=PlotlyFigure, responses=ERRORS
+    "/plots/{kind}",
+    summary="A Plotly figure (JSON) of the study; with its ETag in If-None-Match, 304 while the study is unchanged",
+    response_model=PlotlyFigure,
+    responses={**ERRORS, 304: {"description": "the figure did not change since the ETag given"}},
 )
-def get_plot(name: str, kind: PlotKind, manager: Manager) -> Response:
-    return Response(manager.queries.figure_json(name, kind.value), media_type="application/json")
+def get_plot(name: str, kind: PlotKind, manager: Manager, request: Request) -> Response:
+    etag = f'"{manager.queries.figure_version(name)}-{kind.value}"'
+    headers = {"ETag": etag, "Cache-Control": "no-cache"}
+    if etag in request.headers.get("if-none-match", ""):
+        return Response(status_code=304, headers=headers)
+    return Response(manager.queries.figure_json(name, kind.value), media_type="application/json", headers=headers)

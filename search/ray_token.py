@@ -1,0 +1,33 @@
+"""The Ray auth token of a private local Ray (`driver.ray_session`): Ray 2.60 turns token auth on for a new
+local cluster and, when no token exists, writes `~/.ray/auth_token` with the default umask (readable by every
+user of the machine). The file is created here first, or its mode tightened, so only its owner can read it."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+TOKEN_ENV = ("RAY_AUTH_TOKEN", "RAY_AUTH_TOKEN_PATH")
+
+
+def default_token_path() -> Path:
+    """Where Ray looks for its token when neither RAY_AUTH_TOKEN nor RAY_AUTH_TOKEN_PATH is set."""
+    return Path.home() / ".ray" / "auth_token"
+
+
+def ensure_private_token() -> Path | None:
+    """The token file a local Ray will read, readable by its owner only (mode 0600 in a 0700 folder): a new
+    random token when there is none. None when the environment supplies the token (nothing is written)."""
+    if any(os.environ.get(name) for name in TOKEN_ENV):
+        return None
+    path = default_token_path()
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    try:
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        path.chmod(0o600)
+        return path
+    with os.fdopen(descriptor, "w") as file:
+        file.write(secrets.token_hex(32))
+    return path
