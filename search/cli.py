@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shlex
 import sys
 from pathlib import Path
 
@@ -24,6 +25,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="override a spec field by dotted path, e.g. --set n_trials=3 --set trainer.epochs=1",
     )
     run.add_argument("--resume", action="store_true", help="continue the study until n_trials trials finished")
+    run.add_argument(
+        "--storage-outage",
+        type=float,
+        metavar="SECONDS",
+        help="how long a lost database is waited for, reports buffered, before the run stops with exit code 2 "
+        "(default: $AFPE_STORAGE_OUTAGE_S, else 300)",
+    )
     run.set_defaults(func=_run)
 
     status = subparsers.add_parser("status", help="a study's progress, best scales and warnings")
@@ -91,6 +99,7 @@ def _run(args: argparse.Namespace) -> int:
 
     from afpe.search import load_spec, run_study
     from afpe.search.catalog import spec_path
+    from afpe.search.outage import OUTAGE_EXIT_CODE, StorageOutage
     from afpe.search.spec import DATA_CONFINE_ENV, confine_data_root
     from afpe.search.storage import default_storage_url, public_url
 
@@ -105,14 +114,23 @@ def _run(args: argparse.Namespace) -> int:
         f"{spec.metric} ({spec.direction}); storage {storage}",
         flush=True,
     )
-    summary = run_study(
-        spec,
-        storage=args.storage,
-        ray_address=args.ray_address,
-        resume=args.resume,
-        on_progress=_print_progress,
-        on_warning=_print_warning,
-    )
+    try:
+        summary = run_study(
+            spec,
+            storage=args.storage,
+            ray_address=args.ray_address,
+            resume=args.resume,
+            on_progress=_print_progress,
+            on_warning=_print_warning,
+            on_storage=lambda line: print(line, flush=True),
+            outage_budget_s=args.storage_outage,
+        )
+    except StorageOutage as outage:
+        again = [args.spec, *(f"--set={override}" for override in args.overrides)]
+        again += [] if args.storage is None else ["--storage", storage]
+        command = f"afpe run {shlex.join(again)} --resume"
+        print(f"{outage}. Once it is back, resume it: {command}", file=sys.stderr, flush=True)
+        return OUTAGE_EXIT_CODE
     print("\n".join(summary.lines()))
     return 0
 

@@ -5,6 +5,10 @@ study) -> claim the study name for this spec ->
 on resume, fail trials a dead driver left RUNNING/WAITING -> run `n_trials` (resume: n_trials minus the
 finished ones) fresh Tune trials with `StudyRecorder` as the searcher -> boundary check -> summary.
 
+Storage writes and reads during the run go through one `outage.StorageGuard`: a database restart is a
+pause (reports buffered, written in order when it is back); an outage longer than its budget ends the run
+with `StorageOutage` (exit code 2 in `afpe run`).
+
 Resume never calls `Tuner.restore` (it crashed with `UpdateFinishedTrialError` after a kill -9 because
 Ray's saved state is older than the database): the Optuna study is the record, so a resume is a fresh
 Tune run for the remaining count.
@@ -25,11 +29,13 @@ import optuna
 
 from afpe.search.analysis import finished_count, search_trials
 from afpe.search.lease import driver_lease
+from afpe.search.outage import StorageGuard
 from afpe.search.ray_token import ensure_private_token
 from afpe.search.recorder import (
     EPOCH_KEY,
     WARNINGS_KEY,
     ErrorRecorder,
+    OutageStopper,
     Progress,
     RecordingASHA,
     StudyRecorder,
@@ -37,7 +43,7 @@ from afpe.search.recorder import (
 )
 from afpe.search.repeats import PlannedRepeat, plan_repeats
 from afpe.search.spec import StudySpec
-from afpe.search.storage import claim_study, fail_stale_trials, open_storage
+from afpe.search.storage import claim_study, default_storage_url, fail_stale_trials, open_storage, public_url
 from afpe.search.summary import StudySummary, summarize
 from afpe.search.trial_log import captured_trial_output, trial_log_path
 
@@ -142,10 +148,12 @@ def run_trials(
     on_progress: Callable[[Progress], None] | None,
     on_warning: Callable[[TrialWarning], None] | None = None,
     plan: list[PlannedRepeat] | None = None,
+    guard: StorageGuard | None = None,
 ) -> None:
     """`count` Tune trials of `spec`, recorded in `study` (Ray must be initialised): search trials, or with
     `plan` the planned repeats (never stopped early by a scheduler). Each trial's output is kept in
-    `<tune dir>/<experiment>/logs/trial-<number>.log` (the trial's user attr `log`)."""
+    `<tune dir>/<experiment>/logs/trial-<number>.log` (the trial's user attr `log`). Writes go through
+    `guard`; StorageOutage when an outage outlasted its budget."""
     from ray import tune
     from ray.tune.logger import JsonLoggerCallback
 
@@ -165,7 +173,14 @@ def run_trials(
     experiment = f"{spec.name}-{'repeats-' if plan else ''}{time.strftime('%Y%m%d-%H%M%S')}"
     log_dir = tune_dir() / experiment / "logs"
     recorder = StudyRecorder(
-        spec, study, scheduler=scheduler, on_progress=on_progress, on_warning=on_warning, log_dir=log_dir, plan=plan
+        spec,
+        study,
+        scheduler=scheduler,
+        on_progress=on_progress,
+        on_warning=on_warning,
+        log_dir=log_dir,
+        plan=plan,
+        guard=guard,
     )
     resources = {"cpu": spec.resources.cpus, "gpu": spec.resources.gpu}
     tuner = tune.Tuner(
@@ -185,6 +200,7 @@ def run_trials(
             storage_path=str(tune_dir()),
             failure_config=tune.FailureConfig(max_failures=spec.max_failures),
             verbose=0,
+            stop=OutageStopper(recorder),
             callbacks=[ErrorRecorder(recorder), JsonLoggerCallback()],
         ),
     )
@@ -202,42 +218,48 @@ def run_study(
     *,
     on_progress: Callable[[Progress], None] | None = None,
     on_warning: Callable[[TrialWarning], None] | None = None,
+    on_storage: Callable[[str], None] | None = None,
+    outage_budget_s: float | None = None,
 ) -> StudySummary:
     """Run (or with `resume`, top up to `spec.n_trials` finished search trials) the study, then the repeats its
     `repeats` section asks for that have not completed yet; return its summary.
 
     `storage`: an RDB URL (default $AFPE_STORAGE or sqlite under ~/.afpe/). `ray_address`: a Ray cluster
     (default: $RAY_ADDRESS, else a private local Ray). `on_progress` is called as each trial ends,
-    `on_warning` once for each distinct warning raised inside a trial. The study's lease (`lease.py`) is held
+    `on_warning` once for each distinct warning raised inside a trial, `on_storage` with one line when the
+    storage is lost and one when it is back. `outage_budget_s` (default $AFPE_STORAGE_OUTAGE_S, else 300):
+    how long an outage is ridden out before StorageOutage ends the run. The study's lease (`lease.py`) is held
     throughout: LeaseHeldError (a ValueError naming the holder) when another driver runs the study."""
     optuna_storage = open_storage(storage)
+    guard = StorageGuard(public_url(storage or default_storage_url()), outage_budget_s, on_storage)
     with driver_lease(storage, spec.name):
-        return _run_leased(spec, optuna_storage, ray_address, resume, on_progress, on_warning)
+        return _run_leased(spec, optuna_storage, guard, ray_address, resume, on_progress, on_warning)
 
 
 def _run_leased(
     spec: StudySpec,
     optuna_storage: optuna.storages.BaseStorage,
+    guard: StorageGuard,
     ray_address: str | None,
     resume: bool,
     on_progress: Callable[[Progress], None] | None,
     on_warning: Callable[[TrialWarning], None] | None,
 ) -> StudySummary:
     """`run_study` while the driver holds the study's lease: only the holder fails stale trials and runs more."""
-    study = claim_study(optuna_storage, spec, resume)
+    study = guard.call(lambda: claim_study(optuna_storage, spec, resume))
     if resume:
-        fail_stale_trials(study)
-    trials = study.get_trials(deepcopy=False)
+        guard.call(lambda: fail_stale_trials(study))
+    trials = guard.call(lambda: study.get_trials(deepcopy=False))
     finished = finished_count(search_trials(trials))
     count = spec.n_trials - finished if resume else spec.n_trials
     study.sampler = make_sampler(spec, offset=len(trials))
     if count > 0 or plan_repeats(spec, trials):
         with ray_session(ray_address):
             if count > 0:
-                run_trials(spec, study, count, on_progress, on_warning)
-            plan = plan_repeats(spec, study.get_trials(deepcopy=False))
+                run_trials(spec, study, count, on_progress, on_warning, guard=guard)
+            plan = plan_repeats(spec, guard.call(lambda: study.get_trials(deepcopy=False)))
             if plan:
-                run_trials(spec, study, len(plan), on_progress, on_warning, plan=plan)
-    summary = summarize(study, spec)
-    study.set_user_attr("warnings", summary.warnings)
+                run_trials(spec, study, len(plan), on_progress, on_warning, plan=plan, guard=guard)
+    summary = guard.call(lambda: summarize(study, spec))
+    guard.call(lambda: study.set_user_attr("warnings", summary.warnings))
     return summary

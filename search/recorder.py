@@ -12,7 +12,10 @@ the driver dies (no heartbeat under ask/tell) and (4) pairs with `Tuner.restore`
 - `on_trial_complete` tells COMPLETE (value = best epoch's metric) when all epochs ran, PRUNED when the
   scheduler stopped it (`RecordingASHA.stopped`), FAIL when it errored past its retries (the error text
   arrives through `ErrorRecorder`) or stopped for any other reason (e.g. the driver was interrupted);
-- it pickles without its study (only names), so Ray's saved state never holds a connection or password.
+- it pickles without its study (only names), so Ray's saved state never holds a connection or password;
+- every write goes through a `StorageGuard` (`outage.py`): while the database is down, reports are buffered
+  in order and no new trial starts; trials keep training. `OutageStopper` ends the run when the outage
+  outlasts its budget, and `finish` then raises `StorageOutage`.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -30,17 +34,20 @@ from optuna.trial import TrialState
 from ray.tune import Callback
 from ray.tune.schedulers import AsyncHyperBandScheduler, TrialScheduler
 from ray.tune.search import Searcher
+from ray.tune.stopper import Stopper
 
 from afpe.search.analysis import best_trial, finished_count, search_trials
+from afpe.search.outage import StorageGuard, StorageOutage, is_transient
 from afpe.search.repeats import REPEAT_OF, PlannedRepeat
 from afpe.search.spec import StudySpec, is_isotropic
-from afpe.search.storage import set_intermediate_value, set_trial_user_attr
+from afpe.search.storage import fail_stale_trials, finish_trial, set_intermediate_value, set_trial_user_attr
 from afpe.search.storage import trial_id as storage_id
 from afpe.search.trial_log import trial_log_path
 
 EPOCH_KEY = "epoch"
 WARNINGS_KEY = "warnings"
 ERROR_TEXT_LIMIT = 2000
+OUTAGE_STOP = "the storage outage outlasted its budget: the run stopped before the trial finished"
 
 
 class RecordingASHA(AsyncHyperBandScheduler):
@@ -106,10 +113,14 @@ class StudyRecorder(Searcher):
         on_warning: Callable[[TrialWarning], None] | None = None,
         log_dir: Path | None = None,
         plan: list[PlannedRepeat] | None = None,
+        guard: StorageGuard | None = None,
     ) -> None:
         super().__init__(metric=spec.metric, mode="max" if spec.direction == "maximize" else "min")
         self.spec = spec
         self.study = study
+        self.guard = guard or StorageGuard("the storage")
+        self.ask_interrupted = False  # an ask cut off by an outage may have left a trial RUNNING
+        self.unsettled: set[int] = set()  # numbers of ended trials whose end is not written yet
         self.scheduler = scheduler
         self.on_progress = on_progress
         self.on_warning = on_warning
@@ -127,16 +138,32 @@ class StudyRecorder(Searcher):
     def __getstate__(self) -> dict[str, Any]:
         """Ray pickles searchers into its experiment state: keep names and counters, no study/storage."""
         state = dict(self.__dict__)
-        state.update(study=None, scheduler=None, on_progress=None, on_warning=None)
+        state.update(study=None, scheduler=None, on_progress=None, on_warning=None, guard=None)
         return state
 
     # --- Tune Searcher interface -------------------------------------------------------------------
     def suggest(self, trial_id: str) -> dict[str, Any] | None:
+        """The next trial's config; None (Tune asks again later) while the storage is down, FINISHED once the
+        outage outlasted its budget (Tune waits for a suggestion without checking its stopper)."""
+        if self.guard.exceeded:
+            return Searcher.FINISHED
+        if not self.guard.flush():
+            return None
         repeat = self.plan.pop(0) if self.plan else None
         seed, pe_seed = (repeat.seed, repeat.pe_seed) if repeat else (self.spec.seed, self.spec.pe_seed)
-        if repeat is not None:  # the next ask() takes this enqueued trial: its params are fixed
-            self.study.enqueue_trial(repeat.params, user_attrs={REPEAT_OF: repeat.repeat_of, "repeat": repeat.index})
-        trial = self.study.ask(self.distributions)
+        try:
+            if repeat is not None:  # the next ask() takes this enqueued trial: its params are fixed
+                attrs = {REPEAT_OF: repeat.repeat_of, "repeat": repeat.index}
+                self.study.enqueue_trial(repeat.params, user_attrs=attrs)
+            trial = self.study.ask(self.distributions)
+        except Exception as error:
+            if not is_transient(error):
+                raise
+            self.guard.lost()
+            self.ask_interrupted = True
+            if repeat is not None:
+                self.plan.insert(0, repeat)
+            return None
         attrs = {
             "encoding": self.spec.encoding,
             "task": self.spec.task,
@@ -149,9 +176,8 @@ class StudyRecorder(Searcher):
         }
         if self.log_dir is not None:
             attrs["log"] = str(trial_log_path(self.log_dir, trial.number))
-        for key, value in attrs.items():
-            trial.set_user_attr(key, value)
         self.live[trial_id] = _Live(optuna_id=storage_id(trial), number=trial.number, log=attrs.get("log"))
+        self.guard.write(partial(self._set_attrs, storage_id(trial), attrs))
         params = {name: trial.params[name] for name in self.distributions}
         seeds = {"seed": seed, "pe_seed": pe_seed, "number": trial.number}
         if not self.spec.axes:  # a baseline: an encoding without scales
@@ -171,7 +197,7 @@ class StudyRecorder(Searcher):
             live.values.clear()
         value = float(result.get(self.spec.metric, math.nan))
         live.values[epoch] = value
-        set_intermediate_value(self.study, live.optuna_id, epoch, value)
+        self.guard.write(partial(set_intermediate_value, self.study, live.optuna_id, epoch, value))
 
     def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
         live = self.live.get(trial_id)
@@ -204,12 +230,12 @@ class StudyRecorder(Searcher):
         if trial_id in self.live:
             live = self.live[trial_id]
             live.retries += 1
-            set_trial_user_attr(self.study, live.optuna_id, "retries", live.retries)
+            self.guard.write(partial(set_trial_user_attr, self.study, live.optuna_id, "retries", live.retries))
 
     def _record_warnings(self, live: _Live, texts: list[str]) -> None:
         """Keep a trial's warnings in its user attr `warnings`; hand each new text to `on_warning` once."""
         live.warnings.extend(texts)
-        set_trial_user_attr(self.study, live.optuna_id, WARNINGS_KEY, live.warnings)
+        self.guard.write(partial(set_trial_user_attr, self.study, live.optuna_id, WARNINGS_KEY, list(live.warnings)))
         for text in texts:
             if text not in self.warned:
                 self.warned.add(text)
@@ -217,38 +243,69 @@ class StudyRecorder(Searcher):
                     self.on_warning(TrialWarning(live.number, text, live.log))
 
     def finish(self) -> None:
-        """After Tune returns: whatever is still open ends as FAIL, so nothing stays RUNNING."""
+        """After Tune returns: whatever is still open ends as FAIL, so nothing stays RUNNING, and the buffered
+        writes are in before the run counts as done. StorageOutage when an outage outlasted its budget (the
+        trials in flight are written if the storage is back by then, else left RUNNING for `--resume`)."""
+        stopped_by_outage = self.guard.exceeded
         for trial_id in list(self.live):
             if self.live[trial_id].error is None:
-                self.live[trial_id].error = "the driver stopped before the trial finished"
+                reason = OUTAGE_STOP if stopped_by_outage else "the driver stopped before the trial finished"
+                self.live[trial_id].error = reason
             self._tell(trial_id)
+        in_flight = sorted(self.unsettled)
+        if stopped_by_outage:
+            if self.guard.flush():
+                self._fail_orphans()
+            raise self.guard.outage(in_flight, recorded=not self.unsettled)
+        try:
+            self.guard.call(self._fail_orphans)
+        except StorageOutage:
+            raise self.guard.outage(in_flight, recorded=False) from None
+
+    def _fail_orphans(self) -> None:
+        """An ask that an outage cut off may have created a trial Tune never ran: record it FAIL."""
+        if self.ask_interrupted:
+            fail_stale_trials(self.study, "created by an ask that a storage outage cut off; never ran")
+            self.ask_interrupted = False
+
+    def _set_attrs(self, optuna_id: int, attrs: dict[str, Any]) -> None:
+        for key, value in attrs.items():
+            set_trial_user_attr(self.study, optuna_id, key, value)
 
     def _tell(self, trial_id: str) -> None:
+        """Write the trial's end (attrs, then its state and value) through the guard, then report progress."""
         live = self.live.pop(trial_id)
         last_epoch = max(live.values, default=0)
-        set_trial_user_attr(self.study, live.optuna_id, "epochs", last_epoch)
-        set_trial_user_attr(self.study, live.optuna_id, "seconds", round(time.monotonic() - live.started, 3))
+        attrs: dict[str, Any] = {"epochs": last_epoch, "seconds": round(time.monotonic() - live.started, 3)}
         value = None
         if live.error is not None:
             state = TrialState.FAIL
             pointer = f"\n(full log: {live.log})" if live.log else ""
-            set_trial_user_attr(self.study, live.optuna_id, "error", live.error[-ERROR_TEXT_LIMIT:] + pointer)
+            attrs["error"] = live.error[-ERROR_TEXT_LIMIT:] + pointer
         elif last_epoch >= self.spec.trainer.epochs:
             state = TrialState.COMPLETE
             pick = max if self.spec.direction == "maximize" else min
             value = pick((v for v in live.values.values() if not math.isnan(v)), default=math.nan)
         elif self.scheduler is not None and trial_id in self.scheduler.stopped and last_epoch > 0:
-            state = TrialState.PRUNED
+            state = TrialState.PRUNED  # Optuna's tell gives it its last step's value
         else:
             state = TrialState.FAIL
             reason = "stopped before its first epoch" if last_epoch == 0 else f"stopped after epoch {last_epoch}"
-            message = f"{reason} without finishing (driver stopped)"
-            set_trial_user_attr(self.study, live.optuna_id, "error", message)
-        self.study.tell(live.number, value, state=state)
+            attrs["error"] = f"{reason} without finishing (driver stopped)"
         self.ended_here += 1
         self.completed_here += state == TrialState.COMPLETE
+        self.guard.write(partial(self._set_attrs, live.optuna_id, attrs))
+        self.unsettled.add(live.number)
+        self.guard.write(partial(self._settle, live.number, state, value))
         if self.on_progress is not None:
-            self.on_progress(self._progress(live.number))
+            self.guard.write(partial(self._report_progress, live.number))
+
+    def _settle(self, number: int, state: TrialState, value: float | None) -> None:
+        finish_trial(self.study, number, state, value)
+        self.unsettled.discard(number)
+
+    def _report_progress(self, number: int) -> None:
+        self.on_progress(self._progress(number))
 
     def _progress(self, number: int) -> Progress:
         """Progress of this run's phase: search trials finished of n_trials, or repeats run of those planned;
@@ -276,11 +333,28 @@ class StudyRecorder(Searcher):
         )
 
 
-class ErrorRecorder(Callback):
-    """Hands retries and a trial's final error text (Ray's error.txt) to the recorder."""
+class OutageStopper(Stopper):
+    """Stops the whole Tune run once the recorder's storage outage has outlasted its budget."""
 
     def __init__(self, recorder: StudyRecorder) -> None:
         self.recorder = recorder
+
+    def __call__(self, trial_id: str, result: dict) -> bool:
+        return False
+
+    def stop_all(self) -> bool:
+        return self.recorder.guard.exceeded
+
+
+class ErrorRecorder(Callback):
+    """Hands retries and a trial's final error text (Ray's error.txt) to the recorder, and gives the recorder's
+    buffered writes a chance at every step of the Tune loop (they wait only while the storage is down)."""
+
+    def __init__(self, recorder: StudyRecorder) -> None:
+        self.recorder = recorder
+
+    def on_step_begin(self, iteration: int, trials: list, **info: Any) -> None:
+        self.recorder.guard.flush()
 
     def on_trial_recover(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         self.recorder.record_retry(trial.trial_id)

@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 
 STORAGE_ENV = "AFPE_STORAGE"
 DEFAULT_SQLITE = "~/.afpe/afpe.db"
+SQLITE_BUSY_TIMEOUT_S = 60.0
 
 
 class StudyConflictError(ValueError):
@@ -82,18 +83,34 @@ def public_url(url: str) -> str:
 
 def engine_arguments(url: str) -> tuple[str, dict[str, Any]]:
     """(URL without password, SQLAlchemy engine kwargs): `pool_pre_ping`, and the URL's password, if it has
-    one, in `connect_args`. The one way this project builds a database connection."""
+    one, in `connect_args`; SQLite waits up to SQLITE_BUSY_TIMEOUT_S for a lock held by another writer. The
+    one way this project builds a database connection."""
     safe_url, password = split_password(normalize_url(url))
     kwargs: dict[str, Any] = {"pool_pre_ping": True}
     if password is not None:
         kwargs["connect_args"] = {"password": password}
+    if make_url(safe_url).get_backend_name() == "sqlite":
+        kwargs["connect_args"] = {"timeout": SQLITE_BUSY_TIMEOUT_S}
     return safe_url, kwargs
 
 
 def create_engine(url: str) -> Engine:
-    """A SQLAlchemy engine on `url` built by `engine_arguments` (the service's own table uses it)."""
+    """A SQLAlchemy engine on `url` built by `engine_arguments` (the service's own table uses it); a SQLite
+    file is switched to WAL first (see `use_wal`)."""
     safe_url, kwargs = engine_arguments(url)
-    return sqlalchemy.create_engine(safe_url, **kwargs)
+    engine = sqlalchemy.create_engine(safe_url, **kwargs)
+    use_wal(engine)
+    return engine
+
+
+def use_wal(engine: Engine) -> None:
+    """Put a SQLite file in WAL mode (kept in the file): readers never block the writer, so a driver and the
+    service write one study database at once; with the busy timeout of `engine_arguments` no
+    "database is locked" reaches a user. Nothing for other databases or in-memory SQLite."""
+    if engine.dialect.name != "sqlite" or engine.url.database in (None, "", ":memory:"):
+        return
+    with engine.connect() as connection:
+        connection.exec_driver_sql("PRAGMA journal_mode=WAL")
 
 
 def open_storage(url: str | None = None) -> optuna.storages.RDBStorage:
@@ -103,6 +120,9 @@ def open_storage(url: str | None = None) -> optuna.storages.RDBStorage:
     Creating a fresh schema from two processes at once can race (UniqueViolation): a failed attempt is
     retried, by which time the other process has finished it."""
     safe_url, engine_kwargs = engine_arguments(url or default_storage_url())
+    probe = sqlalchemy.create_engine(safe_url, **engine_kwargs)
+    use_wal(probe)
+    probe.dispose()
     for attempt in range(3):
         try:
             return optuna.storages.RDBStorage(safe_url, engine_kwargs=engine_kwargs)
@@ -183,6 +203,12 @@ def set_trial_user_attr(study: optuna.Study, trial: int, key: str, value: Any) -
 def set_intermediate_value(study: optuna.Study, trial: int, step: int, value: float) -> None:
     """Store `value` as the intermediate value at `step` of the trial with storage id `trial`."""
     study._storage.set_trial_intermediate_value(trial, step, value)
+
+
+def finish_trial(study: optuna.Study, number: int, state: TrialState, value: float | None) -> None:
+    """Tell trial `number` its end `state` (and `value`); a trial already finished is left as it is, so a
+    tell replayed after an outage is not written twice."""
+    study.tell(number, value, state=state, skip_if_finished=True)
 
 
 def fail_stale_trials(study: optuna.Study, reason: str = "left unfinished by a driver that died") -> int:

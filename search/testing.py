@@ -1,14 +1,21 @@
 """Helpers of the tests and benchmarks: spec pieces, trials written with the layout the search records
 (params `s_<axis>`, the standard user attrs, one intermediate value per epoch) without running anything,
-and a throw-away PostgreSQL database."""
+a throw-away PostgreSQL database, and a private PostgreSQL server to stop and restart."""
 
 from __future__ import annotations
 
+import glob
 import math
+import os
 import random
+import shutil
+import socket
+import subprocess
+import tempfile
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import optuna
@@ -54,6 +61,60 @@ def postgres_database(admin_url: str, prefix: str = "afpe_test") -> Iterator[str
         with admin.connect() as connection:
             connection.execute(sqlalchemy.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+class PrivatePostgres:
+    """A PostgreSQL server of its own (initdb into a temp dir, a free loopback port, trust auth), so a test can
+    stop and restart it without touching the machine's shared server. As root, the server runs as the
+    `postgres` user (PostgreSQL refuses root). FileNotFoundError when no PostgreSQL binaries are installed."""
+
+    def __init__(self) -> None:
+        found = sorted(glob.glob("/usr/lib/postgresql/*/bin/pg_ctl"))
+        if not found:
+            raise FileNotFoundError("no PostgreSQL server binaries under /usr/lib/postgresql/*/bin")
+        self.bin = Path(found[-1]).parent
+        self.root = Path(tempfile.mkdtemp(prefix="afpe-pg-"))
+        self.data = self.root / "data"
+        self.port = _free_port()
+        self.user = "postgres"
+        self.as_user = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+        if self.as_user:
+            shutil.chown(self.root, "postgres")
+        self._pg("initdb", "-D", str(self.data), "-U", self.user, "-A", "trust", "--no-sync", "-E", "UTF8")
+
+    @property
+    def url(self) -> str:
+        """The SQLAlchemy URL of its `postgres` database."""
+        return f"postgresql+psycopg://{self.user}@127.0.0.1:{self.port}/postgres"
+
+    def start(self) -> None:
+        options = f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.root} -c fsync=off"
+        self._pg("pg_ctl", "-D", str(self.data), "-l", str(self.root / "server.log"), "-o", options, "-w", "start")
+
+    def stop(self, mode: str = "fast") -> None:
+        """Stop the server (`fast`: open connections are cut, as in a restart or failover)."""
+        self._pg("pg_ctl", "-D", str(self.data), "-m", mode, "-w", "stop")
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+    def remove(self) -> None:
+        """Stop the server if it runs and delete its folder."""
+        status = self._pg("pg_ctl", "-D", str(self.data), "status", check=False)
+        if status.returncode == 0:
+            self.stop("immediate")
+        shutil.rmtree(self.root, ignore_errors=True)
+
+    def _pg(self, program: str, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+        command = [*self.as_user, str(self.bin / program), *args]
+        return subprocess.run(command, capture_output=True, text=True, check=check, timeout=120, cwd=self.root)
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
 
 
 def peak_at_ratio_one(scales: list[float]) -> float:

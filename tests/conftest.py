@@ -1,6 +1,7 @@
 """Fixtures shared by every test folder: a throw-away PostgreSQL database on the project machine's server, a
-study database in both storage modes (SQLite, PostgreSQL), a headless Chromium, the installed `afpe` run as a user
-would (by absolute path, a bare PATH), and a ChestX folder in the published layout."""
+private PostgreSQL server to stop and restart, a study database in both storage modes (SQLite, PostgreSQL), a
+headless Chromium, the installed `afpe` run as a user would (by absolute path, a bare PATH), and a ChestX folder
+in the published layout."""
 
 from __future__ import annotations
 
@@ -40,6 +41,25 @@ def postgres_url(postgres_server: str) -> Iterator[str]:
 
     with postgres_database(postgres_server) as url:
         yield url
+
+
+@pytest.fixture
+def private_postgres() -> Iterator:
+    """A PostgreSQL server of this test's own (`afpe.search.testing.PrivatePostgres`), to stop and restart;
+    the machine's shared server is never touched. Fails in CI, skips elsewhere, without PostgreSQL binaries."""
+    from afpe.search.testing import PrivatePostgres
+
+    try:
+        server = PrivatePostgres()
+    except FileNotFoundError as error:
+        if os.environ.get("CI"):
+            pytest.fail(f"PostgreSQL server binaries are required in CI: {error}")
+        pytest.skip(str(error))
+    try:
+        server.start()
+        yield server
+    finally:
+        server.remove()
 
 
 @pytest.fixture(params=["sqlite", "postgres"])

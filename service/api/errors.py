@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from afpe.search.outage import is_transient
 from afpe.service.errors import ApiError
 
 log = logging.getLogger("afpe.service")
@@ -38,6 +39,10 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, error: Exception) -> JSONResponse:
+        if is_transient(error):  # a database restart: the next request finds it back (pool_pre_ping)
+            log.warning("storage unreachable on %s %s: %s", request.method, request.url.path, error)
+            message = "the database is unreachable (restarting?); try again shortly"
+            return JSONResponse({"error": message}, status_code=503, headers={"Retry-After": "5"})
         log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=error)
         return JSONResponse({"error": f"internal error ({type(error).__name__}); see the server log"}, status_code=500)
 

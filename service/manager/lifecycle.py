@@ -4,8 +4,10 @@ State lives in two places of one database: the service table (`records.StudyReco
 the Optuna study of the same name (trials). Job states are pulled from the backend when a study is read (at
 most once per REFRESH_S) and at start-up (`reconcile`), so a restarted service picks up where it left off: a
 job the cluster still knows is followed; a job the cluster lost (a private head that stopped with the old
-service) is resubmitted as the next attempt with `--resume`. When a job ends, trials it left RUNNING become
-FAIL, failed by the service while it holds the study's lease (`afpe.search.lease`: one driver per study).
+service) is resubmitted as the next attempt with `--resume`, and so is a job whose driver stopped on a storage
+outage (`afpe run` exit code 2 with `outage.OUTAGE_MARKER`): one rule, at most MAX_ATTEMPTS attempts, the
+reason kept in the record's `note`. When a job ends, trials it left RUNNING become FAIL, failed by the service
+while it holds the study's lease (`afpe.search.lease`: one driver per study).
 
 A cluster that cannot be reached never fails a read: the study keeps its last known state, marked stale
 (`is_stale`); a create or resume whose submission fails is recorded (queued, submitted again on the next
@@ -28,6 +30,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import sessionmaker
 
 from afpe.search.lease import HEARTBEAT_S, LEASE_TTL_S, LeaseError, StudyLeases
+from afpe.search.outage import OUTAGE_MARKER
 from afpe.search.storage import StudyConflictError, claim_study, fail_stale_trials
 from afpe.service.errors import Conflict, ServiceUnavailable
 from afpe.service.jobs.backend import JobBackend
@@ -124,7 +127,7 @@ class StudyLifecycle:
                 return record
             self._stale.discard(record.name)
             if job is None:
-                return self._resubmit_lost(record)
+                return self._resubmit(record, f"the cluster lost the job {record.job_id}")
             if job.state == record.state:
                 return record
             changes: dict[str, Any] = {"state": job.state}
@@ -134,6 +137,8 @@ class StudyLifecycle:
                 changes["finished_at"] = utcnow()
                 if job.state == StudyState.FAILED:
                     changes["error"] = self._failure_text(record.job_id)
+                    if OUTAGE_MARKER in changes["error"]:
+                        return self._resubmit(record, f"the job {record.job_id} stopped on a storage outage")
                 elif job.state == StudyState.CANCELLED:
                     changes["error"] = "the Ray job was stopped outside the service"
             record = update_record(self.sessions, record.name, **changes)
@@ -191,6 +196,7 @@ class StudyLifecycle:
                 state=StudyState.QUEUED,
                 job_id=None,
                 error=None,
+                note=None,
                 finished_at=None,
             )
             if resumed is None:
@@ -245,12 +251,13 @@ class StudyLifecycle:
         except Exception:  # noqa: BLE001 - any cluster problem: the failure itself is known
             return f"the job {job_id} failed; its log could not be read from the cluster"
 
-    def _resubmit_lost(self, record: StudyRecord) -> StudyRecord:
-        """The cluster does not know the job (never submitted, or the cluster restarted): the next attempt
-        resumes the Optuna study; after MAX_ATTEMPTS the study fails."""
+    def _resubmit(self, record: StudyRecord, why: str) -> StudyRecord:
+        """A job that ended through no fault of the study (`why`: the cluster does not know it, or its driver
+        stopped on a storage outage), or was never submitted: the next attempt resumes the Optuna study, with
+        `why` in the record's `note`; after MAX_ATTEMPTS attempts the study fails."""
         if record.job_id is not None:
             if record.attempt >= MAX_ATTEMPTS:
-                error = f"the cluster lost the job {record.job_id} {record.attempt} times"
+                error = f"{why} (attempt {record.attempt} of {MAX_ATTEMPTS}: no attempt left)"
                 return update_record(
                     self.sessions, record.name, state=StudyState.FAILED, finished_at=utcnow(), error=error
                 )
@@ -263,6 +270,7 @@ class StudyLifecycle:
                 resume=True,
                 state=StudyState.QUEUED,
                 job_id=None,
+                note=f"attempt {record.attempt + 1} of {MAX_ATTEMPTS} resumes the study: {why}",
             )
         self._end_running_trials(record.name)
         return self._submit(record)

@@ -15,12 +15,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import sessionmaker
 
 from afpe.search.export import trials_text
+from afpe.search.outage import retry
 from afpe.search.spec import SearchSpace
 from afpe.search.summary import StudySummary, summarize_trials
 from afpe.service.errors import Conflict, NotFound
 from afpe.service.manager.error_text import sanitize_error
 from afpe.service.manager.lifecycle import StudyLifecycle
-from afpe.service.manager.records import StudyRecord, StudyState, get_record, utcnow
+from afpe.service.manager.records import RETRY_S, StudyRecord, StudyState, get_record, utcnow
 from afpe.service.manager.views import (
     BestEstimateView,
     BestTrial,
@@ -52,8 +53,12 @@ class StudyQueries:
 
     def list(self) -> list[StudyListItem]:
         """Every study, oldest first, its job state refreshed."""
-        with self.sessions() as session:
-            records = session.scalars(select(StudyRecord).order_by(StudyRecord.created_at)).all()
+
+        def read() -> list[StudyRecord]:
+            with self.sessions() as session:
+                return list(session.scalars(select(StudyRecord).order_by(StudyRecord.created_at)).all())
+
+        records = retry(read, RETRY_S)
         items = []
         for record in records:
             record = self.lifecycle.refresh(record)
@@ -106,6 +111,7 @@ class StudyQueries:
             optimum=answer["optimum"],
             warnings=summary.warnings,
             error=sanitize_error(record.error, self.secrets),
+            note=record.note,
             spec=record.spec,
             created_at=record.created_at,
             started_at=record.started_at,
@@ -180,11 +186,12 @@ class StudyQueries:
         return summarize_trials(record.name, self._trials(record.name), SearchSpace.from_spec(record.spec))
 
     def _trials(self, name: str) -> list[FrozenTrial]:
+        """The study's trials, read again through a database restart of up to `records.RETRY_S`."""
         try:
-            study_id = self.storage.get_study_id_from_name(name)
+            study_id = retry(lambda: self.storage.get_study_id_from_name(name), RETRY_S)
         except KeyError:
             raise NotFound(f"name: no Optuna study {name!r} in the storage") from None
-        return self.storage.get_all_trials(study_id, deepcopy=False)
+        return retry(lambda: self.storage.get_all_trials(study_id, deepcopy=False), RETRY_S)
 
 
 def _eta(record: StudyRecord, finished: int, target: int) -> float | None:

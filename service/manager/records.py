@@ -1,7 +1,9 @@
 """The service's own table `afpe_studies` (same database as Optuna; Optuna already owns a table `studies`).
 
-One row per study: its spec, where it came from, the Ray job of its latest attempt, its `StudyState` and
-timestamps. The Optuna study of the same name holds the trials.
+One row per study: its spec, where it came from, the Ray job of its latest attempt, its `StudyState`,
+timestamps and a `note` (why the current attempt was resubmitted). The Optuna study of the same name holds
+the trials. Reads and writes of the table ride out a database restart of up to RETRY_S seconds
+(`afpe.search.outage.retry`; the engine's `pool_pre_ping` replaces connections the restart dropped).
 """
 
 from __future__ import annotations
@@ -13,8 +15,11 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
 
+from afpe.search.outage import retry
 from afpe.search.storage import create_engine
 from afpe.service.errors import NotFound
+
+RETRY_S = 10.0
 
 
 class StudyState(StrEnum):
@@ -73,32 +78,56 @@ class StudyRecord(Base):
     updated_at: Mapped[dt.datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow, onupdate=utcnow)
     started_at: Mapped[dt.datetime | None] = mapped_column(sa.DateTime(timezone=True), nullable=True)
     finished_at: Mapped[dt.datetime | None] = mapped_column(sa.DateTime(timezone=True), nullable=True)
+    note: Mapped[str | None] = mapped_column(sa.Text, nullable=True)
 
 
 def open_records(url: str) -> sessionmaker:
-    """A session factory on the service table of `url` (created if missing), on an engine built by
-    `afpe.search.storage.create_engine` (no password in its URL)."""
+    """A session factory on the service table of `url` (created if missing, nullable columns added since
+    created), on an engine built by `afpe.search.storage.create_engine` (no password in its URL)."""
     engine = create_engine(url)
     Base.metadata.create_all(engine)
+    _add_missing_columns(engine)
     return sessionmaker(engine, expire_on_commit=False)
 
 
+def _add_missing_columns(engine: sa.Engine) -> None:
+    """`create_all` makes missing tables, not missing columns: add the (nullable) columns of StudyRecord
+    that a table made by an older version lacks."""
+    table = StudyRecord.__table__
+    present = {column["name"] for column in sa.inspect(engine).get_columns(table.name)}
+    with engine.begin() as connection:
+        for column in table.columns:
+            if column.name not in present:
+                kind = column.type.compile(engine.dialect)
+                connection.exec_driver_sql(f"ALTER TABLE {table.name} ADD COLUMN {column.name} {kind}")
+
+
 def get_record(sessions: sessionmaker, name: str) -> StudyRecord:
-    """The record of study `name`; NotFound when the service has none."""
-    with sessions() as session:
-        record = session.get(StudyRecord, name)
+    """The record of study `name`; NotFound when the service has none. StorageOutage when the database stays
+    unreachable for RETRY_S."""
+
+    def read() -> StudyRecord | None:
+        with sessions() as session:
+            return session.get(StudyRecord, name)
+
+    record = retry(read, RETRY_S)
     if record is None:
         raise NotFound(f"name: no study {name!r}")
     return record
 
 
 def update_record(sessions: sessionmaker, name: str, **changes: Any) -> StudyRecord:
-    """Store `changes` on the record of study `name` in one transaction; the updated record."""
-    with sessions.begin() as session:
-        record = session.get(StudyRecord, name)
-        for key, value in changes.items():
-            setattr(record, key, value)
-    return record
+    """Store `changes` on the record of study `name` in one transaction (run again after a transient error);
+    the updated record. StorageOutage when the database stays unreachable for RETRY_S."""
+
+    def write() -> StudyRecord:
+        with sessions.begin() as session:
+            record = session.get(StudyRecord, name)
+            for key, value in changes.items():
+                setattr(record, key, value)
+        return record
+
+    return retry(write, RETRY_S)
 
 
 def compare_and_update(
@@ -107,7 +136,11 @@ def compare_and_update(
     """Store `changes` on the record of study `name` only while its columns still hold `expected`: one
     `UPDATE ... WHERE`, atomic across threads and service processes. The updated record, or None when another
     writer changed it first."""
-    with sessions.begin() as session:
-        matches = [getattr(StudyRecord, key) == value for key, value in expected.items()]
-        result = session.execute(sa.update(StudyRecord).where(StudyRecord.name == name, *matches).values(**changes))
-    return get_record(sessions, name) if result.rowcount == 1 else None
+
+    def write() -> int:
+        with sessions.begin() as session:
+            matches = [getattr(StudyRecord, key) == value for key, value in expected.items()]
+            update = sa.update(StudyRecord).where(StudyRecord.name == name, *matches).values(**changes)
+            return session.execute(update).rowcount
+
+    return get_record(sessions, name) if retry(write, RETRY_S) == 1 else None

@@ -98,6 +98,9 @@ class StudyStatus(BaseModel):
     optimum: SmoothedOptimum | None = Field(None, description="the smoothed optimum (>= 6 complete trials)")
     warnings: list[str] = Field(description="the best scale or ratio in the outer 10 % of its range (log scale)")
     error: str | None
+    note: str | None = Field(
+        None, description="why the current attempt was resubmitted (a lost Ray job, a storage outage)"
+    )
     spec: dict[str, Any]
     created_at: dt.datetime
     started_at: dt.datetime | None

@@ -1,9 +1,11 @@
 """The study lifecycle over a fake of Ray's job API (an external system), on real SQLite and PostgreSQL:
-every state change a cluster can cause, and what the service does about it."""
+every state change a cluster can cause, and what the service does about it; a database restart under the
+running service, on a private PostgreSQL server."""
 
 from __future__ import annotations
 
 import threading
+import time
 from typing import Any
 
 import optuna
@@ -12,6 +14,7 @@ from optuna.distributions import FloatDistribution
 from optuna.trial import TrialState
 
 from afpe.search.lease import StudyLeases
+from afpe.search.outage import StorageOutage
 from afpe.search.storage import create_engine, open_storage
 from afpe.service.errors import Conflict, InvalidInput, ServiceUnavailable
 from afpe.service.jobs.backend import JobState, submission_id
@@ -27,6 +30,7 @@ class FakeRayJobs:
         self.jobs: dict[str, JobState] = {}
         self.submissions: list[tuple[str, bool]] = []
         self.stopped: list[str] = []
+        self.failures: dict[str, str] = {}
         self.down = False
 
     def submit(self, study: str, attempt: int, spec: dict[str, Any], resume: bool) -> str:
@@ -43,7 +47,7 @@ class FakeRayJobs:
         return self.jobs.get(job_id)
 
     def failure_text(self, job_id: str) -> str:
-        return "Traceback: CUDA out of memory"
+        return self.failures.get(job_id, "Traceback: CUDA out of memory")
 
     def stop(self, job_id: str) -> StudyState | None:
         self.stopped.append(job_id)
@@ -220,3 +224,73 @@ def test_cancel_revokes_the_jobs_driver(lifecycle, jobs, storage_url):
     lifecycle.cancel("life")
     leases = StudyLeases(create_engine(storage_url))
     assert leases.revoked("life", "afpe-life-1") and not leases.revoked("life", "afpe-life-2")
+
+
+def outage_exit(job_id: str) -> str:
+    """What Ray says of a job whose `afpe run` stopped on a storage outage (exit code 2 and its message)."""
+    message = StorageOutage("postgresql+psycopg://afpe@db/afpe", 301, 300, [4], recorded=False)
+    return f"Job entrypoint command failed with exit code 2\n{message}. Once it is back, resume it: ..."
+
+
+def test_a_job_stopped_by_a_storage_outage_is_resumed_within_the_attempt_limit(lifecycle, jobs):
+    record, _ = lifecycle.create(quickstart(lifecycle))
+    for attempt in range(2, MAX_ATTEMPTS + 1):
+        jobs.move(record.job_id, StudyState.RUNNING)
+        record = lifecycle.refresh(record)
+        start_trial(lifecycle, "life")
+        jobs.failures[record.job_id] = outage_exit(record.job_id)
+        jobs.move(record.job_id, StudyState.FAILED)
+        record = lifecycle.refresh(record)
+        assert record.state == StudyState.QUEUED and record.attempt == attempt and record.resume
+        assert jobs.submissions[-1] == (f"afpe-life-{attempt}", True)
+        assert f"attempt {attempt} of {MAX_ATTEMPTS} resumes the study" in record.note
+        assert "storage outage" in record.note and record.error is None
+        assert set(trial_states(lifecycle, "life")) == {TrialState.FAIL}  # nothing left RUNNING between attempts
+    jobs.failures[record.job_id] = outage_exit(record.job_id)
+    jobs.move(record.job_id, StudyState.FAILED)
+    record = lifecycle.refresh(record)
+    assert record.state == StudyState.FAILED and "no attempt left" in record.error
+    assert "storage outage" in record.error
+
+    other, _ = lifecycle.create(quickstart(lifecycle, name="crashed"))
+    jobs.move(other.job_id, StudyState.FAILED)  # any other failure is the study's own: not resubmitted
+    assert lifecycle.refresh(other).state == StudyState.FAILED
+
+
+def test_the_service_rides_out_a_database_restart(private_postgres, make_settings, jobs, auth):
+    """A restart of the service's database (a private server): reads during it wait for it, reads after it
+    work (pool_pre_ping), a read while it stays down is a 503 with a message; a study whose driver then stops
+    on the outage is resubmitted, and its page says so."""
+    from fastapi.testclient import TestClient
+
+    from afpe.service.app import create_app
+
+    app = create_app(make_settings(storage=private_postgres.url), backend=jobs)
+    with TestClient(app, raise_server_exceptions=False) as client:
+        spec = client.get("/api/specs/quickstart").json() | {"name": "kept", "n_trials": 2, "data_root": None}
+        assert client.post("/api/studies", json=spec, headers=auth).status_code == 201
+        assert client.get("/api/studies/kept").json()["attempt"] == 1
+
+        private_postgres.restart()
+        assert client.get("/api/studies/kept").status_code == 200  # the pool's dead connections are replaced
+        assert client.get("/api/studies").status_code == 200
+
+        private_postgres.stop()
+        restarted = threading.Timer(2.0, private_postgres.start)
+        restarted.start()
+        started = time.monotonic()
+        during = client.get("/api/studies/kept")  # waits for the database instead of failing
+        restarted.join()
+        assert during.status_code == 200 and time.monotonic() - started >= 1.5, during.text
+
+        private_postgres.stop()
+        down = client.get("/api/studies/kept")  # down for longer than the service waits
+        assert down.status_code == 503 and "database is unreachable" in down.json()["error"]
+        private_postgres.start()
+
+        jobs.failures["afpe-kept-1"] = outage_exit("afpe-kept-1")
+        jobs.move("afpe-kept-1", StudyState.FAILED)
+        status = client.get("/api/studies/kept").json()
+        assert status["state"] == "queued" and status["attempt"] == 2 and jobs.submissions[-1] == ("afpe-kept-2", True)
+        assert "storage outage" in status["note"]
+        assert "attempt 2 of 5 resumes the study" in client.get("/studies/kept").text
