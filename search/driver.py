@@ -27,6 +27,7 @@ from typing import Any
 
 import optuna
 
+from afpe.encodings.cli import CliError
 from afpe.search.analysis import finished_count, search_trials
 from afpe.search.lease import driver_lease
 from afpe.search.outage import StorageGuard
@@ -48,6 +49,7 @@ from afpe.search.summary import StudySummary, summarize
 from afpe.search.trial_log import captured_trial_output, trial_log_path
 
 TUNE_DIR_ENV = "AFPE_TUNE_DIR"
+PRIVATE_RAY_ATTEMPTS = 3
 DEFAULT_TUNE_DIR = "~/.afpe/tune"
 
 
@@ -112,13 +114,38 @@ def ray_session(address: str | None) -> Iterator[None]:
     else:
         temp_dir = tempfile.mkdtemp(prefix="afpe-ray-", dir="/tmp")
         ensure_private_token()  # Ray would write a world-readable ~/.ray/auth_token
-        ray.init(_temp_dir=temp_dir, include_dashboard=False, log_to_driver=False)
+        start_private_ray(temp_dir)
     try:
         yield
     finally:
         ray.shutdown()
         if temp_dir is not None:
             shutil.rmtree(temp_dir, ignore_errors=True)
+
+
+class PrivateRayStartError(CliError):
+    """The private local Ray did not come up (printed as one line by `afpe`, exit code 2)."""
+
+
+def start_private_ray(temp_dir: str, attempts: int = PRIVATE_RAY_ATTEMPTS) -> None:
+    """`ray.init` of a private local Ray in `temp_dir`, tried `attempts` times: Ray gives its raylet a fixed
+    30 s to register and raises a bare Exception past that, which a loaded machine reaches (seen here at load
+    10: `afpe run` died with a traceback). PrivateRayStartError (one line, exit 2) when every attempt timed out."""
+    import ray
+
+    for attempt in range(1, attempts + 1):
+        try:
+            ray.init(_temp_dir=temp_dir, include_dashboard=False, log_to_driver=False)
+            return
+        except Exception as error:  # noqa: BLE001 - Ray raises a bare Exception for this timeout
+            if "timed out during startup" not in str(error):
+                raise
+            ray.shutdown()
+            print(f"the private Ray did not start within Ray's 30 s (attempt {attempt} of {attempts})", flush=True)
+    raise PrivateRayStartError(
+        f"the private Ray did not start in {attempts} attempts of 30 s: the machine is too busy; try again later "
+        "or give a running cluster with --ray-address"
+    )
 
 
 def tune_dir() -> Path:
