@@ -8,13 +8,13 @@ import math
 import os
 import time
 from collections.abc import Callable
-from contextlib import nullcontext
 from typing import Any
 
 import torch
 from torch.utils.data import DataLoader, Subset
 
 from afpe.trainers.checkpoint import load_checkpoint, save_checkpoint
+from afpe.trainers.device import autocast_context, select_device
 from afpe.trainers.objectives import Objective
 from afpe.trainers.settings import TrainConfig
 from afpe.trainers.tasks import build_task
@@ -103,7 +103,7 @@ def train(
         epoch, best_epoch, history, seconds = saved["epoch"], saved["best_epoch"], saved["history"], saved["seconds"]
 
     val_loader = DataLoader(val_set, batch_size=config.batch_size)
-    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else nullcontext()
+    autocast = autocast_context(device)
     while epoch < config.epochs:
         started = time.perf_counter()
         epoch += 1
@@ -146,17 +146,6 @@ def train(
         "objective": best.get(metric, math.nan),
         "history": history,
     }
-
-
-def select_device(device: str, num_threads: int | None) -> torch.device:
-    """ "auto" -> CUDA when present, else CPU with `num_threads` (None = every core this process may use)."""
-    if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise ValueError(f"device {device!r} requested but CUDA is not available (use device='auto' or 'cpu')")
-    if device == "cpu":
-        torch.set_num_threads(num_threads or len(os.sched_getaffinity(0)))
-    return torch.device(device)
 
 
 def lr_factor(step: int, steps_per_epoch: int, warmup_epochs: float, epochs: int, schedule: str) -> float:
