@@ -127,6 +127,7 @@ def main() -> None:
     trials, epochs, repeats, scales = args.trials, args.epochs, args.repeats, PRECISION_SCALES
     if args.quick:
         trials, epochs, repeats, scales = 2, 1, 2, PRECISION_SCALES[-1:]
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
     on_gpu = torch.cuda.is_available()
     print(f"torch {torch.__version__}, CUDA {'available' if on_gpu else 'not available'}, {os.cpu_count()} cores")
 
