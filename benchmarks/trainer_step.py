@@ -17,7 +17,7 @@ import torch
 from timm.models.vision_transformer import VisionTransformer
 
 from afpe.trainers import TrainConfig, ViT, task_info, train
-from afpe.trainers.loop import select_device
+from afpe.trainers.device import select_device
 
 SHAPES = [  # (image size, patch, dim, depth, heads): a 2D 64² case with patch 8, and the synthetic2d default
     (64, 8, 96, 4, 4),

@@ -6,6 +6,11 @@
 - `lsfpe`: G fixed, the per-axis scale vector s is learned (initialised at scale · scales, default 1).
 
 The draw G (and the learned values) live in `state_dict()`, so a reload reproduces the encoding.
+
+Precision: the angles reach 2π · 3 · |B| (thousands of radians at scale 50), so they are computed in float64
+with autocast off (under bf16 autocast the matmul would round them to 8 bits of mantissa: the table turns to
+noise at large scales) and the table is handed out as float32. The fixed encodings (`fourier`, `afpe`) compute
+it once, as a non-persistent buffer refreshed whenever a state dict is loaded.
 """
 
 from __future__ import annotations
@@ -44,6 +49,9 @@ class FourierEncoding(PositionalEncoding):
             else:
                 self.register_buffer("axis_scale", axis_scale)
         self.register_buffer("positions", token_positions(args), False)
+        if not self.learned:
+            self.register_buffer("table", self.compute_table(), False)
+            self.register_load_state_dict_post_hook(_refresh_after_load)
 
     @staticmethod
     def initial_scales(args: EncodingArgs) -> tuple[float, ...]:
@@ -55,9 +63,24 @@ class FourierEncoding(PositionalEncoding):
         """B, shape (dim / 2, len(grid))."""
         return self.frequency if self.learn_frequencies else self.gaussian * self.axis_scale
 
+    @property
+    def learned(self) -> bool:
+        return self.learn_frequencies or self.learn_scales
+
+    def compute_table(self) -> torch.Tensor:
+        """γ(p) = [sin(2π p Bᵀ) ‖ cos(2π p Bᵀ)], shape (1, n_tokens + prod(grid), dim): float64 arithmetic
+        with autocast off whatever the caller enabled, returned as float32 (differentiable in B)."""
+        with torch.autocast(self.positions.device.type, enabled=False):
+            angles = 2 * math.pi * self.positions.double() @ self.frequencies().double().T
+            return torch.cat([angles.sin(), angles.cos()], dim=-1).float().unsqueeze(0)
+
+    @torch.no_grad()
+    def refresh_table(self) -> None:
+        """Recompute the cached table of a fixed encoding (its draw or scales were replaced)."""
+        self.table.copy_(self.compute_table())
+
     def forward(self) -> torch.Tensor:
-        angles = 2 * math.pi * self.positions @ self.frequencies().T
-        return torch.cat([angles.sin(), angles.cos()], dim=-1).unsqueeze(0)
+        return self.compute_table() if self.learned else self.table
 
 
 @register_encoding
@@ -96,3 +119,8 @@ class LearnableScaleFourierEncoding(LearnableFourierEncoding):
     name = "lsfpe"
     learn_frequencies = False
     learn_scales = True
+
+
+def _refresh_after_load(module: FourierEncoding, incompatible_keys: object) -> None:
+    """`load_state_dict` post-hook of the fixed encodings: the loaded draw gets its table."""
+    module.refresh_table()

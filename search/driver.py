@@ -33,6 +33,8 @@ from afpe.search.lease import driver_lease
 from afpe.search.outage import StorageGuard
 from afpe.search.ray_token import ensure_private_token
 from afpe.search.recorder import (
+    DEVICE_KEY,
+    DTYPE_KEY,
     EPOCH_KEY,
     WARNINGS_KEY,
     ErrorRecorder,
@@ -54,19 +56,26 @@ DEFAULT_TUNE_DIR = "~/.afpe/tune"
 
 
 def train_trial(config: dict[str, Any]) -> None:
-    """The Tune trainable: one `afpe.trainers.train` run, each epoch's validation metrics sent to Tune, with
-    the warnings raised since the previous report (`WARNINGS_KEY`); its output goes to the trial's log."""
+    """The Tune trainable: one `afpe.trainers.train` run on the device Ray granted (`granted_device`: CPU
+    without a GPU, a DeviceError for a GPU torch cannot use), each epoch's validation metrics sent to Tune
+    with the device and dtype it ran in and the warnings raised since the previous report (`WARNINGS_KEY`);
+    its output goes to the trial's log."""
+    import ray
+    import torch
     from ray import tune
 
     from afpe.trainers import TrainConfig, train
+    from afpe.trainers.device import granted_device, precision_name
 
     trial = {key: value for key, value in config["trial"].items() if key != "number"}
-    train_config = TrainConfig.model_validate({**config["train"], **trial})
     with captured_trial_output(trial_log_path(Path(config["log_dir"]), config["trial"]["number"])) as log:
+        device = granted_device(ray.get_gpu_ids(), torch.cuda.is_available(), os.environ.get("CUDA_VISIBLE_DEVICES"))
+        ran_on = {DEVICE_KEY: device, DTYPE_KEY: precision_name(device)}
+        train_config = TrainConfig.model_validate({**config["train"], **trial, "device": device})
 
         def report(epoch: int, metrics: dict[str, float]) -> None:
             raised = log.take()
-            tune.report({**metrics, EPOCH_KEY: epoch, **({WARNINGS_KEY: raised} if raised else {})})
+            tune.report({**metrics, EPOCH_KEY: epoch, **ran_on, **({WARNINGS_KEY: raised} if raised else {})})
 
         train(train_config, report=report)
 

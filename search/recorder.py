@@ -45,6 +45,7 @@ from afpe.search.storage import trial_id as storage_id
 from afpe.search.trial_log import trial_log_path
 
 EPOCH_KEY = "epoch"
+DEVICE_KEY, DTYPE_KEY = "device", "dtype"  # what a trial trains on, reported with each epoch, kept as user attrs
 WARNINGS_KEY = "warnings"
 ERROR_TEXT_LIMIT = 2000
 OUTAGE_STOP = "the storage outage outlasted its budget: the run stopped before the trial finished"
@@ -193,8 +194,11 @@ class StudyRecorder(Searcher):
         if result.get(WARNINGS_KEY):
             self._record_warnings(live, list(result[WARNINGS_KEY]))
         epoch = int(result[EPOCH_KEY])
-        if epoch == 1:  # a retried trial starts over
+        if epoch == 1:  # a retried trial starts over (maybe elsewhere)
             live.values.clear()
+            for key in (DEVICE_KEY, DTYPE_KEY):
+                if key in result:
+                    set_trial_user_attr(self.study, live.optuna_id, key, result[key])
         value = float(result.get(self.spec.metric, math.nan))
         live.values[epoch] = value
         self.guard.write(partial(set_intermediate_value, self.study, live.optuna_id, epoch, value))

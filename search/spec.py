@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from afpe.encodings import list_encodings
 from afpe.trainers import ModelConfig, TrainerSettings, list_tasks, task_info
@@ -86,11 +86,22 @@ class RepeatsSpec(_Strict):
 
 
 class ResourcesSpec(_Strict):
-    """Ray resources of one trial, and how many trials run at once (None: as many as the cluster fits)."""
+    """Ray resources of one trial, and how many trials run at once (None: as many as the cluster fits).
+    A trial trains on one device: `gpu` is 0 (CPU), a fraction (trials share a GPU) or 1."""
 
     cpus: float = Field(1.0, gt=0.0, le=256.0)
-    gpu: float = Field(0.0, ge=0.0, le=8.0)
+    gpu: float = Field(0.0, ge=0.0, json_schema_extra={"maximum": 1.0})
     max_concurrent: int | None = Field(None, ge=1, le=1024)
+
+    @field_validator("gpu")
+    @classmethod
+    def _one_device(cls, value: float) -> float:
+        if value > 1:
+            raise ValueError(
+                f"a trial trains on a single device: give at most 1 GPU (a fraction shares one GPU between "
+                f"trials), got {value:g}"
+            )
+        return value
 
 
 class StudySpec(_Strict):
@@ -137,7 +148,21 @@ class StudySpec(_Strict):
             raise ValueError(f"metric: {self.task} reports {', '.join(info.metrics)}, not {self.metric!r}")
         if self.direction is None:
             self.direction = info.metrics[self.metric]
+        self._check_device()
         return self
+
+    def _check_device(self) -> None:
+        """A trial trains on the device Ray grants it (CPU when resources.gpu is 0, else its GPU, which
+        `cuda`/`cuda:N` name whatever N), so a device that contradicts the grant is refused."""
+        device, gpu = self.trainer.device, self.resources.gpu
+        if device.startswith("cuda") and gpu == 0:
+            raise ValueError(
+                f"trainer.device: {device!r} needs resources.gpu > 0 (a trial trains on the device Ray grants it)"
+            )
+        if device == "cpu" and gpu > 0:
+            raise ValueError(
+                f"trainer.device: 'cpu' would hold resources.gpu {gpu:g} it never uses; set resources.gpu=0"
+            )
 
     def _check_baseline(self) -> None:
         """An encoding without scales (none, learnable, sincos) is a baseline: one configuration, trained with

@@ -1,9 +1,12 @@
-"""The figures' arithmetic (ICC(1), calibration CI and score) and a short real run of the calibration sweep."""
+"""The figures' arithmetic (ICC(1), calibration CI and score), a short real run of the calibration sweep and of
+the GPU-path benchmark in its smallest mode."""
 
 from __future__ import annotations
 
 import importlib.util
 import math
+import re
+import subprocess
 import sys
 from pathlib import Path
 from types import ModuleType
@@ -59,3 +62,33 @@ def test_calibration_sweep_runs_real_searches() -> None:
     assert all(1 / 400 <= ratio <= 400 for ratio in first.found), "a ratio of two scales in [0.05, 20]"
     assert first.found[0] != first.found[1], "each seed draws its own trials"
     assert all(math.isfinite(v) for v in first.values) and first.values == again.values
+
+
+def test_gpu_benchmark_runs_in_its_smallest_mode(tmp_path: Path) -> None:
+    """On a machine without CUDA: the plain loop and the driver at two CPU shares, every trial recorded on CPU in
+    float32, and a finite bf16 - fp32 difference under CPU bf16 autocast."""
+    import torch
+
+    result = subprocess.run(
+        [sys.executable, str(BENCHMARKS / "gpu.py"), "--quick"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=900,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    out = result.stdout
+    rates = re.findall(
+        r"^  (plain loop|resources\.cpus \d|resources\.cpus 1, resources\.gpu [\d.]+) +(\d+) trials/h", out, re.M
+    )
+    if torch.cuda.is_available():
+        assert [label for label, _ in rates][1:] == [
+            f"resources.cpus 1, resources.gpu {g}" for g in ("1", "0.5", "0.25")
+        ]
+    else:
+        assert "resources.gpu 1.0, 0.5, 0.25 skipped" in out
+        assert [label for label, _ in rates] == ["plain loop", "resources.cpus 1", "resources.cpus 2"]
+        assert out.count("cpu/float32") == 2
+    assert all(int(rate) > 0 for _, rate in rates)
+    (line,) = [line for line in out.splitlines() if line.startswith("  scales (50.0, 50.0)")]
+    assert re.search(r"difference [+-]\d+\.\d{4}", line), line

@@ -95,6 +95,9 @@ def test_fixed_scales_fill_undriven_grid_axes() -> None:
         ({"ratio": ["xy", "w"]}, "ratio.1:"),
         ({"metric": "bleu"}, "metric:"),
         ({"fixed": {0: 1.0}}, "fixed.0:"),
+        ({"resources": {"gpu": 2}}, "resources.gpu: a trial trains on a single device"),
+        ({"trainer": {"device": "cuda:1"}}, "trainer.device: 'cuda:1' needs resources.gpu > 0"),
+        ({"trainer": {"device": "cpu"}, "resources": {"gpu": 0.5}}, "trainer.device: 'cpu' would hold"),
     ],
 )
 def test_validation_errors_name_the_field(change: dict, field: str) -> None:
@@ -133,3 +136,10 @@ def test_cli_bad_spec_exits_2_naming_the_field(tmp_path: Path, capsys: pytest.Ca
     assert "n_trials:" in err and "Traceback" not in err
     assert main(["run", str(tmp_path / "missing.yaml")]) == 2
     assert "missing.yaml" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("device", ["auto", "cuda", "cuda:3"])
+def test_a_gpu_trial_takes_any_cuda_device_as_the_granted_one(device: str) -> None:
+    for gpu in (0.25, 1):
+        spec = validate_spec({**BASE, "trainer": {"device": device}, "resources": {"gpu": gpu}})
+        assert (spec.trainer.device, spec.resources.gpu) == (device, gpu)

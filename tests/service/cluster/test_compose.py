@@ -80,6 +80,7 @@ def test_services_and_variants(compose: dict) -> None:
     assert services["ray-worker"]["profiles"] == ["gpu"] and services["ray-worker-cpu"]["profiles"] == ["cpu"]
     devices = services["ray-worker"]["deploy"]["resources"]["reservations"]["devices"]
     assert [device["capabilities"] for device in devices] == [["gpu"]]
+    assert "select_device('cuda', None)" in " ".join(services["ray-worker"]["healthcheck"]["test"])
     assert "deploy" not in services["ray-worker-cpu"]
     for name in RAY_NODES:  # scalable: no fixed container name, no published ports on workers
         assert "container_name" not in services[name]

@@ -1,0 +1,157 @@
+"""The GPU path: throughput of trials through the driver against a plain loop, and what bf16 does to the objective.
+
+1. trials/hour: the same trials (a seeded random draw of scales) as a plain single-process loop of
+   `afpe.trainers.train` (the reference) and through `afpe.search.run_study` on a private local Ray at several
+   per-trial resources: `resources.gpu` 1, 0.5, 0.25 with CUDA; `resources.cpus` 1, 2 on CPU (the GPU settings
+   are skipped with a note). Ray's start is not counted. Prints each setting's trials/hour and its ratio to the
+   plain loop, with the device and dtype the trials recorded.
+2. precision: val_loss at fixed scales, float32 vs bf16, over `--repeats` seeds: with CUDA, CPU float32 vs the
+   GPU's bf16 autocast; without, CPU float32 vs CPU bf16 autocast (same cast rules for matmul). Prints the mean
+   difference bf16 - fp32 against the noise floor (the seed-to-seed SD of fp32) and their ratio.
+
+    python benchmarks/gpu.py [--trials 6] [--epochs 3] [--repeats 3] [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import tempfile
+import time
+from contextlib import nullcontext
+from dataclasses import dataclass
+
+import optuna
+import torch
+
+from afpe.search import run_study, validate_spec
+from afpe.search.driver import base_train_config, make_sampler, ray_session
+from afpe.search.testing import tiny_synthetic2d
+from afpe.trainers import train
+
+GPU_SHARES = (1.0, 0.5, 0.25)
+CPU_SHARES = (1, 2)
+PRECISION_SCALES = ((1.0, 1.0), (10.0, 10.0), (50.0, 50.0))
+HOUR = 3600.0
+
+
+@dataclass(frozen=True)
+class Throughput:
+    label: str
+    trials: int
+    seconds: float
+    devices: tuple[str, ...] = ()
+
+    @property
+    def per_hour(self) -> float:
+        return self.trials / self.seconds * HOUR
+
+
+def spec_dict(trials: int, epochs: int, resources: dict[str, float]) -> dict:
+    """A tiny synthetic2d search (512 training images) with `resources` per trial."""
+    return tiny_synthetic2d(
+        trainer={"epochs": epochs},
+        name="gpu-bench",
+        n_trials=trials,
+        task_options={"n_train": 512, "n_val": 128},
+        resources=resources,
+    )
+
+
+def drawn_scales(spec) -> list[list[float]]:  # noqa: ANN001 - a StudySpec
+    """The scales the driver's seeded random sampler draws for this spec, drawn the same way."""
+    study = optuna.create_study(sampler=make_sampler(spec, offset=0), direction=spec.direction)
+    distributions = {a.param: optuna.distributions.FloatDistribution(a.low, a.high, log=True) for a in spec.axes}
+    return [spec.scales_for(study.ask(distributions).params) for _ in range(spec.n_trials)]
+
+
+def plain_loop(trials: int, epochs: int) -> Throughput:
+    """The reference: every trial in this process, one after the other, on the default device (all cores)."""
+    spec = validate_spec(spec_dict(trials, epochs, {"cpus": 1}))
+    base = {**base_train_config(spec), "num_threads": None}
+    started = time.perf_counter()
+    for scales in drawn_scales(spec):
+        train({**base, "scales": scales})
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    return Throughput("plain loop", trials, time.perf_counter() - started, (device,))
+
+
+def through_driver(trials: int, epochs: int, resources: dict[str, float], folder: str) -> Throughput:
+    """The same trials through `run_study` (Ray must be initialised), as many at once as the resources fit."""
+    spec = validate_spec(spec_dict(trials, epochs, resources))
+    storage = f"sqlite:///{folder}/{'-'.join(f'{k}{v:g}' for k, v in resources.items())}.db"
+    started = time.perf_counter()
+    run_study(spec, storage=storage)
+    seconds = time.perf_counter() - started
+    recorded = optuna.load_study(study_name=spec.name, storage=storage).trials
+    devices = tuple(sorted({f"{t.user_attrs.get('device')}/{t.user_attrs.get('dtype')}" for t in recorded}))
+    label = ", ".join(f"resources.{key} {value:g}" for key, value in resources.items())
+    return Throughput(label, trials, seconds, devices)
+
+
+def val_loss(scales: tuple[float, float], seed: int, epochs: int, device: str, bf16_on_cpu: bool) -> float:
+    """Best-epoch val_loss of one training at fixed `scales`; `bf16_on_cpu` trains under CPU bf16 autocast."""
+    config = {
+        **base_train_config(validate_spec(spec_dict(1, epochs, {"cpus": 1}))),
+        "num_threads": None,
+        "scales": list(scales),
+        "seed": seed,
+        "device": device,
+        "metric": "val_loss",
+    }
+    with torch.autocast("cpu", dtype=torch.bfloat16) if bf16_on_cpu else nullcontext():
+        return train(config)["objective"]
+
+
+def precision(scales: tuple[float, float], repeats: int, epochs: int) -> None:
+    on_gpu = torch.cuda.is_available()
+    fp32 = [val_loss(scales, seed, epochs, "cpu", False) for seed in range(repeats)]
+    bf16 = [val_loss(scales, seed, epochs, "cuda" if on_gpu else "cpu", not on_gpu) for seed in range(repeats)]
+    difference = statistics.fmean(b - f for b, f in zip(bf16, fp32, strict=True))
+    noise = statistics.stdev(fp32) if repeats > 1 else float("nan")
+    print(
+        f"  scales {scales}: fp32 val_loss {statistics.fmean(fp32):.4f}, {'GPU' if on_gpu else 'CPU'} bf16 "
+        f"{statistics.fmean(bf16):.4f}, difference {difference:+.4f}, noise floor (fp32 SD over {repeats} seeds) "
+        f"{noise:.4f}, |difference| / noise {abs(difference) / noise:.2f}"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--trials", type=int, default=6)
+    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--quick", action="store_true", help="2 trials of 1 epoch, 2 repeats at one scale (tests)")
+    args = parser.parse_args()
+    trials, epochs, repeats, scales = args.trials, args.epochs, args.repeats, PRECISION_SCALES
+    if args.quick:
+        trials, epochs, repeats, scales = 2, 1, 2, PRECISION_SCALES[-1:]
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    on_gpu = torch.cuda.is_available()
+    print(f"torch {torch.__version__}, CUDA {'available' if on_gpu else 'not available'}, {os.cpu_count()} cores")
+
+    print(f"throughput: {trials} trials of {epochs} epochs (synthetic2d, 512 images)")
+    reference = plain_loop(trials, epochs)
+    settings = [{"cpus": 1, "gpu": share} for share in GPU_SHARES] if on_gpu else [{"cpus": c} for c in CPU_SHARES]
+    if not on_gpu:
+        print(f"  no CUDA here: resources.gpu {', '.join(map(str, GPU_SHARES))} skipped; CPU shares instead")
+    with tempfile.TemporaryDirectory(prefix="afpe-gpu-bench-") as folder:
+        os.environ["AFPE_TUNE_DIR"] = os.path.join(folder, "tune")
+        started = time.perf_counter()
+        with ray_session(None):
+            print(f"  (Ray start {time.perf_counter() - started:.1f} s, not counted)")
+            results = [through_driver(trials, epochs, resources, folder) for resources in settings]
+    for result in [reference, *results]:
+        print(
+            f"  {result.label:<34} {result.per_hour:8.0f} trials/h  x{result.per_hour / reference.per_hour:.2f} "
+            f"of the plain loop  ({result.seconds:.1f} s; {', '.join(result.devices)})"
+        )
+
+    print(f"precision: best-epoch val_loss, {epochs} epochs, seeds 0..{repeats - 1}")
+    for pair in scales:
+        precision(pair, repeats, epochs)
+
+
+if __name__ == "__main__":
+    main()
