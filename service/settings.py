@@ -44,7 +44,7 @@ class ServiceSettings(BaseSettings):
     max_trials: int = Field(1000, ge=1, le=10_000, description="upper bound on a spec's n_trials")
     max_epochs: int = Field(1000, ge=1, description="upper bound on trainer.epochs")
     max_trial_cpus: float = Field(64.0, gt=0, description="upper bound on resources.cpus")
-    max_trial_gpus: float = Field(8.0, ge=0, description="upper bound on resources.gpu")
+    max_trial_gpus: float = Field(1.0, ge=0, le=1, description="upper bound on resources.gpu (one device per trial)")
     min_trial_cpus: float = Field(0.25, gt=0, description="lower bound on resources.cpus")
     max_model_params: int = Field(500_000_000, ge=1, description="upper bound on the ViT's parameter count")
     max_tokens: int = Field(16_384, ge=1, description="upper bound on tokens per sample (patch grid + CLS)")
