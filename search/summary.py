@@ -96,7 +96,7 @@ class StudySummary:
             low, high = self.optimum.ci
             lines.append(
                 f"smoothed optimum: ratio s_{self.ratio[0]}/s_{self.ratio[1]} = {self.optimum.ratio:.3g}, "
-                f"95% CI [{low:.3g}, {high:.3g}] (a GP over all {self.optimum.n} complete trials)"
+                f"95% CI [{low:.3g}, {high:.3g}] (a GP over {self.optimum.n} complete trials)"
             )
         lines.extend(f"warning: {warning}" for warning in self.warnings)
         return lines
