@@ -240,7 +240,8 @@ def driver_lease(storage: str | None, study: str) -> Iterator[None]:
     finally:
         stop.set()
         heartbeat.join()
-        leases.release(study, holder)
+        with suppress(sa.exc.SQLAlchemyError):  # the storage is down (a run ending on an outage): the TTL frees it
+            leases.release(study, holder)
         leases.engine.dispose()
 
 
