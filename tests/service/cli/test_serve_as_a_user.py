@@ -4,13 +4,14 @@ venv. Its private Ray head, and the study job's `afpe run` entrypoint on it, mus
 from __future__ import annotations
 
 import signal
-import socket
 import subprocess
 import time
 import uuid
 from pathlib import Path
 
 import httpx
+
+from afpe.service.cluster.topology import free_port
 
 STUDY = {
     "task": "synthetic2d",
@@ -24,12 +25,6 @@ STUDY = {
     "trainer": {"epochs": 1, "limit": 32, "batch_size": 16, "warmup_epochs": 0, "model": {"dim": 16, "depth": 1}},
     "resources": {"cpus": 1, "max_concurrent": 1},
 }
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def test_serve_by_absolute_path_with_a_bare_path_runs_a_study_to_succeeded(

@@ -4,13 +4,14 @@ service runs the study on as attempt 2 with one driver at a time (the lease), to
 from __future__ import annotations
 
 import signal
-import socket
 import subprocess
 import time
 import uuid
 from pathlib import Path
 
 import httpx
+
+from afpe.service.cluster.topology import free_port
 
 STUDY = {
     "name": "orphan",
@@ -25,12 +26,6 @@ STUDY = {
     "trainer": {"epochs": 4, "batch_size": 16, "warmup_epochs": 0, "model": {"dim": 16, "depth": 1}},
     "resources": {"cpus": 1, "max_concurrent": 1},
 }
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def live_pids() -> dict[int, tuple[int, int]]:
