@@ -1,6 +1,9 @@
-"""The Ray auth token of a private local Ray (`driver.ray_session`): Ray 2.60 turns token auth on for a new
-local cluster and, when no token exists, writes `~/.ray/auth_token` with the default umask (readable by every
-user of the machine). The file is created here first, or its mode tightened, so only its owner can read it."""
+"""The Ray auth token of a private local Ray (`driver.ray_session`). Ray 2.60 binds its gRPC servers on every
+interface (and turns 127.0.0.1 into the node's address: there is no loopback-only option), so its token auth,
+on by default for a new local cluster, is what keeps a private Ray to its owner (tests/search/test_ray_token.py
+checks every port it opens). The token file, which Ray would write to `~/.ray/auth_token` with the default umask
+(readable by every user of the machine), is created here first, or its mode tightened, so only its owner reads it.
+A caller who sets RAY_AUTH_MODE=disabled (Ray's documented opt-out) is obeyed: Ray reads it at import."""
 
 from __future__ import annotations
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from ray.job_submission import JobSubmissionClient
 
-from afpe.service.cluster.topology import child_env, executable, free_port, head_command
+from afpe.service.cluster.topology import child_env, executable, free_port, head_command, ray_env
 
 # Ends the head's process group ($2) once the service ($1) is gone, SIGTERM first (Ray drains), SIGKILL after
 # 20 s; ends by itself when the group is gone. The same loop Ray's job supervisor runs beside each driver.
@@ -68,9 +68,7 @@ class LocalRayHead:
         self.log_path = Path(self.temp_dir) / "head.log"
         self.process = subprocess.Popen(
             command,
-            env=child_env(
-                {**(env or {}), "RAY_TMPDIR": self.temp_dir, "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": self.token}
-            ),
+            env=child_env({**(env or {}), "RAY_TMPDIR": self.temp_dir, **ray_env(self.token)}),
             stdout=self.log_path.open("w"),
             stderr=subprocess.STDOUT,
             start_new_session=True,
