@@ -99,6 +99,18 @@ class ArrayDataset(Dataset):
         return to_input(self.inputs[index]), torch.from_numpy(np.array(self.targets[index]))
 
 
+class AugmentedDataset(Dataset):
+    """A dataset whose training items are random draws: `draw(index, rng)` with the generator the training loader
+    seeds by (seed, epoch, index) (`afpe.trainers.batches`); `dataset[index]` = `draw(index, None)` is the fixed
+    item validation uses. Never the global torch RNG, so items are the same in loader workers and after a resume."""
+
+    @abstractmethod
+    def draw(self, index: int, rng: np.random.Generator | None) -> tuple[torch.Tensor, torch.Tensor]: ...
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.draw(index, None)
+
+
 def to_input(array: np.ndarray) -> torch.Tensor:
     """A float32 copy (memory-mapped arrays stay untouched); uint8 pixels -> [0, 1]."""
     tensor = torch.from_numpy(np.array(array, dtype=np.float32))
