@@ -20,6 +20,7 @@ from afpe.trainers.device import autocast_context, select_device
 from afpe.trainers.objectives import Objective
 from afpe.trainers.settings import TrainConfig
 from afpe.trainers.tasks import build_task
+from afpe.trainers.tasks.base import normalize
 from afpe.trainers.vit import ViT
 
 Report = Callable[[int, dict[str, float]], None]
@@ -172,7 +173,7 @@ def evaluate(
     outputs, targets = [], []
     with torch.no_grad(), autocast:
         for inputs, target in loader:
-            outputs.append(model(inputs.to(device, non_blocking=True)).float().cpu())
+            outputs.append(model(normalize(inputs.to(device, non_blocking=True))).float().cpu())
             targets.append(target)
     model.train()
     return objective.evaluate(torch.cat(outputs), torch.cat(targets))
@@ -193,7 +194,7 @@ def _train_epoch(
     model.train()
     total, count = torch.zeros((), dtype=torch.float64, device=device), 0
     for inputs, targets in loader:
-        inputs, targets = inputs.to(device, non_blocking=True), targets.to(device, non_blocking=True)
+        inputs, targets = normalize(inputs.to(device, non_blocking=True)), targets.to(device, non_blocking=True)
         with autocast:
             loss = objective.loss(model(inputs).float(), targets)
         optimizer.zero_grad(set_to_none=True)

@@ -87,7 +87,7 @@ class TaskInfo:
 
 
 class ArrayDataset(Dataset):
-    """Samples from arrays (in memory or memory-mapped): uint8 inputs are scaled to [0, 1]."""
+    """Samples from arrays (in memory or memory-mapped), inputs as `to_input` gives them."""
 
     def __init__(self, inputs: np.ndarray, targets: np.ndarray) -> None:
         self.inputs, self.targets = inputs, targets
@@ -112,9 +112,15 @@ class AugmentedDataset(Dataset):
 
 
 def to_input(array: np.ndarray) -> torch.Tensor:
-    """A float32 copy (memory-mapped arrays stay untouched); uint8 pixels -> [0, 1]."""
-    tensor = torch.from_numpy(np.array(array, dtype=np.float32))
-    return tensor.div_(255.0) if array.dtype == np.uint8 else tensor
+    """A copy (memory-mapped arrays stay untouched): uint8 pixels stay uint8 (a quarter of float32's bytes through
+    the loader and onto the device, where `normalize` scales them), anything else becomes float32."""
+    return torch.from_numpy(np.array(array, dtype=np.uint8 if array.dtype == np.uint8 else np.float32))
+
+
+def normalize(batch: torch.Tensor) -> torch.Tensor:
+    """A batch as the model takes it, computed where the batch is (the loop calls it after the transfer to the
+    device): uint8 pixels -> float32 x / 255 in [0, 1]; other (float32) batches unchanged."""
+    return batch.float().div_(255.0) if batch.dtype == torch.uint8 else batch
 
 
 class Task(ABC):
