@@ -1,9 +1,9 @@
 """`run_study`: a StudySpec run on Ray Tune, every trial recorded in the Optuna study `spec.name`.
 
 Flow: open the storage (schema created here, before any worker) -> take the study's lease (one driver per
-study) -> claim the study name for this spec ->
-on resume, fail trials a dead driver left RUNNING/WAITING -> run `n_trials` (resume: n_trials minus the
-finished ones) fresh Tune trials with `StudyRecorder` as the searcher -> boundary check -> summary.
+study) -> claim the study name for this spec -> on resume, fail trials a dead driver left RUNNING/WAITING ->
+build the dataset cache once (`prepare_data`) -> run `n_trials` (resume: n_trials minus the finished ones) fresh
+Tune trials with `StudyRecorder` as the searcher -> boundary check -> summary.
 
 Storage writes and reads during the run go through one `outage.StorageGuard`: a database restart is a
 pause (reports buffered, written in order when it is back); an outage longer than its budget ends the run
@@ -177,6 +177,36 @@ def check_resources(spec: StudySpec) -> None:
             )
 
 
+def prepare_data(spec: StudySpec) -> None:
+    """Decode the task's dataset into its on-disk cache once, before Tune starts trials (`Task.prepare`), so the
+    first trials read one cache instead of each decoding the files (tasks without a disk cache skip it). Here
+    when this process sees the data root (one host: trials share its AFPE_CACHE_DIR), else as a Ray task with a
+    trial's CPUs, on a node that hosts trials and sees their data and cache (docker-compose.yml: the head that
+    runs the driver mounts no data; the workers share the cache volume). A DataError (missing files) is left to
+    the trials, which fail with it and record it as before."""
+    import ray
+
+    from afpe.trainers import DataError, build_task
+
+    arguments = (spec.task, spec.task_options, spec.resolved_data_root())
+    task = build_task(*arguments)
+    if not task.disk_cache:
+        return
+    try:
+        if task.data_root is not None and task.data_root.is_dir():
+            task.prepare()
+        else:
+            ray.get(ray.remote(num_cpus=spec.resources.cpus, num_gpus=0)(_prepare_task).remote(*arguments))
+    except DataError:  # Ray raises a subclass of the task's exception
+        pass
+
+
+def _prepare_task(task: str, options: dict[str, Any], data_root: str | None) -> None:
+    from afpe.trainers import build_task
+
+    build_task(task, options, data_root).prepare()
+
+
 def run_trials(
     spec: StudySpec,
     study: optuna.Study,
@@ -197,6 +227,7 @@ def run_trials(
     os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")  # only the JSON logger (added below) of the
     # default JSON/CSV/TensorBoard trio: the Optuna study is the record, and each logger costs time on every result
     check_resources(spec)
+    prepare_data(spec)
     scheduler = None
     if spec.scheduler is not None and not plan:
         scheduler = RecordingASHA(

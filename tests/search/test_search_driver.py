@@ -6,16 +6,21 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import optuna
 import pytest
 import sqlalchemy
 from optuna.trial import TrialState
 
 from afpe.search import run_study, validate_spec
-from afpe.search.driver import ray_session
+from afpe.search.driver import prepare_data, ray_session
 from afpe.search.testing import tiny_synthetic2d
 
 TINY = tiny_synthetic2d(trainer={"lr": 0.003}, max_failures=1)
+AXES_3D = [
+    {"name": "xy", "grid_axes": [0, 1], "low": 0.1, "high": 10},
+    {"name": "z", "grid_axes": [2], "low": 0.1, "high": 10},
+]
 
 
 @pytest.fixture(scope="module")
@@ -62,6 +67,22 @@ def test_asha_stopped_trials_are_pruned_with_their_epochs(local_ray: None, postg
     assert summary.best_value == max(t.value for t in trials if t.state == TrialState.COMPLETE)
 
 
+def test_the_dataset_cache_is_built_before_trials_start(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AFPE_CACHE_DIR", str(tmp_path / "cache"))
+    rng = np.random.default_rng(0)
+    arrays = {
+        f"{split}_{kind}": rng.integers(0, 255, (2, 28, 28, 28), np.uint8) if kind == "images" else np.zeros((2, 1))
+        for split in ("train", "val")
+        for kind in ("images", "labels")
+    }
+    np.savez(tmp_path / "organmnist3d.npz", **arrays)
+    spec = {**TINY, "name": "cached", "task": "medmnist3d", "task_options": {}, "axes": AXES_3D}
+    prepare_data(validate_spec({**spec, "data_root": str(tmp_path)}))
+    assert len(list((tmp_path / "cache").glob("medmnist3d/*/complete"))) == 1
+    (tmp_path / "empty").mkdir()
+    prepare_data(validate_spec({**spec, "data_root": str(tmp_path / "empty")}))  # a DataError: left to the trials
+
+
 def test_a_failing_trial_is_retried_then_fails_without_stopping_the_study(
     local_ray: None, postgres_url: str, tmp_path: Path
 ) -> None:
@@ -75,10 +96,7 @@ def test_a_failing_trial_is_retried_then_fails_without_stopping_the_study(
             "n_trials": 2,
             "task": "medmnist3d",
             "task_options": {},
-            "axes": [
-                {"name": "xy", "grid_axes": [0, 1], "low": 0.1, "high": 10},
-                {"name": "z", "grid_axes": [2], "low": 0.1, "high": 10},
-            ],
+            "axes": AXES_3D,
             "data_root": str(empty),
         }
     )

@@ -130,6 +130,8 @@ class Task(ABC):
     name: ClassVar[str]
     axis_names: ClassVar[tuple[str, ...]]
     Options: ClassVar[type[TaskOptions]] = TaskOptions
+    #: Whether `datasets` decodes files into the on-disk cache (see `prepare`).
+    disk_cache: ClassVar[bool] = False
 
     def __init__(self, options: Mapping[str, Any] | None = None, data_root: str | Path | None = None) -> None:
         try:
@@ -162,6 +164,12 @@ class Task(ABC):
     @abstractmethod
     def datasets(self) -> tuple[Dataset, Dataset]:
         """(train, validation); validation is deterministic."""
+
+    def prepare(self) -> None:
+        """Build what `datasets` reads from the on-disk cache (`cache.py`), once, before trials start: tasks with
+        `disk_cache` build their datasets; the others (generated in memory) do nothing."""
+        if self.disk_cache:
+            self.datasets()
 
     def patch_size(self, override: Sequence[int] | None = None) -> tuple[int, ...]:
         if override is None:

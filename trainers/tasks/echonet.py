@@ -75,6 +75,7 @@ class EchoNet(Task):
     name = "echonet"
     axis_names = ("time", "height", "width")
     Options = EchoNetOptions
+    disk_cache = True
 
     @property
     def input_shape(self) -> tuple[int, ...]:
