@@ -57,7 +57,8 @@ DEFAULT_TUNE_DIR = "~/.afpe/tune"
 
 def train_trial(config: dict[str, Any]) -> None:
     """The Tune trainable: one `afpe.trainers.train` run on the device Ray granted (`granted_device`: CPU
-    without a GPU, a DeviceError for a GPU torch cannot use), each epoch's validation metrics sent to Tune
+    without a GPU, a DeviceError for a GPU torch cannot use; a fraction of a GPU caps the trial's memory at that
+    fraction, `memory_fraction`), each epoch's validation metrics sent to Tune
     with the device and dtype it ran in and the warnings raised since the previous report (`WARNINGS_KEY`);
     its output goes to the trial's log."""
     import ray
@@ -65,11 +66,14 @@ def train_trial(config: dict[str, Any]) -> None:
     from ray import tune
 
     from afpe.trainers import TrainConfig, train
-    from afpe.trainers.device import granted_device, precision_name
+    from afpe.trainers.device import granted_device, memory_fraction, precision_name
 
     trial = {key: value for key, value in config["trial"].items() if key != "number"}
     with captured_trial_output(trial_log_path(Path(config["log_dir"]), config["trial"]["number"])) as log:
         device = granted_device(ray.get_gpu_ids(), torch.cuda.is_available(), os.environ.get("CUDA_VISIBLE_DEVICES"))
+        fraction = memory_fraction(config["gpu_share"])
+        if device.startswith("cuda") and fraction is not None:
+            torch.cuda.set_per_process_memory_fraction(fraction, torch.device(device))
         ran_on = {DEVICE_KEY: device, DTYPE_KEY: precision_name(device)}
         train_config = TrainConfig.model_validate({**config["train"], **trial, "device": device})
 
@@ -252,7 +256,7 @@ def run_trials(
     resources = {"cpu": spec.resources.cpus, "gpu": spec.resources.gpu}
     tuner = tune.Tuner(
         tune.with_resources(train_trial, resources),
-        param_space={"train": base_train_config(spec), "log_dir": str(log_dir)},
+        param_space={"train": base_train_config(spec), "log_dir": str(log_dir), "gpu_share": spec.resources.gpu},
         tune_config=tune.TuneConfig(
             search_alg=recorder,
             scheduler=scheduler,
