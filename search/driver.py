@@ -169,16 +169,34 @@ def tune_dir() -> Path:
 
 
 def check_resources(spec: StudySpec) -> None:
-    """A trial that asks for more CPUs or GPUs than the Ray cluster has would wait forever: refuse it."""
+    """A trial that no alive Ray node can host would wait forever: refuse it (`unplaceable`)."""
     import ray
 
-    cluster = ray.cluster_resources()
-    for field, key, asked, lowest in (("cpus", "CPU", spec.resources.cpus, 1), ("gpu", "GPU", spec.resources.gpu, 0)):
-        if asked > cluster.get(key, 0.0):
-            raise ValueError(
-                f"resources.{field}: each trial asks for {asked:g} {key} but the Ray cluster has "
-                f"{cluster.get(key, 0.0):g}; lower it (e.g. --set resources.{field}={lowest})"
+    problem = unplaceable(spec.resources.cpus, spec.resources.gpu, [n["Resources"] for n in ray.nodes() if n["Alive"]])
+    if problem is not None:
+        raise ValueError(problem)
+
+
+def unplaceable(cpus: float, gpu: float, nodes: list[dict[str, float]]) -> str | None:
+    """Why a trial asking for `cpus` CPUs and `gpu` GPUs fits on none of `nodes` (each node's Ray resources;
+    Ray places all of a trial's resources on one node, so cluster totals are not enough), naming the spec field
+    to lower; None when one node can host it."""
+    if any(node.get("CPU", 0.0) >= cpus and node.get("GPU", 0.0) >= gpu for node in nodes):
+        return None
+    largest = {key: max((node.get(key, 0.0) for node in nodes), default=0.0) for key in ("CPU", "GPU")}
+    total = {key: sum(node.get(key, 0.0) for node in nodes) for key in ("CPU", "GPU")}
+    for field, key, asked, lowest in (("cpus", "CPU", cpus, 1), ("gpu", "GPU", gpu, 0)):
+        if asked > largest[key]:
+            return (
+                f"resources.{field}: each trial asks for {asked:g} {key} but the largest Ray node has "
+                f"{largest[key]:g} ({total[key]:g} in a cluster of {len(nodes)} alive node(s)); a trial runs on one "
+                f"node: lower it (e.g. --set resources.{field}={lowest})"
             )
+    return (
+        f"resources.cpus and resources.gpu: each trial asks for {cpus:g} CPU and {gpu:g} GPU on one node, but no "
+        f"alive Ray node has both (the most CPUs on a node: {largest['CPU']:g}, GPUs: {largest['GPU']:g}); lower "
+        "resources.cpus or add CPUs to the GPU nodes"
+    )
 
 
 def prepare_data(spec: StudySpec) -> None:
