@@ -5,13 +5,14 @@ FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
+    AFPE_CACHE_DIR=/srv/afpe/cache \
     PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 
 # Non-root user; the mount points exist in the image so that new named volumes belong to it.
 RUN useradd --create-home --uid 1000 --shell /bin/bash afpe \
-    && mkdir -p /srv/afpe/tune /data \
-    && chown afpe:afpe /srv/afpe/tune
+    && mkdir -p /srv/afpe/tune /srv/afpe/cache /data \
+    && chown afpe:afpe /srv/afpe/tune /srv/afpe/cache
 
 WORKDIR /opt/afpe
 

@@ -4,7 +4,9 @@
    `afpe.trainers.train` (the reference) and through `afpe.search.run_study` on a private local Ray at several
    per-trial resources: `resources.gpu` 1, 0.5, 0.25 with CUDA; `resources.cpus` 1, 2 on CPU (the GPU settings
    are skipped with a note). Ray's start is not counted. Prints each setting's trials/hour and its ratio to the
-   plain loop, with the device and dtype the trials recorded.
+   plain loop, with the device and dtype the trials recorded, and the GPU utilisation (mean and peak over the
+   node's GPUs) and peak GPU memory sampled from NVML (`nvidia-smi`, polled in a thread) while it ran: "n/a"
+   without CUDA or nvidia-smi.
 2. precision: val_loss at fixed scales, float32 vs bf16, over `--repeats` seeds: with CUDA, CPU float32 vs the
    GPU's bf16 autocast; without, CPU float32 vs CPU bf16 autocast (same cast rules for matmul). Prints the mean
    difference bf16 - fp32 against the noise floor (the seed-to-seed SD of fp32) and their ratio.
@@ -16,8 +18,11 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import statistics
+import subprocess
 import tempfile
+import threading
 import time
 from contextlib import nullcontext
 from dataclasses import dataclass
@@ -36,12 +41,58 @@ PRECISION_SCALES = ((1.0, 1.0), (10.0, 10.0), (50.0, 50.0))
 HOUR = 3600.0
 
 
+class GpuSampler:
+    """GPU utilisation (%, mean over the node's GPUs) and memory used (MiB, summed) every `period` s from
+    `nvidia-smi --query-gpu` (NVML) in a thread while the `with` block runs; nothing without CUDA or nvidia-smi."""
+
+    QUERY = ("--query-gpu=utilization.gpu,memory.used", "--format=csv,noheader,nounits")
+
+    def __init__(self, period: float = 0.5) -> None:
+        self.command = shutil.which("nvidia-smi") if torch.cuda.is_available() else None
+        self.period, self.samples = period, []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._poll, daemon=True)
+
+    def __enter__(self) -> GpuSampler:
+        if self.command:
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join()
+
+    def _poll(self) -> None:
+        while not self._stop.is_set():
+            out = subprocess.run([self.command, *self.QUERY], capture_output=True, text=True, timeout=30).stdout
+            rows = []
+            for line in out.splitlines():
+                try:
+                    rows.append([float(value) for value in line.split(",")])
+                except ValueError:  # "[N/A]" (e.g. MIG instances)
+                    continue
+            if rows:
+                self.samples.append((statistics.fmean(u for u, _ in rows), sum(m for _, m in rows)))
+            self._stop.wait(self.period)
+
+    def summary(self) -> str:
+        if not self.samples:
+            return "GPU n/a"
+        utilisation = [u for u, _ in self.samples]
+        return (
+            f"GPU util {statistics.fmean(utilisation):.0f} % (peak {max(utilisation):.0f} %), memory peak "
+            f"{max(m for _, m in self.samples):.0f} MiB"
+        )
+
+
 @dataclass(frozen=True)
 class Throughput:
     label: str
     trials: int
     seconds: float
     devices: tuple[str, ...] = ()
+    gpu: str = "GPU n/a"
 
     @property
     def per_hour(self) -> float:
@@ -71,10 +122,11 @@ def plain_loop(trials: int, epochs: int) -> Throughput:
     spec = validate_spec(spec_dict(trials, epochs, {"cpus": 1}))
     base = {**base_train_config(spec), "num_threads": None}
     started = time.perf_counter()
-    for scales in drawn_scales(spec):
-        train({**base, "scales": scales})
+    with GpuSampler() as gpu:
+        for scales in drawn_scales(spec):
+            train({**base, "scales": scales})
     device = "cuda" if torch.cuda.is_available() else "cpu"
-    return Throughput("plain loop", trials, time.perf_counter() - started, (device,))
+    return Throughput("plain loop", trials, time.perf_counter() - started, (device,), gpu.summary())
 
 
 def through_driver(trials: int, epochs: int, resources: dict[str, float], folder: str) -> Throughput:
@@ -82,12 +134,13 @@ def through_driver(trials: int, epochs: int, resources: dict[str, float], folder
     spec = validate_spec(spec_dict(trials, epochs, resources))
     storage = f"sqlite:///{folder}/{'-'.join(f'{k}{v:g}' for k, v in resources.items())}.db"
     started = time.perf_counter()
-    run_study(spec, storage=storage)
+    with GpuSampler() as gpu:
+        run_study(spec, storage=storage)
     seconds = time.perf_counter() - started
     recorded = optuna.load_study(study_name=spec.name, storage=storage).trials
     devices = tuple(sorted({f"{t.user_attrs.get('device')}/{t.user_attrs.get('dtype')}" for t in recorded}))
     label = ", ".join(f"resources.{key} {value:g}" for key, value in resources.items())
-    return Throughput(label, trials, seconds, devices)
+    return Throughput(label, trials, seconds, devices, gpu.summary())
 
 
 def val_loss(scales: tuple[float, float], seed: int, epochs: int, device: str, bf16_on_cpu: bool) -> float:
@@ -145,7 +198,7 @@ def main() -> None:
     for result in [reference, *results]:
         print(
             f"  {result.label:<34} {result.per_hour:8.0f} trials/h  x{result.per_hour / reference.per_hour:.2f} "
-            f"of the plain loop  ({result.seconds:.1f} s; {', '.join(result.devices)})"
+            f"of the plain loop  ({result.seconds:.1f} s; {', '.join(result.devices)}; {result.gpu})"
         )
 
     print(f"precision: best-epoch val_loss, {epochs} epochs, seeds 0..{repeats - 1}")

@@ -1,9 +1,9 @@
 """`run_study`: a StudySpec run on Ray Tune, every trial recorded in the Optuna study `spec.name`.
 
 Flow: open the storage (schema created here, before any worker) -> take the study's lease (one driver per
-study) -> claim the study name for this spec ->
-on resume, fail trials a dead driver left RUNNING/WAITING -> run `n_trials` (resume: n_trials minus the
-finished ones) fresh Tune trials with `StudyRecorder` as the searcher -> boundary check -> summary.
+study) -> claim the study name for this spec -> on resume, fail trials a dead driver left RUNNING/WAITING ->
+build the dataset cache once (`prepare_data`) -> run `n_trials` (resume: n_trials minus the finished ones) fresh
+Tune trials with `StudyRecorder` as the searcher -> boundary check -> summary.
 
 Storage writes and reads during the run go through one `outage.StorageGuard`: a database restart is a
 pause (reports buffered, written in order when it is back); an outage longer than its budget ends the run
@@ -57,7 +57,8 @@ DEFAULT_TUNE_DIR = "~/.afpe/tune"
 
 def train_trial(config: dict[str, Any]) -> None:
     """The Tune trainable: one `afpe.trainers.train` run on the device Ray granted (`granted_device`: CPU
-    without a GPU, a DeviceError for a GPU torch cannot use), each epoch's validation metrics sent to Tune
+    without a GPU, a DeviceError for a GPU torch cannot use; a fraction of a GPU caps the trial's memory at that
+    fraction, `memory_fraction`), each epoch's validation metrics sent to Tune
     with the device and dtype it ran in and the warnings raised since the previous report (`WARNINGS_KEY`);
     its output goes to the trial's log."""
     import ray
@@ -65,11 +66,14 @@ def train_trial(config: dict[str, Any]) -> None:
     from ray import tune
 
     from afpe.trainers import TrainConfig, train
-    from afpe.trainers.device import granted_device, precision_name
+    from afpe.trainers.device import granted_device, memory_fraction, precision_name
 
     trial = {key: value for key, value in config["trial"].items() if key != "number"}
     with captured_trial_output(trial_log_path(Path(config["log_dir"]), config["trial"]["number"])) as log:
         device = granted_device(ray.get_gpu_ids(), torch.cuda.is_available(), os.environ.get("CUDA_VISIBLE_DEVICES"))
+        fraction = memory_fraction(config["gpu_share"])
+        if device.startswith("cuda") and fraction is not None:
+            torch.cuda.set_per_process_memory_fraction(fraction, torch.device(device))
         ran_on = {DEVICE_KEY: device, DTYPE_KEY: precision_name(device)}
         train_config = TrainConfig.model_validate({**config["train"], **trial, "device": device})
 
@@ -165,16 +169,64 @@ def tune_dir() -> Path:
 
 
 def check_resources(spec: StudySpec) -> None:
-    """A trial that asks for more CPUs or GPUs than the Ray cluster has would wait forever: refuse it."""
+    """A trial that no alive Ray node can host would wait forever: refuse it (`unplaceable`)."""
     import ray
 
-    cluster = ray.cluster_resources()
-    for field, key, asked, lowest in (("cpus", "CPU", spec.resources.cpus, 1), ("gpu", "GPU", spec.resources.gpu, 0)):
-        if asked > cluster.get(key, 0.0):
-            raise ValueError(
-                f"resources.{field}: each trial asks for {asked:g} {key} but the Ray cluster has "
-                f"{cluster.get(key, 0.0):g}; lower it (e.g. --set resources.{field}={lowest})"
+    problem = unplaceable(spec.resources.cpus, spec.resources.gpu, [n["Resources"] for n in ray.nodes() if n["Alive"]])
+    if problem is not None:
+        raise ValueError(problem)
+
+
+def unplaceable(cpus: float, gpu: float, nodes: list[dict[str, float]]) -> str | None:
+    """Why a trial asking for `cpus` CPUs and `gpu` GPUs fits on none of `nodes` (each node's Ray resources;
+    Ray places all of a trial's resources on one node, so cluster totals are not enough), naming the spec field
+    to lower; None when one node can host it."""
+    if any(node.get("CPU", 0.0) >= cpus and node.get("GPU", 0.0) >= gpu for node in nodes):
+        return None
+    largest = {key: max((node.get(key, 0.0) for node in nodes), default=0.0) for key in ("CPU", "GPU")}
+    total = {key: sum(node.get(key, 0.0) for node in nodes) for key in ("CPU", "GPU")}
+    for field, key, asked, lowest in (("cpus", "CPU", cpus, 1), ("gpu", "GPU", gpu, 0)):
+        if asked > largest[key]:
+            return (
+                f"resources.{field}: each trial asks for {asked:g} {key} but the largest Ray node has "
+                f"{largest[key]:g} ({total[key]:g} in a cluster of {len(nodes)} alive node(s)); a trial runs on one "
+                f"node: lower it (e.g. --set resources.{field}={lowest})"
             )
+    return (
+        f"resources.cpus and resources.gpu: each trial asks for {cpus:g} CPU and {gpu:g} GPU on one node, but no "
+        f"alive Ray node has both (the most CPUs on a node: {largest['CPU']:g}, GPUs: {largest['GPU']:g}); lower "
+        "resources.cpus or add CPUs to the GPU nodes"
+    )
+
+
+def prepare_data(spec: StudySpec) -> None:
+    """Decode the task's dataset into its on-disk cache once, before Tune starts trials (`Task.prepare`), so the
+    first trials read one cache instead of each decoding the files (tasks without a disk cache skip it). Here
+    when this process sees the data root (one host: trials share its AFPE_CACHE_DIR), else as a Ray task with a
+    trial's CPUs, on a node that hosts trials and sees their data and cache (docker-compose.yml: the head that
+    runs the driver mounts no data; the workers share the cache volume). A DataError (missing files) is left to
+    the trials, which fail with it and record it as before."""
+    import ray
+
+    from afpe.trainers import DataError, build_task
+
+    arguments = (spec.task, spec.task_options, spec.resolved_data_root())
+    task = build_task(*arguments)
+    if not task.disk_cache:
+        return
+    try:
+        if task.data_root is not None and task.data_root.is_dir():
+            task.prepare()
+        else:
+            ray.get(ray.remote(num_cpus=spec.resources.cpus, num_gpus=0)(_prepare_task).remote(*arguments))
+    except DataError:  # Ray raises a subclass of the task's exception
+        pass
+
+
+def _prepare_task(task: str, options: dict[str, Any], data_root: str | None) -> None:
+    from afpe.trainers import build_task
+
+    build_task(task, options, data_root).prepare()
 
 
 def run_trials(
@@ -197,6 +249,7 @@ def run_trials(
     os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")  # only the JSON logger (added below) of the
     # default JSON/CSV/TensorBoard trio: the Optuna study is the record, and each logger costs time on every result
     check_resources(spec)
+    prepare_data(spec)
     scheduler = None
     if spec.scheduler is not None and not plan:
         scheduler = RecordingASHA(
@@ -221,7 +274,7 @@ def run_trials(
     resources = {"cpu": spec.resources.cpus, "gpu": spec.resources.gpu}
     tuner = tune.Tuner(
         tune.with_resources(train_trial, resources),
-        param_space={"train": base_train_config(spec), "log_dir": str(log_dir)},
+        param_space={"train": base_train_config(spec), "log_dir": str(log_dir), "gpu_share": spec.resources.gpu},
         tune_config=tune.TuneConfig(
             search_alg=recorder,
             scheduler=scheduler,

@@ -149,6 +149,12 @@ class StudySpec(_Strict):
         if self.direction is None:
             self.direction = info.metrics[self.metric]
         self._check_device()
+        workers = self.trainer.loader_workers
+        if workers is not None and workers > self.resources.cpus:
+            raise ValueError(
+                f"trainer.loader_workers: {workers} loader processes per trial exceed its resources.cpus "
+                f"{self.resources.cpus:g}; lower it or leave it unset (on CUDA: one per CPU but one)"
+            )
         return self
 
     def _check_device(self) -> None:

@@ -4,6 +4,7 @@
 - `granted_device`: the device of a search trial, from the GPUs its scheduler (Ray) granted it: CPU when none
   (whatever CUDA the node has), the granted GPU otherwise; a granted GPU that torch cannot use is an error
   naming the driver/wheel mismatch, never a silent CPU run.
+- `memory_fraction`: the share of a GPU's memory a trial granted part of it may take (torch's per-process cap).
 - `autocast_dtype`, `autocast_context`: bf16 autocast on CUDA, float32 (no autocast) elsewhere.
 """
 
@@ -51,6 +52,14 @@ def granted_device(gpu_ids: Sequence[int | str], cuda_available: bool, visible_d
     visible = [item.strip() for item in (visible_devices or "").split(",") if item.strip()]
     first = str(gpu_ids[0])
     return f"cuda:{visible.index(first) if first in visible else first}"
+
+
+def memory_fraction(gpu_share: float) -> float | None:
+    """The cap on GPU memory of a trial granted `gpu_share` of one GPU: the share itself when it is a fraction
+    (0 < share < 1; Ray only counts fractions, so without the cap one trial's caches could take the memory of
+    the trials packed beside it), None (no cap) for a whole GPU or none. The caller applies it with
+    `torch.cuda.set_per_process_memory_fraction(fraction, device)`; an allocation past it raises OOM."""
+    return gpu_share if 0 < gpu_share < 1 else None
 
 
 def cuda_unusable_reason() -> str:

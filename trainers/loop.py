@@ -1,7 +1,7 @@
 """The training loop: AdamW (fused on CUDA), linear warm-up then cosine (or x0.97 per epoch) decay, gradient
-clipping, bf16 autocast and pinned batches on CUDA, seeded initialisation and data order, a separate `pe_seed`,
-one `report` per epoch, checkpoint/resume, and the best epoch tracked (the objective is the best validation value,
-not the last)."""
+clipping, bf16 autocast on CUDA, seeded initialisation, a separate `pe_seed`, persistent loaders with a seeded
+data order and augmentation (`batches.py`), one `report` per epoch, checkpoint/resume, and the best epoch tracked
+(the objective is the best validation value, not the last)."""
 
 from __future__ import annotations
 
@@ -12,13 +12,15 @@ from collections.abc import Callable
 from typing import Any
 
 import torch
-from torch.utils.data import DataLoader, Subset
+from torch.utils.data import DataLoader
 
+from afpe.trainers.batches import eval_loader, loader_workers, train_loader
 from afpe.trainers.checkpoint import load_checkpoint, save_checkpoint
 from afpe.trainers.device import autocast_context, select_device
 from afpe.trainers.objectives import Objective
 from afpe.trainers.settings import TrainConfig
 from afpe.trainers.tasks import build_task
+from afpe.trainers.tasks.base import normalize
 from afpe.trainers.vit import ViT
 
 Report = Callable[[int, dict[str, float]], None]
@@ -85,10 +87,11 @@ def train(
     ).to(device)
 
     train_set, val_set = task.datasets()
-    if config.limit is not None and config.limit < len(train_set):
-        train_set = Subset(train_set, range(config.limit))
-    steps_per_epoch = math.ceil(len(train_set) / config.batch_size)
+    n_train = len(train_set) if config.limit is None else min(config.limit, len(train_set))
+    steps_per_epoch = math.ceil(n_train / config.batch_size)
     on_cuda = device.type == "cuda"  # fused AdamW (one kernel for all parameters) and pinned host batches
+    cpus = config.num_threads or len(os.sched_getaffinity(0))
+    workers = loader_workers(device, cpus) if config.loader_workers is None else config.loader_workers
     optimizer = torch.optim.AdamW(_parameter_groups(model, config.weight_decay), lr=config.lr, fused=on_cuda)
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda step: lr_factor(step, steps_per_epoch, config.warmup_epochs, config.epochs, config.schedule)
@@ -104,17 +107,17 @@ def train(
         torch.set_rng_state(saved["rng"])
         epoch, best_epoch, history, seconds = saved["epoch"], saved["best_epoch"], saved["history"], saved["seconds"]
 
-    val_loader = DataLoader(val_set, batch_size=config.batch_size, pin_memory=on_cuda)
+    train_batches, order = train_loader(train_set, n_train, config.batch_size, config.seed, workers, on_cuda)
+    val_batches = eval_loader(val_set, config.batch_size, workers, on_cuda)
     autocast = autocast_context(device)
     while epoch < config.epochs:
         started = time.perf_counter()
         epoch += 1
-        order = torch.randperm(len(train_set), generator=torch.Generator().manual_seed(config.seed * 100_003 + epoch))
-        train_loader = DataLoader(train_set, batch_size=config.batch_size, sampler=order.tolist(), pin_memory=on_cuda)
+        order.set_epoch(epoch)
         train_loss = _train_epoch(
-            model, train_loader, task.objective, optimizer, scheduler, config.grad_clip, device, autocast
+            model, train_batches, task.objective, optimizer, scheduler, config.grad_clip, device, autocast
         )
-        metrics = {**evaluate(model, val_loader, task.objective, device, autocast), "train_loss": train_loss}
+        metrics = {**evaluate(model, val_batches, task.objective, device, autocast), "train_loss": train_loss}
         history.append({"epoch": epoch, **metrics})
         if best_epoch == 0 or _better(metrics[metric], history[best_epoch - 1][metric], direction):
             best_epoch = epoch
@@ -170,7 +173,7 @@ def evaluate(
     outputs, targets = [], []
     with torch.no_grad(), autocast:
         for inputs, target in loader:
-            outputs.append(model(inputs.to(device, non_blocking=True)).float().cpu())
+            outputs.append(model(normalize(inputs.to(device, non_blocking=True))).float().cpu())
             targets.append(target)
     model.train()
     return objective.evaluate(torch.cat(outputs), torch.cat(targets))
@@ -191,7 +194,7 @@ def _train_epoch(
     model.train()
     total, count = torch.zeros((), dtype=torch.float64, device=device), 0
     for inputs, targets in loader:
-        inputs, targets = inputs.to(device, non_blocking=True), targets.to(device, non_blocking=True)
+        inputs, targets = normalize(inputs.to(device, non_blocking=True)), targets.to(device, non_blocking=True)
         with autocast:
             loss = objective.loss(model(inputs).float(), targets)
         optimizer.zero_grad(set_to_none=True)

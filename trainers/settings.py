@@ -60,6 +60,9 @@ class TrainerSettings(BaseModel):
     grad_clip: float | None = Field(1.0, gt=0, description="max gradient norm (None = no clipping)")
     device: str = Field("auto", pattern=r"^(auto|cpu|cuda(:\d+)?)$", description="auto = CUDA when present")
     num_threads: int | None = Field(None, ge=1, le=1024, description="CPU threads (None = all cores)")
+    loader_workers: int | None = Field(
+        None, ge=0, le=64, description="data loader processes (None = on CUDA one per CPU but one, on CPU none)"
+    )
     model: ModelConfig = Field(default_factory=ModelConfig)
 
 

@@ -6,16 +6,21 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import optuna
 import pytest
 import sqlalchemy
 from optuna.trial import TrialState
 
 from afpe.search import run_study, validate_spec
-from afpe.search.driver import ray_session
+from afpe.search.driver import check_resources, prepare_data, ray_session, unplaceable
 from afpe.search.testing import tiny_synthetic2d
 
 TINY = tiny_synthetic2d(trainer={"lr": 0.003}, max_failures=1)
+AXES_3D = [
+    {"name": "xy", "grid_axes": [0, 1], "low": 0.1, "high": 10},
+    {"name": "z", "grid_axes": [2], "low": 0.1, "high": 10},
+]
 
 
 @pytest.fixture(scope="module")
@@ -62,6 +67,41 @@ def test_asha_stopped_trials_are_pruned_with_their_epochs(local_ray: None, postg
     assert summary.best_value == max(t.value for t in trials if t.state == TrialState.COMPLETE)
 
 
+def test_a_trial_must_fit_on_one_alive_node_not_in_the_cluster_totals() -> None:
+    gpu_node, cpu_node = {"CPU": 4.0, "GPU": 2.0}, {"CPU": 16.0}
+    assert unplaceable(4, 0.5, [gpu_node, cpu_node]) is None and unplaceable(16, 0, [gpu_node, cpu_node]) is None
+    assert "resources.cpus: each trial asks for 24 CPU but the largest Ray node has 16 (20 in a cluster" in str(
+        unplaceable(24, 0, [gpu_node, cpu_node])
+    )
+    assert "resources.gpu: each trial asks for 1 GPU but the largest Ray node has 0" in str(
+        unplaceable(1, 1, [cpu_node])
+    )
+    assert str(unplaceable(8, 1, [gpu_node, cpu_node])).startswith("resources.cpus and resources.gpu: ")
+    assert "largest Ray node has 0 (0 in a cluster of 0 alive" in str(unplaceable(1, 0, []))
+
+
+def test_resources_are_checked_against_the_nodes_of_the_running_ray(local_ray: None) -> None:
+    check_resources(validate_spec({**TINY, "name": "fits"}))
+    with pytest.raises(ValueError, match="resources.cpus: each trial asks for 256 CPU but the largest Ray node"):
+        check_resources(validate_spec({**TINY, "name": "too-big", "resources": {"cpus": 256, "max_concurrent": 1}}))
+
+
+def test_the_dataset_cache_is_built_before_trials_start(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AFPE_CACHE_DIR", str(tmp_path / "cache"))
+    rng = np.random.default_rng(0)
+    arrays = {
+        f"{split}_{kind}": rng.integers(0, 255, (2, 28, 28, 28), np.uint8) if kind == "images" else np.zeros((2, 1))
+        for split in ("train", "val")
+        for kind in ("images", "labels")
+    }
+    np.savez(tmp_path / "organmnist3d.npz", **arrays)
+    spec = {**TINY, "name": "cached", "task": "medmnist3d", "task_options": {}, "axes": AXES_3D}
+    prepare_data(validate_spec({**spec, "data_root": str(tmp_path)}))
+    assert len(list((tmp_path / "cache").glob("medmnist3d/*/complete"))) == 1
+    (tmp_path / "empty").mkdir()
+    prepare_data(validate_spec({**spec, "data_root": str(tmp_path / "empty")}))  # a DataError: left to the trials
+
+
 def test_a_failing_trial_is_retried_then_fails_without_stopping_the_study(
     local_ray: None, postgres_url: str, tmp_path: Path
 ) -> None:
@@ -75,10 +115,7 @@ def test_a_failing_trial_is_retried_then_fails_without_stopping_the_study(
             "n_trials": 2,
             "task": "medmnist3d",
             "task_options": {},
-            "axes": [
-                {"name": "xy", "grid_axes": [0, 1], "low": 0.1, "high": 10},
-                {"name": "z", "grid_axes": [2], "low": 0.1, "high": 10},
-            ],
+            "axes": AXES_3D,
             "data_root": str(empty),
         }
     )

@@ -98,6 +98,7 @@ def test_fixed_scales_fill_undriven_grid_axes() -> None:
         ({"resources": {"gpu": 2}}, "resources.gpu: a trial trains on a single device"),
         ({"trainer": {"device": "cuda:1"}}, "trainer.device: 'cuda:1' needs resources.gpu > 0"),
         ({"trainer": {"device": "cpu"}, "resources": {"gpu": 0.5}}, "trainer.device: 'cpu' would hold"),
+        ({"trainer": {"loader_workers": 3}, "resources": {"cpus": 2}}, "trainer.loader_workers: 3 loader processes"),
     ],
 )
 def test_validation_errors_name_the_field(change: dict, field: str) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from afpe.trainers.device import DeviceError, granted_device, precision_name, select_device
+from afpe.trainers.device import DeviceError, granted_device, memory_fraction, precision_name, select_device
 
 
 def test_no_granted_gpu_is_cpu_whatever_cuda_the_node_has() -> None:
@@ -17,6 +17,11 @@ def test_a_granted_gpu_is_its_position_among_the_visible_devices() -> None:
     assert granted_device([3], cuda_available=True, visible_devices="3") == "cuda:0"
     assert granted_device(["2"], cuda_available=True, visible_devices="0,2") == "cuda:1"
     assert granted_device([2], cuda_available=True, visible_devices=None) == "cuda:2"
+
+
+def test_a_fraction_of_a_gpu_caps_its_memory_at_that_fraction() -> None:
+    assert [memory_fraction(share) for share in (0.5, 0.25, 0.125)] == [0.5, 0.25, 0.125]
+    assert memory_fraction(1.0) is None and memory_fraction(0.0) is None, "a whole GPU or none: no cap"
 
 
 def test_a_granted_gpu_torch_cannot_use_fails_naming_the_mismatch() -> None:

@@ -12,8 +12,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+import torch
+from torch.utils.data import DataLoader
 
 from afpe.trainers import DataError, build_task
+from afpe.trainers.tasks.base import normalize
 from afpe.trainers.tasks.chestx import FINDINGS
 
 
@@ -27,11 +30,25 @@ def test_medmnist_reads_npz_strides_and_caches_outside_the_root(medmnist_root: P
     raw = np.load(medmnist_root / "organmnist3d.npz")
     assert (len(train), len(val)) == (12, 6)
     x, y = train[5]
-    assert x.shape == (1, 28, 28, 7) and x.dtype.is_floating_point and 0 <= float(x.min()) <= float(x.max()) <= 1
-    np.testing.assert_allclose(x.numpy()[0], raw["train_images"][5][:, :, ::4] / 255.0, rtol=1e-6)
+    assert x.shape == (1, 28, 28, 7) and x.dtype == torch.uint8, "pixels travel as uint8, normalised on the device"
+    np.testing.assert_array_equal(x.numpy()[0], raw["train_images"][5][:, :, ::4])
     assert int(y) == int(raw["train_labels"][5, 0])
     assert files_under(medmnist_root) == before, "nothing is written into data_root"
     assert list(cache_dir.glob("medmnist3d/*/complete")), "decoded arrays are cached in AFPE_CACHE_DIR"
+
+
+@pytest.mark.parametrize("task", ["medmnist3d", "chestx", "echonet"])
+def test_uint8_batches_normalised_on_the_device_equal_the_former_host_side_floats(
+    task: str, medmnist_root: Path, chestx_root: Path, echonet_root: Path
+) -> None:
+    root = {"medmnist3d": medmnist_root, "chestx": chestx_root, "echonet": echonet_root}[task]
+    _, val = build_task(task, {}, root).datasets()
+    (batch, _), *_ = DataLoader(val, batch_size=2)
+    assert batch.dtype == torch.uint8
+    former = torch.from_numpy(np.array(batch.numpy(), dtype=np.float32)).div_(255.0)  # the old to_input
+    assert normalize(batch).dtype == torch.float32 and torch.equal(normalize(batch), former)
+    floats = torch.rand(2, 3)
+    assert normalize(floats) is floats, "float inputs (the synthetic tasks) pass unchanged"
 
 
 def test_medmnist_cache_is_reused_and_keyed_by_options(medmnist_root: Path, cache_dir: Path) -> None:
@@ -72,7 +89,7 @@ def test_chestx_rgba_png_is_read_as_its_gray_content(chestx_root: Path) -> None:
     assert rgba.shape[2] == 4
     (chestx_root / "train_val_list.txt").write_text("00000001_000.png\n00000002_000.png\n")
     train, val = build_task("chestx", {"size": 40, "val_fraction": 0.5, "data_seed": 1}, chestx_root).datasets()
-    image = next(ds for ds in (train, val) if (ds[0][0] * 255).round().sum() == _gray_sum(rgba))[0][0]
+    image = next(ds for ds in (train, val) if ds[0][0].double().sum() == _gray_sum(rgba))[0][0]
     assert image.shape == (1, 40, 40)
 
 
@@ -97,11 +114,11 @@ def test_echonet_clips_pad_short_videos_and_validation_is_fixed(echonet_root: Pa
     assert (len(train), len(val)) == (3, 2)
     x, ef = train[2]  # the short video (10 frames < 16 x 4)
     assert x.shape == (1, 16, 32, 32) and float(ef) == pytest.approx(52.5)
-    assert float(x[0, 3:].abs().max()) == 0.0, "frames past the end are zero padding (10 frames, period 4: 3 real)"
-    assert float(x[0, :3].min()) > 0.0
+    assert int(x[0, 3:].max()) == 0, "frames past the end are zero padding (10 frames, period 4: 3 real)"
+    assert int(x[0, :3].min()) > 0
     first, again = val[0][0], val[0][0]
     assert (first == again).all(), "validation clips are deterministic"
-    assert float(first[0, 0].mean()) == pytest.approx((60 / 255), abs=0.03), "the validation clip starts at frame 0"
+    assert float(first[0, 0].double().mean()) == pytest.approx(60, abs=8), "the validation clip starts at frame 0"
 
 
 def test_echonet_accepts_file_names_with_extension(tmp_path: Path, make_echonet: Callable) -> None:

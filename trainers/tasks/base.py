@@ -87,7 +87,7 @@ class TaskInfo:
 
 
 class ArrayDataset(Dataset):
-    """Samples from arrays (in memory or memory-mapped): uint8 inputs are scaled to [0, 1]."""
+    """Samples from arrays (in memory or memory-mapped), inputs as `to_input` gives them."""
 
     def __init__(self, inputs: np.ndarray, targets: np.ndarray) -> None:
         self.inputs, self.targets = inputs, targets
@@ -99,10 +99,28 @@ class ArrayDataset(Dataset):
         return to_input(self.inputs[index]), torch.from_numpy(np.array(self.targets[index]))
 
 
+class AugmentedDataset(Dataset):
+    """A dataset whose training items are random draws: `draw(index, rng)` with the generator the training loader
+    seeds by (seed, epoch, index) (`afpe.trainers.batches`); `dataset[index]` = `draw(index, None)` is the fixed
+    item validation uses. Never the global torch RNG, so items are the same in loader workers and after a resume."""
+
+    @abstractmethod
+    def draw(self, index: int, rng: np.random.Generator | None) -> tuple[torch.Tensor, torch.Tensor]: ...
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.draw(index, None)
+
+
 def to_input(array: np.ndarray) -> torch.Tensor:
-    """A float32 copy (memory-mapped arrays stay untouched); uint8 pixels -> [0, 1]."""
-    tensor = torch.from_numpy(np.array(array, dtype=np.float32))
-    return tensor.div_(255.0) if array.dtype == np.uint8 else tensor
+    """A copy (memory-mapped arrays stay untouched): uint8 pixels stay uint8 (a quarter of float32's bytes through
+    the loader and onto the device, where `normalize` scales them), anything else becomes float32."""
+    return torch.from_numpy(np.array(array, dtype=np.uint8 if array.dtype == np.uint8 else np.float32))
+
+
+def normalize(batch: torch.Tensor) -> torch.Tensor:
+    """A batch as the model takes it, computed where the batch is (the loop calls it after the transfer to the
+    device): uint8 pixels -> float32 x / 255 in [0, 1]; other (float32) batches unchanged."""
+    return batch.float().div_(255.0) if batch.dtype == torch.uint8 else batch
 
 
 class Task(ABC):
@@ -112,6 +130,8 @@ class Task(ABC):
     name: ClassVar[str]
     axis_names: ClassVar[tuple[str, ...]]
     Options: ClassVar[type[TaskOptions]] = TaskOptions
+    #: Whether `datasets` decodes files into the on-disk cache (see `prepare`).
+    disk_cache: ClassVar[bool] = False
 
     def __init__(self, options: Mapping[str, Any] | None = None, data_root: str | Path | None = None) -> None:
         try:
@@ -144,6 +164,12 @@ class Task(ABC):
     @abstractmethod
     def datasets(self) -> tuple[Dataset, Dataset]:
         """(train, validation); validation is deterministic."""
+
+    def prepare(self) -> None:
+        """Build what `datasets` reads from the on-disk cache (`cache.py`), once, before trials start: tasks with
+        `disk_cache` build their datasets; the others (generated in memory) do nothing."""
+        if self.disk_cache:
+            self.datasets()
 
     def patch_size(self, override: Sequence[int] | None = None) -> tuple[int, ...]:
         if override is None:

@@ -2,8 +2,10 @@
 
 Location: env `AFPE_CACHE_DIR` (default ~/.cache/afpe), never the (possibly read-only) data root. An entry
 is a folder of `.npy` files keyed by the identity of its source files (resolved path, size, mtime) and the
-options that shaped it; it is built in a temporary folder and renamed into place (atomic, safe for
-concurrent trials). Arrays come back memory-mapped.
+options that shaped it. One process builds an entry while the others wait (a `filelock` lock file beside it,
+`.<key>.lock`: concurrent trials decode once, not once each); it is built in a temporary folder and renamed
+into place, so a crashed builder leaves no partial entry. Arrays come back memory-mapped. The search driver
+builds a study's entries before its trials start (`Task.prepare`).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from filelock import FileLock
 
 VERSION = 1
 
@@ -45,16 +48,19 @@ def cached_arrays(
     entry = cache_root() / kind / key
     if not (entry / "complete").is_file():
         entry.parent.mkdir(parents=True, exist_ok=True)
-        building = Path(tempfile.mkdtemp(prefix=f".{key}-", dir=entry.parent))
-        try:
-            for name, array in build().items():
-                np.save(building / f"{name}.npy", np.ascontiguousarray(array))
-            (building / "complete").write_text(json.dumps(options, sort_keys=True))
-            try:
-                building.rename(entry)
-            except OSError:  # another process finished the same entry first
-                if not (entry / "complete").is_file():
-                    raise
-        finally:
-            shutil.rmtree(building, ignore_errors=True)
+        with FileLock(entry.parent / f".{key}.lock"):
+            if not (entry / "complete").is_file():  # not built by the process we waited for
+                _build(entry, options, build)
     return {path.stem: np.load(path, mmap_mode="r") for path in sorted(entry.glob("*.npy"))}
+
+
+def _build(entry: Path, options: dict[str, Any], build: Callable[[], dict[str, np.ndarray]]) -> None:
+    """Write `build()`'s arrays into a temporary folder beside `entry`, then rename it to `entry`."""
+    building = Path(tempfile.mkdtemp(prefix=f".{entry.name}-", dir=entry.parent))
+    try:
+        for name, array in build().items():
+            np.save(building / f"{name}.npy", np.ascontiguousarray(array))
+        (building / "complete").write_text(json.dumps(options, sort_keys=True))
+        building.rename(entry)
+    finally:
+        shutil.rmtree(building, ignore_errors=True)

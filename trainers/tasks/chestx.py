@@ -59,6 +59,7 @@ class ChestX(Task):
     name = "chestx"
     axis_names = ("rows", "cols")
     Options = ChestXOptions
+    disk_cache = True
 
     @property
     def input_shape(self) -> tuple[int, ...]:

@@ -2,8 +2,9 @@
 
 Reads from `data_root`: `FileList.csv` (columns `FileName` with or without `.avi`, `EF`, `Split` =
 TRAIN/VAL/TEST) and `Videos/<FileName>.avi`. Videos are decoded once (grayscale, resized to `size`) and
-cached on disk. A sample is a clip of `frames` frames taken every `period` frames: a random start in
-training, the first frames in validation (fixed); videos shorter than the clip are padded with zeros.
+cached on disk. A sample is a clip of `frames` frames taken every `period` frames: in training a random start
+drawn from the loader's (seed, epoch, index) generator, the first frames in validation (fixed); videos shorter
+than the clip are padded with zeros.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from pydantic import Field, field_validator
 from torch.utils.data import Dataset
 
 from afpe.trainers.objectives import Objective, Regression
-from afpe.trainers.tasks.base import DataError, Task, TaskOptions, to_input
+from afpe.trainers.tasks.base import AugmentedDataset, DataError, Task, TaskOptions, to_input
 from afpe.trainers.tasks.cache import cached_arrays
 from afpe.trainers.tasks.registry import register_task
 
@@ -48,22 +49,21 @@ class EchoNetOptions(TaskOptions):
         return value
 
 
-class EchoClips(Dataset):
-    """Clips (1, frames, size, size) from videos stored back to back (`frames_all`, `offsets`)."""
+class EchoClips(AugmentedDataset):
+    """Clips (1, frames, size, size) from videos stored back to back (`frames_all`, `offsets`): a uniform
+    random start with `rng`, the first frames without."""
 
-    def __init__(
-        self, frames_all: np.ndarray, offsets: np.ndarray, ef: np.ndarray, frames: int, period: int, random: bool
-    ) -> None:
+    def __init__(self, frames_all: np.ndarray, offsets: np.ndarray, ef: np.ndarray, frames: int, period: int) -> None:
         self.frames_all, self.offsets, self.ef = frames_all, offsets, ef
-        self.frames, self.period, self.random = frames, period, random
+        self.frames, self.period = frames, period
 
     def __len__(self) -> int:
         return len(self.ef)
 
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+    def draw(self, index: int, rng: np.random.Generator | None) -> tuple[torch.Tensor, torch.Tensor]:
         video = self.frames_all[self.offsets[index] : self.offsets[index + 1]]
         span = (self.frames - 1) * self.period + 1
-        start = int(torch.randint(0, len(video) - span + 1, ())) if self.random and len(video) > span else 0
+        start = int(rng.integers(0, len(video) - span + 1)) if rng is not None and len(video) > span else 0
         clip = video[start : start + span : self.period]
         if len(clip) < self.frames:
             clip = np.concatenate([clip, np.zeros((self.frames - len(clip), *video.shape[1:]), video.dtype)])
@@ -75,6 +75,7 @@ class EchoNet(Task):
     name = "echonet"
     axis_names = ("time", "height", "width")
     Options = EchoNetOptions
+    disk_cache = True
 
     @property
     def input_shape(self) -> tuple[int, ...]:
@@ -98,14 +99,14 @@ class EchoNet(Task):
             if not members:
                 raise DataError(f"EchoNet {file_list} lists no video with Split = {code}")
             splits[split] = members
-        return self._clips(file_list, splits["train"], random=True), self._clips(file_list, splits["val"], random=False)
+        return self._clips(file_list, splits["train"]), self._clips(file_list, splits["val"])
 
-    def _clips(self, file_list: Path, members: list[tuple[str, float]], random: bool) -> EchoClips:
+    def _clips(self, file_list: Path, members: list[tuple[str, float]]) -> EchoClips:
         paths = [_video_path(file_list.parent, name) for name, _ in members]
         size = self.options.size
         arrays = cached_arrays("echonet", [file_list, *paths], {"size": size}, lambda: _decode(paths, size))
         ef = np.array([ef for _, ef in members], dtype=np.float32)
-        return EchoClips(arrays["frames"], arrays["offsets"], ef, self.options.frames, self.options.period, random)
+        return EchoClips(arrays["frames"], arrays["offsets"], ef, self.options.frames, self.options.period)
 
 
 def _read_file_list(path: Path) -> list[tuple[str, float, str]]:

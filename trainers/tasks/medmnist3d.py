@@ -50,6 +50,7 @@ class MedMNIST3D(Task):
     name = "medmnist3d"
     axis_names = ("d0", "d1", "d2")
     Options = MedMNIST3DOptions
+    disk_cache = True
 
     @property
     def strides(self) -> tuple[int, ...]:
