@@ -95,18 +95,20 @@ def warn_password_in_argv(url: str | None) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    import optuna
-
-    from afpe.search import load_spec, run_study
     from afpe.search.catalog import spec_path
-    from afpe.search.outage import OUTAGE_EXIT_CODE, StorageOutage
-    from afpe.search.spec import DATA_CONFINE_ENV, confine_data_root
-    from afpe.search.storage import default_storage_url, public_url
+    from afpe.search.spec import DATA_CONFINE_ENV, confine_data_root, load_spec
 
     warn_password_in_argv(args.storage)
-    spec = load_spec(spec_path(args.spec), args.overrides)
+    spec = load_spec(spec_path(args.spec), args.overrides)  # bad input is refused before Ray and Optuna load
     if os.environ.get(DATA_CONFINE_ENV):  # a job of `afpe serve`: data_root must still lie in its data folder
         spec = confine_data_root(spec, os.environ[DATA_CONFINE_ENV])
+
+    import optuna
+
+    from afpe.search.driver import run_study
+    from afpe.search.outage import OUTAGE_EXIT_CODE, StorageOutage
+    from afpe.search.storage import default_storage_url, public_url
+
     storage = public_url(args.storage or default_storage_url())
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     print(

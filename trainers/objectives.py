@@ -7,13 +7,20 @@ from __future__ import annotations
 
 import math
 from abc import ABC, abstractmethod
+from types import ModuleType
 
 import numpy as np
 import torch
-from sklearn import metrics as skm
 from torch.nn import functional as F
 
 Direction = str  # "maximize" | "minimize"
+
+
+def _metrics() -> ModuleType:
+    """scikit-learn's metrics, imported on first use (~1.5 s: commands that only validate a spec skip it)."""
+    from sklearn import metrics
+
+    return metrics
 
 
 class Objective(ABC):
@@ -47,7 +54,7 @@ class Classification(Objective):
     def scores(self, outputs: torch.Tensor, targets: torch.Tensor) -> dict[str, float]:
         y = targets.long().numpy()
         probs = outputs.softmax(dim=1).numpy()
-        return {"accuracy": float(skm.accuracy_score(y, probs.argmax(1))), "auroc": _class_auroc(y, probs)}
+        return {"accuracy": float(_metrics().accuracy_score(y, probs.argmax(1))), "auroc": _class_auroc(y, probs)}
 
 
 class MultiLabel(Objective):
@@ -69,8 +76,8 @@ class MultiLabel(Objective):
         if not both.any():
             return {"auroc": math.nan, "auprc": math.nan}
         return {
-            "auroc": float(skm.roc_auc_score(y[:, both], probs[:, both], average="macro")),
-            "auprc": float(skm.average_precision_score(y[:, both], probs[:, both], average="macro")),
+            "auroc": float(_metrics().roc_auc_score(y[:, both], probs[:, both], average="macro")),
+            "auprc": float(_metrics().average_precision_score(y[:, both], probs[:, both], average="macro")),
         }
 
 
@@ -91,9 +98,9 @@ class Regression(Objective):
     def scores(self, outputs: torch.Tensor, targets: torch.Tensor) -> dict[str, float]:
         y, pred = targets.numpy(), outputs.reshape(targets.shape).numpy() * self.target_scale
         return {
-            "r2": float(skm.r2_score(y, pred)) if len(y) > 1 else math.nan,
-            "mae": float(skm.mean_absolute_error(y, pred)),
-            "rmse": float(skm.root_mean_squared_error(y, pred)),
+            "r2": float(_metrics().r2_score(y, pred)) if len(y) > 1 else math.nan,
+            "mae": float(_metrics().mean_absolute_error(y, pred)),
+            "rmse": float(_metrics().root_mean_squared_error(y, pred)),
         }
 
 
@@ -103,8 +110,8 @@ def _class_auroc(y: np.ndarray, probs: np.ndarray) -> float:
     if len(present) < 2:
         return math.nan
     if probs.shape[1] == 2:
-        return float(skm.roc_auc_score(y, probs[:, 1]))
+        return float(_metrics().roc_auc_score(y, probs[:, 1]))
     if len(present) == 2:
-        return float(skm.roc_auc_score(y == present[1], probs[:, present[1]]))
+        return float(_metrics().roc_auc_score(y == present[1], probs[:, present[1]]))
     sub = probs[:, present] / probs[:, present].sum(1, keepdims=True)
-    return float(skm.roc_auc_score(y, sub, multi_class="ovr", average="macro", labels=present))
+    return float(_metrics().roc_auc_score(y, sub, multi_class="ovr", average="macro", labels=present))

@@ -15,19 +15,10 @@ from timm.models.vision_transformer import Block, init_weights_vit_timm
 from torch import nn
 
 from afpe.encodings import build_encoding
+from afpe.trainers.grid import patch_grid
 
 _CONV = {1: nn.Conv1d, 2: nn.Conv2d, 3: nn.Conv3d}
 _layer_norm = partial(nn.LayerNorm, eps=1e-6)
-
-
-def patch_grid(spatial: Sequence[int], patch_size: Sequence[int]) -> tuple[int, ...]:
-    """Tokens per axis: floor(size / patch) (a remainder is cropped, as a strided convolution does)."""
-    if len(spatial) != len(patch_size):
-        raise ValueError(f"patch_size {tuple(patch_size)} needs one value per input axis {tuple(spatial)}")
-    grid = tuple(s // p for s, p in zip(spatial, patch_size, strict=True))
-    if min(grid) < 1:
-        raise ValueError(f"patch_size {tuple(patch_size)} is larger than the input {tuple(spatial)}")
-    return grid
 
 
 class ViT(nn.Module):

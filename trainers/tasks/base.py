@@ -14,8 +14,8 @@ import torch
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 from torch.utils.data import Dataset
 
+from afpe.trainers.grid import patch_grid
 from afpe.trainers.objectives import Objective
-from afpe.trainers.vit import patch_grid
 
 
 class DataError(ValueError):
