@@ -44,8 +44,8 @@ def _train(args: argparse.Namespace) -> int:
     from pydantic import ValidationError
     from tqdm import tqdm
 
-    from afpe.trainers import TrainConfig, train
     from afpe.trainers.options import parse_task_options
+    from afpe.trainers.settings import TrainConfig
 
     fields = {
         "epochs": args.epochs,
@@ -71,6 +71,8 @@ def _train(args: argparse.Namespace) -> int:
     except ValidationError as error:
         problem = error.errors()[0]
         raise CliError(f"{'.'.join(str(p) for p in problem['loc'])}: {problem['msg']}") from None
+
+    from afpe.trainers.loop import train  # the model's libraries, once the input is known to be valid
 
     bars: list[tqdm] = []  # opened at the first report, so input errors print no empty bar
 
