@@ -5,8 +5,10 @@ API token as a field."""
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
+from urllib.parse import urlencode
 
 import jinja2
 import plotly
@@ -18,8 +20,9 @@ from afpe.search.spec import SLUG_PATTERN
 from afpe.service.api.auth import token_matches
 from afpe.service.api.deps import Manager
 from afpe.service.errors import Unauthorized
+from afpe.service.manager.queries import ROW_COLUMNS, TrialQuery
 from afpe.service.plots.compare import compare_figure
-from afpe.service.plots.figures import list_plot_kinds
+from afpe.service.plots.figures import build_figure, list_plot_kinds
 from afpe.service.plots.trend import TrendData, trend_figure
 
 PLOTLY_JS = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
@@ -72,6 +75,72 @@ def study_page(request: Request, name: str, manager: Manager) -> HTMLResponse:
     status = manager.queries.status(name)
     context = {"status": status, "kinds": list_plot_kinds(), "spec_json": json.dumps(status.spec, indent=1)}
     return templates.TemplateResponse(request, "study.html.jinja", context)
+
+
+TABLE_STATES = ("COMPLETE", "PRUNED", "FAIL", "RUNNING", "WAITING")
+
+
+@router.get("/studies/{name}/trials", response_class=HTMLResponse)
+def trials_page(
+    request: Request,
+    name: str,
+    manager: Manager,
+    page: Annotated[int, Query(ge=1, le=100_000)] = 1,
+    per_page: Annotated[int, Query(ge=1, le=200)] = 50,
+    sort: Annotated[str, Query(max_length=66)] = "number",
+    order: Literal["asc", "desc"] = "asc",
+    state: Annotated[list[Literal[TABLE_STATES]], Query(max_length=5)] = [],  # noqa: B006 - FastAPI copies it
+) -> HTMLResponse:
+    """The study's trials as a table, one page at a time, by the query of GET /api/studies/{name}/trials
+    (`offset` = (page - 1) * per_page)."""
+    query = TrialQuery(sort, order, tuple(state), (page - 1) * per_page, per_page)
+    total, rows, space = manager.queries.trial_table(name, query)
+
+    def link(**changes) -> str:
+        params = {"page": page, "per_page": per_page, "sort": sort, "order": order, "state": list(state)} | changes
+        return f"/studies/{name}/trials?{urlencode(params, doseq=True)}"
+
+    columns = [*ROW_COLUMNS[:4], *(axis.param for axis in space.axes), *ROW_COLUMNS[4:]]
+    sort_links = {
+        column: link(sort=column, order="desc" if column == sort and order == "asc" else "asc", page=1)
+        for column in columns
+    }
+    pages = max(1, math.ceil(total / per_page))
+    context = {
+        "name": name,
+        "rows": rows,
+        "total": total,
+        "page": page,
+        "pages": pages,
+        "per_page": per_page,
+        "sort": sort,
+        "order": order,
+        "states": TABLE_STATES,
+        "chosen": set(state),
+        "axes": [axis.param for axis in space.axes],
+        "ratio": "/".join(space.ratio) if space.ratio else None,
+        "sort_links": sort_links,
+        "previous": link(page=page - 1) if page > 1 else None,
+        "next": link(page=page + 1) if page < pages else None,
+    }
+    return templates.TemplateResponse(request, "trials.html.jinja", context)
+
+
+@router.get("/studies/{name}/trials/{number}", response_class=HTMLResponse)
+def trial_page(request: Request, name: str, number: int, manager: Manager) -> HTMLResponse:
+    """One trial: params, user attrs, learning curve, and for a FAIL its sanitised error and log file."""
+    trial, frozen, space = manager.queries.trial(name, number)
+    curve = build_figure("intermediate", [frozen], space) if frozen.intermediate_values else None
+    attrs = {k: v for k, v in trial.user_attrs.items() if k not in ("error", "log")}
+    context = {
+        "name": name,
+        "trial": trial,
+        "attrs": attrs,
+        "metric": space.metric,
+        # "</" escaped: the JSON sits inside a <script> element
+        "figure": curve.to_json().replace("</", "<\\/") if curve is not None else None,
+    }
+    return templates.TemplateResponse(request, "trial.html.jinja", context)
 
 
 @router.post("/studies/{name}/cancel")
