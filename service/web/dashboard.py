@@ -1,6 +1,7 @@
 """Server-rendered dashboard: study list + start form, study page (live status and plots), comparison view,
-the API's operations (/docs). plotly.js comes from the installed plotly package (no CDN). Forms carry the
-API token as a field."""
+the API's operations (/docs). plotly.js comes from the installed plotly package (no CDN). A user signs in
+once per tab (`base.html.jinja`): the pages' scripts send the token as `Authorization: Bearer` with each
+action (see `afpe.service.api.auth`)."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse
 from fastapi.templating import Jinja2Templates
 
 from afpe.search.spec import SLUG_PATTERN
-from afpe.service.api.auth import token_matches
+from afpe.service.api.auth import request_authorized
 from afpe.service.api.deps import Manager
 from afpe.service.errors import Unauthorized
 from afpe.service.manager.queries import ROW_COLUMNS, TrialQuery
@@ -34,8 +35,8 @@ templates = Jinja2Templates(
 router = APIRouter(include_in_schema=False)
 
 
-def _check_form_token(request: Request, token: str) -> None:
-    if not token_matches(request, token):
+def _check_form_token(request: Request, token: str | None) -> None:
+    if not request_authorized(request, token):
         raise Unauthorized("token: wrong or missing API token (printed by `afpe serve`, or AFPE_API_TOKEN)")
 
 
@@ -62,7 +63,7 @@ def start_from_form(
     request: Request,
     manager: Manager,
     spec: Annotated[str, Form(pattern=SLUG_PATTERN)],
-    token: Annotated[str, Form()],
+    token: Annotated[str | None, Form()] = None,
     overrides: Annotated[str, Form(max_length=10_000)] = "",
 ) -> RedirectResponse:
     _check_form_token(request, token)
@@ -144,14 +145,18 @@ def trial_page(request: Request, name: str, number: int, manager: Manager) -> HT
 
 
 @router.post("/studies/{name}/cancel")
-def cancel_from_form(request: Request, name: str, manager: Manager, token: Annotated[str, Form()]) -> RedirectResponse:
+def cancel_from_form(
+    request: Request, name: str, manager: Manager, token: Annotated[str | None, Form()] = None
+) -> RedirectResponse:
     _check_form_token(request, token)
     manager.lifecycle.cancel(name)
     return RedirectResponse(f"/studies/{name}", status_code=303)
 
 
 @router.post("/studies/{name}/resume")
-def resume_from_form(request: Request, name: str, manager: Manager, token: Annotated[str, Form()]) -> RedirectResponse:
+def resume_from_form(
+    request: Request, name: str, manager: Manager, token: Annotated[str | None, Form()] = None
+) -> RedirectResponse:
     _check_form_token(request, token)
     manager.lifecycle.resume(name)
     return RedirectResponse(f"/studies/{name}", status_code=303)

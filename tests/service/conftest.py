@@ -4,6 +4,7 @@ service settings on a fresh PostgreSQL database, and a TestClient over the real 
 from __future__ import annotations
 
 import copy
+from typing import Any
 
 import optuna
 import pytest
@@ -11,6 +12,7 @@ from optuna.trial import TrialState
 
 from afpe.search.storage import open_storage
 from afpe.search.testing import add_trials, make_trial, rows_cols_axes
+from afpe.service.jobs.backend import JobState, submission_id
 from afpe.service.manager.records import StudyRecord, StudySource, StudyState, open_records
 
 SPEC_2D = {
@@ -160,3 +162,47 @@ def write_table_study(url: str) -> None:
 def store_table_study():
     """`store_table_study(url)`: the study "table" (see `write_table_study`) in the database at `url`."""
     return write_table_study
+
+
+class FakeRayJobs:
+    """Ray's job API as the lifecycle sees it: jobs in a dict that the test moves from state to state."""
+
+    def __init__(self) -> None:
+        self.jobs: dict[str, JobState] = {}
+        self.submissions: list[tuple[str, bool]] = []
+        self.stopped: list[str] = []
+        self.failures: dict[str, str] = {}
+        self.down = False
+
+    def submit(self, study: str, attempt: int, spec: dict[str, Any], resume: bool) -> str:
+        if self.down:
+            raise ConnectionError("the cluster does not answer")
+        job_id = submission_id(study, attempt)
+        self.jobs.setdefault(job_id, JobState(StudyState.QUEUED, ""))
+        self.submissions.append((job_id, resume))
+        return job_id
+
+    def state(self, job_id: str) -> JobState | None:
+        if self.down:
+            raise ConnectionError("the cluster does not answer")
+        return self.jobs.get(job_id)
+
+    def failure_text(self, job_id: str) -> str:
+        return self.failures.get(job_id, "Traceback: CUDA out of memory")
+
+    def stop(self, job_id: str) -> StudyState | None:
+        self.stopped.append(job_id)
+        self.jobs[job_id] = JobState(StudyState.CANCELLED, "stopped")
+        return StudyState.CANCELLED
+
+    def close(self) -> None:
+        pass
+
+    def move(self, job_id: str, state: StudyState) -> None:
+        self.jobs[job_id] = JobState(state, "")
+
+
+@pytest.fixture
+def jobs() -> FakeRayJobs:
+    """A fake of Ray's job API (an external system) to hand to the lifecycle or `create_app(backend=...)`."""
+    return FakeRayJobs()
