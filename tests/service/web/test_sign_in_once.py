@@ -1,10 +1,13 @@
 """Sign in once (issue 13) in a real headless Chromium driven over DevTools, over real HTTP: a wrong token is
-refused; after one sign-in the start form, Cancel and Resume act with the token the tab keeps, no page asks
-for it again, and it never travels in a URL or cookie. The job API is a fake of Ray's (an external system)."""
+refused; after one sign-in the start form, Cancel, Resume and the import form (with searched bounds) act with
+the token the tab keeps, no page asks for it again, and it never travels in a URL or cookie. The job API is a
+fake of Ray's (an external system)."""
 
 from __future__ import annotations
 
 import json
+
+import httpx
 
 from afpe.service.app import create_app
 from afpe.service.manager.records import StudyState
@@ -55,6 +58,20 @@ def test_one_sign_in_then_start_cancel_and_resume_from_the_pages(make_settings, 
     browser.wait_for("document.getElementById('state').textContent === 'queued'")
     assert jobs.submissions[-1] == ("afpe-clicked-2", True)
     assert browser.run("document.getElementById('action-message').textContent") == "resume: done"
+
+    browser.goto(f"{base}/")
+    csv = "s_time,s_space,value\n0.2,0.3,0.1\n0.25,0.2,0.2\n0.3,0.25,0.9\n"
+    browser.run(
+        "const files = new DataTransfer();"
+        f"files.items.add(new File([{json.dumps(csv)}], 't.csv', {{type: 'text/csv'}}));"
+        "document.querySelector('#import-form [name=file]').files = files.files;"
+        "document.querySelector('#import-form [name=name]').value = 'imported-here';"
+        """document.querySelector('#import-form [name=bounds]').value = '{"time": [0.1, 1], "space": [0.1, 1]}';"""
+        "document.querySelector('#import-form button[type=submit]').click()"
+    )
+    browser.wait_for(f"location.href === {json.dumps(base + '/studies/imported-here')}")
+    imported = httpx.get(f"{base}/api/studies/imported-here").json()
+    assert [(a["low"], a["high"]) for a in imported["spec"]["axes"]] == [(0.1, 1), (0.1, 1)]
 
     assert token not in browser.run("location.href + document.cookie + document.documentElement.outerHTML")
     assert not any(token in request for request in log.requests), log.requests
