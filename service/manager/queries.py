@@ -9,7 +9,7 @@ import json
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import PurePath
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import optuna
 from optuna.trial import FrozenTrial
@@ -20,7 +20,7 @@ from afpe.search.analysis import REPEAT_OF
 from afpe.search.export import trials_text
 from afpe.search.outage import retry
 from afpe.search.spec import PARAM_PREFIX, SearchSpace
-from afpe.search.storage import TrialRow, trial_rows, trials_by_number
+from afpe.search.storage import TrialRow, TrialRowCache, trials_by_number
 from afpe.search.summary import StudySummary, summarize_trials
 from afpe.service.errors import Conflict, InvalidInput, NotFound
 from afpe.service.manager.error_text import sanitize_error
@@ -76,6 +76,7 @@ class StudyQueries:
         self.storage = storage
         self.lifecycle = lifecycle
         self.secrets = tuple(secrets)
+        self.rows = TrialRowCache(storage, ROW_ATTRS)
 
     def list(self) -> list[StudyListItem]:
         """Every study, oldest first, its job state refreshed."""
@@ -153,16 +154,14 @@ class StudyQueries:
         columns = (*ROW_COLUMNS, *(axis.param for axis in space.axes))
         if query.sort not in columns:
             raise InvalidInput(f"sort: {query.sort!r} is not a column (valid: {', '.join(columns)})")
-        rows = [_row_view(row, space) for row in self._read(lambda: trial_rows(self.storage, name, ROW_ATTRS), name)]
+        rows = self._read(lambda: self.rows.rows(name), name)
         if query.states:
-            rows = [row for row in rows if row.state in query.states]
-
-        def key(row: TrialRowView):
-            return row.params.get(query.sort) if query.sort.startswith(PARAM_PREFIX) else getattr(row, query.sort)
-
+            rows = [row for row in rows if row.state.name in query.states]
+        key = _sort_key(query.sort, space)  # on the plain rows: a view is built for the page's rows only
         present = sorted((r for r in rows if key(r) is not None), key=key, reverse=query.order == "desc")
         ordered = present + [r for r in rows if key(r) is None]
-        return len(ordered), ordered[query.offset : query.offset + query.limit], space
+        page = [_row_view(row, space) for row in ordered[query.offset : query.offset + query.limit]]
+        return len(ordered), page, space
 
     def trials(self, name: str, query: TrialQuery) -> TrialsPage:
         """The page of study `name`'s trials that `query` picks, each whole (its learning curve read for the
@@ -295,18 +294,36 @@ def _aware(moment: dt.datetime) -> dt.datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
 
 
+def _ratio(row: TrialRow, space: SearchSpace) -> float | None:
+    """s_a / s_b of the space's ratio axes; None without a ratio or a scale."""
+    if space.ratio is None:
+        return None
+    a, b = (row.params.get(PARAM_PREFIX + axis) for axis in space.ratio)
+    return a / b if a and b else None
+
+
+def _sort_key(column: str, space: SearchSpace) -> Callable[[TrialRow], Any]:
+    """The value of `column` (a ROW_COLUMNS name or a scale s_<axis>) in a row; None where it has none."""
+    if column.startswith(PARAM_PREFIX):
+        return lambda row: row.params.get(column)
+    if column in ROW_ATTRS:
+        return lambda row: row.user_attrs.get(column)
+    return {
+        "number": lambda row: row.number,
+        "state": lambda row: row.state.name,
+        "value": lambda row: row.value,
+        "ratio": lambda row: _ratio(row, space),
+    }[column]
+
+
 def _row_view(row: TrialRow, space: SearchSpace) -> TrialRowView:
     attrs = row.user_attrs
-    ratio = None
-    if space.ratio is not None:
-        a, b = (row.params.get(PARAM_PREFIX + axis) for axis in space.ratio)
-        ratio = a / b if a and b else None
     return TrialRowView(
         number=row.number,
         state=row.state.name,
         value=row.value,
         params=row.params,
-        ratio=ratio,
+        ratio=_ratio(row, space),
         seed=attrs.get("seed"),
         repeat_of=attrs.get(REPEAT_OF),
         seconds=attrs.get("seconds"),
