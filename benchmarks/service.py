@@ -94,7 +94,9 @@ def main() -> None:
             build_study(url, args.trials)
             print(f"built a {args.trials}-trial study in PostgreSQL in {time.perf_counter() - start:.1f} s")
         work = tempfile.mkdtemp(prefix="afpe-bench-")
-        settings = ServiceSettings(storage=url, api_token="bench", data_dir=work, work_dir=work)
+        settings = ServiceSettings(
+            storage=url, api_token="b" * 32, data_dir=work, work_dir=work, allowed_hosts=["testserver"]
+        )
         with TestClient(create_app(settings)) as client:
             goals = {"status": 0.050, "ratio plot": 0.300}
             for label, path in (("status", f"/api/studies/{name}"), ("ratio plot", f"/api/studies/{name}/plots/ratio")):
