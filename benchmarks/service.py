@@ -23,16 +23,17 @@ import sqlalchemy
 from fastapi.testclient import TestClient
 from optuna.trial import TrialState
 
+from afpe.search.catalog import shipped_specs_dir
 from afpe.search.spec import load_spec
 from afpe.search.testing import make_trial
 from afpe.service.app import create_app
 from afpe.service.manager.records import StudyRecord, StudySource, StudyState, open_records
-from afpe.service.settings import REPOSITORY_SPECS, ServiceSettings
+from afpe.service.settings import ServiceSettings
 
 
 def build_study(url: str, n_trials: int, epochs: int = 4) -> None:
     """A finished study of `n_trials` trials over the quickstart spec's axes, with `epochs` learning-curve points."""
-    spec = load_spec(REPOSITORY_SPECS / "quickstart.yaml", [f"name=bench{n_trials}", f"n_trials={n_trials}"])
+    spec = load_spec(shipped_specs_dir() / "quickstart.yaml", [f"name=bench{n_trials}", f"n_trials={n_trials}"])
     data = spec.model_dump(mode="json")
     study = optuna.create_study(study_name=spec.name, storage=url, direction=spec.direction)
     study.set_user_attr("spec", data)
@@ -93,7 +94,9 @@ def main() -> None:
             build_study(url, args.trials)
             print(f"built a {args.trials}-trial study in PostgreSQL in {time.perf_counter() - start:.1f} s")
         work = tempfile.mkdtemp(prefix="afpe-bench-")
-        settings = ServiceSettings(storage=url, api_token="bench", data_dir=work, work_dir=work)
+        settings = ServiceSettings(
+            storage=url, api_token="b" * 32, data_dir=work, work_dir=work, allowed_hosts=["testserver"]
+        )
         with TestClient(create_app(settings)) as client:
             goals = {"status": 0.050, "ratio plot": 0.300}
             for label, path in (("status", f"/api/studies/{name}"), ("ratio plot", f"/api/studies/{name}/plots/ratio")):

@@ -109,6 +109,97 @@ def render_dom(tmp_path_factory: pytest.TempPathFactory):
     return render
 
 
+class Browser:
+    """A headless Chromium driven over the DevTools protocol on a pipe (`--remote-debugging-pipe`: JSON messages
+    ended by NUL on file descriptors 3 and 4, no port opened): `goto(url)`, `run(js)` (a promise is awaited,
+    the value returned), `wait_for(js)` (until the expression is truthy). One tab, one fresh profile."""
+
+    def __init__(self, chromium: str, profile: Path) -> None:
+        import json
+        import subprocess
+
+        self._json = json
+        to_chrome_read, self._to_chrome = os.pipe()
+        self._from_chrome, from_chrome_write = os.pipe()
+
+        def pipes_as_3_and_4() -> None:
+            high_read, high_write = os.dup(to_chrome_read), os.dup(from_chrome_write)
+            os.dup2(high_read, 3, inheritable=True)
+            os.dup2(high_write, 4, inheritable=True)
+
+        command = [chromium, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", "--remote-debugging-pipe", "about:blank"]
+        self.process = subprocess.Popen(
+            command, preexec_fn=pipes_as_3_and_4, close_fds=False, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        os.close(to_chrome_read)
+        os.close(from_chrome_write)
+        self._buffer = b""
+        self._id = 0
+        targets = self._call("Target.getTargets")["targetInfos"]
+        page = next(t["targetId"] for t in targets if t["type"] == "page")
+        self._session = self._call("Target.attachToTarget", targetId=page, flatten=True)["sessionId"]
+
+    def _call(self, method: str, session: str | None = None, **params):
+        self._id += 1
+        message = {"id": self._id, "method": method, "params": params}
+        if session:
+            message["sessionId"] = session
+        os.write(self._to_chrome, self._json.dumps(message).encode() + b"\0")
+        while True:
+            while b"\0" not in self._buffer:
+                chunk = os.read(self._from_chrome, 1 << 16)
+                assert chunk, "chromium closed its DevTools pipe"
+                self._buffer += chunk
+            raw, self._buffer = self._buffer.split(b"\0", 1)
+            answer = self._json.loads(raw)
+            if answer.get("id") == self._id:
+                assert "error" not in answer, answer["error"]
+                return answer["result"]
+
+    def run(self, expression: str):
+        result = self._call(
+            "Runtime.evaluate", self._session, expression=expression, awaitPromise=True, returnByValue=True
+        )
+        assert "exceptionDetails" not in result, result["exceptionDetails"]
+        return result["result"].get("value")
+
+    def wait_for(self, expression: str, timeout: float = 20.0):
+        import time
+
+        deadline = time.monotonic() + timeout
+        while not (value := self.run(expression)):
+            assert time.monotonic() < deadline, f"still falsy after {timeout} s: {expression}"
+            time.sleep(0.1)
+        return value
+
+    def goto(self, url: str) -> None:
+        self._call("Page.navigate", self._session, url=url)
+        self.wait_for(f"location.href === {self._json.dumps(url)} && document.readyState === 'complete'")
+
+    def close(self) -> None:
+        self.process.terminate()
+        self.process.wait(10)
+        os.close(self._to_chrome)
+        os.close(self._from_chrome)
+
+
+@pytest.fixture
+def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Browser]:
+    """A `Browser` (headless Chromium driven over DevTools) with a fresh profile, closed after the test."""
+    import shutil
+
+    chromium = shutil.which("chromium")
+    if chromium is None:
+        if os.environ.get("CI"):
+            pytest.fail("Debian chromium is required in CI (.ci/run installs it)")
+        pytest.skip("chromium is not installed (apt-get install chromium)")
+    driven = Browser(chromium, tmp_path_factory.mktemp("chromium-driven"))
+    try:
+        yield driven
+    finally:
+        driven.close()
+
+
 @pytest.fixture(scope="session")
 def afpe_executable() -> str:
     """The installed `afpe` console script, by absolute path (as systemd, cron or a container would start it)."""

@@ -18,7 +18,9 @@ from afpe.service.manager.views import (
     StudyStatus,
     TiedConfiguration,
     TrendResult,
+    TrialDetail,
     TrialItem,
+    TrialRowView,
     TrialsPage,
 )
 
@@ -36,7 +38,9 @@ __all__ = [
     "StudyStatus",
     "TiedConfiguration",
     "TrendResult",
+    "TrialDetail",
     "TrialItem",
+    "TrialRowView",
     "TrialsPage",
 ]
 

@@ -1,6 +1,8 @@
 """A finished study from a CSV of earlier trials (e.g. a published search run elsewhere, or `afpe export`):
-`s_*` scale columns and `value` (optional: `state`, `seed`, `pe_seed`). The axes' ranges are the observed
-scale ranges (log-uniform)."""
+`s_*` scale columns and `value` (optional: `state`, `seed`, `pe_seed`). The axes' ranges are the searched
+bounds when given (`bounds`), else the observed scale ranges (log-uniform): the boundary warnings
+(`afpe.search.analysis.boundary_warnings`) judge the best against them, so a search that never bracketed
+its optimum is only recognised with the bounds it searched."""
 
 from __future__ import annotations
 
@@ -47,12 +49,14 @@ class StudyImporter:
         metric: str | None,
         task: str | None,
         task_options: dict[str, Any] | None = None,
+        bounds: dict[str, Any] | None = None,
     ) -> StudyRecord:
         """Create the finished study `name` from `content` (`task_options` as the study ran with, e.g. its
         anisotropy, for trends across studies), validated by the rules of a spec: slug axis names, at most
         MAX_AXES axes, scales within a spec's range, a known task with its options and one of its metrics
-        (`metric` None: the task's default, `value` without a task). InvalidInput names the bad field or CSV
-        line; Conflict when the name is taken."""
+        (`metric` None: the task's default, `value` without a task). `bounds` {axis: [low, high]} are the
+        searched ranges of some or all axes (finite, 0 < low < high, every scale of the CSV inside). InvalidInput
+        names the bad field or CSV line; Conflict when the name is taken."""
         if not SLUG.match(name):
             raise InvalidInput(f"name: {name!r} must match {SLUG_PATTERN}")
         if encoding not in list_encodings():
@@ -64,7 +68,7 @@ class StudyImporter:
             raise InvalidInput("file: the CSV needs a `value` column and at least one `s_<axis>` scale column")
         if len(scales) > MAX_AXES:
             raise InvalidInput(f"file: {len(scales)} scale columns; a study has at most {MAX_AXES} axes")
-        trials, axes = _imported_trials(rows, scales)
+        trials, axes = _imported_trials(rows, scales, _checked_bounds(bounds or {}, scales))
         spec = {
             "name": name,
             "description": "imported from CSV",
@@ -159,21 +163,50 @@ def _parse_row(line: int, row: dict[str, str], scales: list[str]) -> tuple[Trial
     return TrialState[state_name], params, value if state_name == "COMPLETE" else None, attrs
 
 
-def _imported_trials(rows: list[dict[str, str]], scales: list[str]) -> tuple[list[FrozenTrial], list[dict]]:
+def _checked_bounds(bounds: dict[str, Any], scales: list[str]) -> dict[str, tuple[float, float]]:
+    """{axis: (low, high)} of a `bounds` form field; InvalidInput naming `bounds` for an axis without an
+    `s_<axis>` column or a range that is not two finite numbers with 0 < low < high."""
+    axes = [column.removeprefix(PARAM_PREFIX) for column in scales]
+    checked = {}
+    for axis, given in bounds.items():
+        if axis not in axes:
+            raise InvalidInput(f"bounds: {axis!r} is not an axis of the CSV (its axes: {', '.join(axes)})")
+        if (
+            not isinstance(given, list)
+            or len(given) != 2
+            or not all(isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v) for v in given)
+            or not 0 < given[0] < given[1]
+        ):
+            raise InvalidInput(f"bounds: {axis}: expected [low, high] with finite 0 < low < high, got {given!r}")
+        checked[axis] = (float(given[0]), float(given[1]))
+    return checked
+
+
+def _imported_trials(
+    rows: list[dict[str, str]], scales: list[str], bounds: dict[str, tuple[float, float]]
+) -> tuple[list[FrozenTrial], list[dict]]:
     parsed = [_parse_row(line, row, scales) for line, row in enumerate(rows, start=2)]
     axes: list[dict[str, Any]] = []
     distributions = {}
     for index, column in enumerate(scales):
+        name = column.removeprefix(PARAM_PREFIX)
         values = [p[1][column] for p in parsed]
         low, high = min(values), max(values)
-        if low == high:
+        if name in bounds:
+            if low < bounds[name][0] or high > bounds[name][1]:
+                raise InvalidInput(
+                    f"bounds: {name}: the CSV's scales [{low:.4g}, {high:.4g}] are not inside {list(bounds[name])}"
+                )
+            low, high = bounds[name]
+        elif low == high:
             low, high = low / 2, high * 2
-        axis = {"name": column.removeprefix(PARAM_PREFIX), "grid_axes": [index], "low": low, "high": high}
+        axis = {"name": name, "grid_axes": [index], "low": low, "high": high}
         try:
             AxisSpec.model_validate(axis)
         except ValidationError as error:
             problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors())
-            raise InvalidInput(f"file: column {column!r}: {problems}") from None
+            field = "bounds" if name in bounds else "file"
+            raise InvalidInput(f"{field}: column {column!r}: {problems}") from None
         axes.append(axis)
         distributions[column] = FloatDistribution(low, high, log=True)
     trials = [

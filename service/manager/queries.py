@@ -6,19 +6,23 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-from collections.abc import Sequence
-from dataclasses import asdict
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import PurePath
+from typing import Any, TypeVar
 
 import optuna
 from optuna.trial import FrozenTrial
 from sqlalchemy import select
 from sqlalchemy.orm import sessionmaker
 
+from afpe.search.analysis import REPEAT_OF
 from afpe.search.export import trials_text
 from afpe.search.outage import retry
-from afpe.search.spec import SearchSpace
+from afpe.search.spec import PARAM_PREFIX, SearchSpace
+from afpe.search.storage import TrialRow, TrialRowCache, trials_by_number
 from afpe.search.summary import StudySummary, summarize_trials
-from afpe.service.errors import Conflict, NotFound
+from afpe.service.errors import Conflict, InvalidInput, NotFound
 from afpe.service.manager.error_text import sanitize_error
 from afpe.service.manager.lifecycle import StudyLifecycle
 from afpe.service.manager.records import RETRY_S, StudyRecord, StudyState, get_record, utcnow
@@ -30,11 +34,33 @@ from afpe.service.manager.views import (
     StudyListItem,
     StudyStatus,
     TrendResult,
+    TrialDetail,
     TrialItem,
+    TrialRowView,
     TrialsPage,
 )
 from afpe.service.plots import compare, trend
 from afpe.service.plots.figures import build_figure
+
+_T = TypeVar("_T")
+
+#: the user attrs a row of the trials table shows
+ROW_ATTRS = ("seed", REPEAT_OF, "seconds", "epochs")
+#: the columns a trials table sorts by, besides each scale s_<axis>
+ROW_COLUMNS = ("number", "state", "value", "ratio", *ROW_ATTRS)
+
+
+@dataclass(frozen=True)
+class TrialQuery:
+    """Which trials a table shows: those in `states` (all when empty), sorted by `sort` (a ROW_COLUMNS name or
+    a scale s_<axis>; missing values last, ties in number order) in `order` ('asc', 'desc'), `limit` of them
+    from `offset`."""
+
+    sort: str = "number"
+    order: str = "asc"
+    states: tuple[str, ...] = ()
+    offset: int = 0
+    limit: int = 100
 
 
 class StudyQueries:
@@ -50,6 +76,7 @@ class StudyQueries:
         self.storage = storage
         self.lifecycle = lifecycle
         self.secrets = tuple(secrets)
+        self.rows = TrialRowCache(storage, ROW_ATTRS)
 
     def list(self) -> list[StudyListItem]:
         """Every study, oldest first, its job state refreshed."""
@@ -119,12 +146,65 @@ class StudyQueries:
             stale=self.lifecycle.is_stale(record.name),
         )
 
-    def trials(self, name: str, offset: int, limit: int) -> TrialsPage:
-        """Trials `offset` to `offset + limit` of study `name`, in trial order."""
+    def trial_table(self, name: str, query: TrialQuery) -> tuple[int, list[TrialRowView], SearchSpace]:
+        """(trials matching `query.states`, the rows of `query`'s page, the study's space) of study `name`, read
+        without learning curves (`storage.trial_rows`). InvalidInput naming `sort` for an unknown column."""
         record = self.lifecycle.refresh(get_record(self.sessions, name))
-        trials = self._trials(record.name)
-        items = [_trial_item(t) for t in trials[offset : offset + limit]]
-        return TrialsPage(total=len(trials), offset=offset, limit=limit, items=items)
+        space = SearchSpace.from_spec(record.spec)
+        columns = (*ROW_COLUMNS, *(axis.param for axis in space.axes))
+        if query.sort not in columns:
+            raise InvalidInput(f"sort: {query.sort!r} is not a column (valid: {', '.join(columns)})")
+        rows = self._read(lambda: self.rows.rows(name), name)
+        if query.states:
+            rows = [row for row in rows if row.state.name in query.states]
+        key = _sort_key(query.sort, space)  # on the plain rows: a view is built for the page's rows only
+        present = sorted((r for r in rows if key(r) is not None), key=key, reverse=query.order == "desc")
+        ordered = present + [r for r in rows if key(r) is None]
+        page = [_row_view(row, space) for row in ordered[query.offset : query.offset + query.limit]]
+        return len(ordered), page, space
+
+    def trials(self, name: str, query: TrialQuery) -> TrialsPage:
+        """The page of study `name`'s trials that `query` picks, each whole (its learning curve read for the
+        page's trials only)."""
+        total, rows, _ = self.trial_table(name, query)
+        whole = self._read(lambda: trials_by_number(self.storage, name, [r.number for r in rows]), name)
+        by_number = {t.number: t for t in whole}
+        items = [self._trial_item(by_number[r.number], r) for r in rows if r.number in by_number]
+        return TrialsPage(
+            total=total, offset=query.offset, limit=query.limit, sort=query.sort, order=query.order, items=items
+        )
+
+    def trial(self, name: str, number: int) -> tuple[TrialDetail, FrozenTrial, SearchSpace]:
+        """Trial `number` of study `name` with its sanitised error and log file name, the trial as read, and the
+        study's space; NotFound when there is none."""
+        record = get_record(self.sessions, name)
+        space = SearchSpace.from_spec(record.spec)
+        found = self._read(lambda: trials_by_number(self.storage, name, [number]), name)
+        if not found:
+            raise NotFound(f"number: study {name!r} has no trial {number}")
+        trial = found[0]
+        row = _row_view(TrialRow(trial.number, trial.state, trial.value, trial.params, trial.user_attrs), space)
+        item = self._trial_item(trial, row)
+        log = trial.user_attrs.get("log")
+        detail = TrialDetail(
+            **item.model_dump(),
+            error=item.user_attrs.get("error"),
+            log=PurePath(log).name if isinstance(log, str) else None,
+        )
+        return detail, trial, space
+
+    def _trial_item(self, t: FrozenTrial, row: TrialRowView) -> TrialItem:
+        """A whole trial; its `error` attr passes `sanitize_error` (reads are not authenticated)."""
+        attrs = dict(t.user_attrs)
+        if isinstance(attrs.get("error"), str):
+            attrs["error"] = sanitize_error(attrs["error"], self.secrets)
+        return TrialItem(
+            **row.model_dump(),
+            user_attrs=attrs,
+            intermediate_values=t.intermediate_values,
+            datetime_start=t.datetime_start,
+            datetime_complete=t.datetime_complete,
+        )
 
     def trials_csv(self, name: str) -> str:
         """The study's trials as the one CSV export of `afpe.search.export` (as `afpe export`)."""
@@ -193,6 +273,14 @@ class StudyQueries:
             raise NotFound(f"name: no Optuna study {name!r} in the storage") from None
         return retry(lambda: self.storage.get_all_trials(study_id, deepcopy=False), RETRY_S)
 
+    def _read(self, read: Callable[[], _T], name: str) -> _T:
+        """`read()` through a database restart of up to `records.RETRY_S`; NotFound when study `name` is not in
+        the storage."""
+        try:
+            return retry(read, RETRY_S)
+        except KeyError:
+            raise NotFound(f"name: no Optuna study {name!r} in the storage") from None
+
 
 def _eta(record: StudyRecord, finished: int, target: int) -> float | None:
     """Remaining trials × (wall time so far / finished trials), while running."""
@@ -206,14 +294,38 @@ def _aware(moment: dt.datetime) -> dt.datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
 
 
-def _trial_item(t: FrozenTrial) -> TrialItem:
-    return TrialItem(
-        number=t.number,
-        state=t.state.name,
-        value=t.value,
-        params=t.params,
-        user_attrs=t.user_attrs,
-        intermediate_values=t.intermediate_values,
-        datetime_start=t.datetime_start,
-        datetime_complete=t.datetime_complete,
+def _ratio(row: TrialRow, space: SearchSpace) -> float | None:
+    """s_a / s_b of the space's ratio axes; None without a ratio or a scale."""
+    if space.ratio is None:
+        return None
+    a, b = (row.params.get(PARAM_PREFIX + axis) for axis in space.ratio)
+    return a / b if a and b else None
+
+
+def _sort_key(column: str, space: SearchSpace) -> Callable[[TrialRow], Any]:
+    """The value of `column` (a ROW_COLUMNS name or a scale s_<axis>) in a row; None where it has none."""
+    if column.startswith(PARAM_PREFIX):
+        return lambda row: row.params.get(column)
+    if column in ROW_ATTRS:
+        return lambda row: row.user_attrs.get(column)
+    return {
+        "number": lambda row: row.number,
+        "state": lambda row: row.state.name,
+        "value": lambda row: row.value,
+        "ratio": lambda row: _ratio(row, space),
+    }[column]
+
+
+def _row_view(row: TrialRow, space: SearchSpace) -> TrialRowView:
+    attrs = row.user_attrs
+    return TrialRowView(
+        number=row.number,
+        state=row.state.name,
+        value=row.value,
+        params=row.params,
+        ratio=_ratio(row, space),
+        seed=attrs.get("seed"),
+        repeat_of=attrs.get(REPEAT_OF),
+        seconds=attrs.get("seconds"),
+        epochs=attrs.get("epochs"),
     )

@@ -108,21 +108,44 @@ class StudyStatus(BaseModel):
     stale: bool = Field(False, description=STALE)
 
 
-class TrialItem(BaseModel):
+class TrialRowView(BaseModel):
+    """A row of the trials table: a trial without its learning curve."""
+
     number: int
-    state: str
-    value: float | None
-    params: dict[str, Any]
+    state: str = Field(description="Optuna's trial state: COMPLETE, PRUNED, FAIL, RUNNING or WAITING")
+    value: float | None = Field(description="the trial's metric (COMPLETE trials)")
+    params: dict[str, Any] = Field(description="the scales searched, s_<axis>")
+    ratio: float | None = Field(None, description="s_a / s_b of the study's ratio axes")
+    seed: int | None = Field(None, description="the training seed")
+    repeat_of: int | None = Field(None, description="the search trial this trial repeats with another seed")
+    seconds: float | None = Field(None, description="training wall time")
+    epochs: int | None = Field(None, description="epochs reported")
+
+
+class TrialItem(TrialRowView):
+    """A whole trial: its row, user attrs (`error` sanitised as a study's is) and learning curve."""
+
     user_attrs: dict[str, Any]
-    intermediate_values: dict[int, float]
+    intermediate_values: dict[int, float] = Field(description="the metric per epoch")
     datetime_start: dt.datetime | None
     datetime_complete: dt.datetime | None
 
 
+class TrialDetail(TrialItem):
+    """One trial for its page: the sanitised `error` of a FAIL and the name of its log file."""
+
+    error: str | None = Field(None, description="why the trial failed (sanitised: no paths, addresses, secrets)")
+    log: str | None = Field(
+        None, description="the trial's log file, in <tune dir>/<experiment>/logs/ where the driver ran"
+    )
+
+
 class TrialsPage(BaseModel):
-    total: int
+    total: int = Field(description="trials matching the `state` filter")
     offset: int
     limit: int
+    sort: str = Field("number", description="the column sorted by (missing values last)")
+    order: str = Field("asc", description="asc or desc")
     items: list[TrialItem]
 
 

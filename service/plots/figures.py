@@ -288,3 +288,36 @@ def similarity_figure(d: data.SimilarityData) -> go.Figure:
         fig.update_xaxes(title=d.axis_labels[-1] if d.axis_labels else "", row=1, col=col)
     fig.update_layout(title=f"{d.encoding} similarity to the centre position")
     return fig
+
+
+@register_plot("importance", data.importance_data)
+def importance_figure(d: data.ImportanceData) -> go.Figure:
+    fig = go.Figure(go.Bar(x=d.importances, y=d.params, orientation="h", marker_color="steelblue"))
+    fig.update_layout(
+        title=f"Scale importance for {d.metric} (PED-ANOVA over {d.n} complete trials)",
+        xaxis_title="importance (sums to 1)",
+        yaxis_title="scale",
+    )
+    return fig
+
+
+@register_plot("timeline", data.timeline_data)
+def timeline_figure(d: data.TimelineData) -> go.Figure:
+    """One horizontal bar per trial from its start to its end, one trace per state (as Optuna's
+    `plot_timeline`): the figure grows with the trials, three numbers each."""
+    fig = go.Figure()
+    for state in dict.fromkeys(bar.state for bar in d.bars):
+        bars = [bar for bar in d.bars if bar.state == state]
+        fig.add_trace(
+            go.Bar(
+                base=[bar.start.isoformat() for bar in bars],
+                x=[(bar.end - bar.start).total_seconds() * 1000 for bar in bars],
+                y=[bar.number for bar in bars],
+                orientation="h",
+                name=state,
+                marker_color=STATE_COLORS.get(state, "gray"),
+                hovertemplate=f"trial %{{y}} ({state})<br>%{{base}} + %{{x:.0f}} ms<extra></extra>",
+            )
+        )
+    fig.update_layout(title="Timeline of trials", xaxis={"type": "date", "title": "time"}, yaxis_title="trial")
+    return fig

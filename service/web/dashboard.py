@@ -1,12 +1,15 @@
 """Server-rendered dashboard: study list + start form, study page (live status and plots), comparison view,
-the API's operations (/docs). plotly.js comes from the installed plotly package (no CDN). Forms carry the
-API token as a field."""
+the API's operations (/docs). plotly.js comes from the installed plotly package (no CDN). A user signs in
+once per tab (`base.html.jinja`): the pages' scripts send the token as `Authorization: Bearer` with each
+action (see `afpe.service.api.auth`)."""
 
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
+from urllib.parse import urlencode
 
 import jinja2
 import plotly
@@ -15,11 +18,12 @@ from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse
 from fastapi.templating import Jinja2Templates
 
 from afpe.search.spec import SLUG_PATTERN
-from afpe.service.api.auth import token_matches
+from afpe.service.api.auth import request_authorized
 from afpe.service.api.deps import Manager
 from afpe.service.errors import Unauthorized
+from afpe.service.manager.queries import ROW_COLUMNS, TrialQuery
 from afpe.service.plots.compare import compare_figure
-from afpe.service.plots.figures import list_plot_kinds
+from afpe.service.plots.figures import build_figure, list_plot_kinds
 from afpe.service.plots.trend import TrendData, trend_figure
 
 PLOTLY_JS = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
@@ -31,8 +35,8 @@ templates = Jinja2Templates(
 router = APIRouter(include_in_schema=False)
 
 
-def _check_form_token(request: Request, token: str) -> None:
-    if not token_matches(request, token):
+def _check_form_token(request: Request, token: str | None) -> None:
+    if not request_authorized(request, token):
         raise Unauthorized("token: wrong or missing API token (printed by `afpe serve`, or AFPE_API_TOKEN)")
 
 
@@ -59,7 +63,7 @@ def start_from_form(
     request: Request,
     manager: Manager,
     spec: Annotated[str, Form(pattern=SLUG_PATTERN)],
-    token: Annotated[str, Form()],
+    token: Annotated[str | None, Form()] = None,
     overrides: Annotated[str, Form(max_length=10_000)] = "",
 ) -> RedirectResponse:
     _check_form_token(request, token)
@@ -74,15 +78,85 @@ def study_page(request: Request, name: str, manager: Manager) -> HTMLResponse:
     return templates.TemplateResponse(request, "study.html.jinja", context)
 
 
+TABLE_STATES = ("COMPLETE", "PRUNED", "FAIL", "RUNNING", "WAITING")
+
+
+@router.get("/studies/{name}/trials", response_class=HTMLResponse)
+def trials_page(
+    request: Request,
+    name: str,
+    manager: Manager,
+    page: Annotated[int, Query(ge=1, le=100_000)] = 1,
+    per_page: Annotated[int, Query(ge=1, le=200)] = 50,
+    sort: Annotated[str, Query(max_length=66)] = "number",
+    order: Literal["asc", "desc"] = "asc",
+    state: Annotated[list[Literal[TABLE_STATES]], Query(max_length=5)] = [],  # noqa: B006 - FastAPI copies it
+) -> HTMLResponse:
+    """The study's trials as a table, one page at a time, by the query of GET /api/studies/{name}/trials
+    (`offset` = (page - 1) * per_page)."""
+    query = TrialQuery(sort, order, tuple(state), (page - 1) * per_page, per_page)
+    total, rows, space = manager.queries.trial_table(name, query)
+
+    def link(**changes) -> str:
+        params = {"page": page, "per_page": per_page, "sort": sort, "order": order, "state": list(state)} | changes
+        return f"/studies/{name}/trials?{urlencode(params, doseq=True)}"
+
+    columns = [*ROW_COLUMNS[:4], *(axis.param for axis in space.axes), *ROW_COLUMNS[4:]]
+    sort_links = {
+        column: link(sort=column, order="desc" if column == sort and order == "asc" else "asc", page=1)
+        for column in columns
+    }
+    pages = max(1, math.ceil(total / per_page))
+    context = {
+        "name": name,
+        "rows": rows,
+        "total": total,
+        "page": page,
+        "pages": pages,
+        "per_page": per_page,
+        "sort": sort,
+        "order": order,
+        "states": TABLE_STATES,
+        "chosen": set(state),
+        "axes": [axis.param for axis in space.axes],
+        "ratio": "/".join(space.ratio) if space.ratio else None,
+        "sort_links": sort_links,
+        "previous": link(page=page - 1) if page > 1 else None,
+        "next": link(page=page + 1) if page < pages else None,
+    }
+    return templates.TemplateResponse(request, "trials.html.jinja", context)
+
+
+@router.get("/studies/{name}/trials/{number}", response_class=HTMLResponse)
+def trial_page(request: Request, name: str, number: int, manager: Manager) -> HTMLResponse:
+    """One trial: params, user attrs, learning curve, and for a FAIL its sanitised error and log file."""
+    trial, frozen, space = manager.queries.trial(name, number)
+    curve = build_figure("intermediate", [frozen], space) if frozen.intermediate_values else None
+    attrs = {k: v for k, v in trial.user_attrs.items() if k not in ("error", "log")}
+    context = {
+        "name": name,
+        "trial": trial,
+        "attrs": attrs,
+        "metric": space.metric,
+        # "</" escaped: the JSON sits inside a <script> element
+        "figure": curve.to_json().replace("</", "<\\/") if curve is not None else None,
+    }
+    return templates.TemplateResponse(request, "trial.html.jinja", context)
+
+
 @router.post("/studies/{name}/cancel")
-def cancel_from_form(request: Request, name: str, manager: Manager, token: Annotated[str, Form()]) -> RedirectResponse:
+def cancel_from_form(
+    request: Request, name: str, manager: Manager, token: Annotated[str | None, Form()] = None
+) -> RedirectResponse:
     _check_form_token(request, token)
     manager.lifecycle.cancel(name)
     return RedirectResponse(f"/studies/{name}", status_code=303)
 
 
 @router.post("/studies/{name}/resume")
-def resume_from_form(request: Request, name: str, manager: Manager, token: Annotated[str, Form()]) -> RedirectResponse:
+def resume_from_form(
+    request: Request, name: str, manager: Manager, token: Annotated[str | None, Form()] = None
+) -> RedirectResponse:
     _check_form_token(request, token)
     manager.lifecycle.resume(name)
     return RedirectResponse(f"/studies/{name}", status_code=303)

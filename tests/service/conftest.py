@@ -4,11 +4,16 @@ service settings on a fresh PostgreSQL database, and a TestClient over the real 
 from __future__ import annotations
 
 import copy
+from typing import Any
 
 import optuna
 import pytest
+from optuna.trial import TrialState
 
-from afpe.search.testing import add_trials, rows_cols_axes
+from afpe.search.storage import open_storage
+from afpe.search.testing import add_trials, make_trial, rows_cols_axes
+from afpe.service.jobs.backend import JobState, submission_id
+from afpe.service.manager.records import StudyRecord, StudySource, StudyState, open_records
 
 SPEC_2D = {
     "name": "ratio-demo",
@@ -129,3 +134,75 @@ def serve():
     for server, thread in servers:
         server.should_exit = True
         thread.join(10)
+
+
+TABLE_SPEC = {"name": "table", "task": "synthetic2d", "axes": rows_cols_axes(0.1, 4.0), "metric": "auroc"}
+TABLE_ERROR = "RuntimeError: CUDA out of memory in /home/alice/train.py at 10.1.2.3:6379 token=abcdef123456 <b>x</b>"
+
+
+def write_table_study(url: str) -> None:
+    """36 search trials (every 6th PRUNED), 2 FAIL trials with an error and a log, and 2 repeats of trial 0."""
+    study = optuna.create_study(study_name="table", storage=open_storage(url), direction="maximize")
+    study.set_user_attr("spec", TABLE_SPEC)
+    study.set_user_attr("warnings", [])
+    add_trials(study, TABLE_SPEC, 36, pruned_every=6)
+    for number in (36, 37):
+        trial = make_trial(TABLE_SPEC, {"s_rows": 1.0, "s_cols": 0.5}, None, TrialState.FAIL, {1: 0.4}, number)
+        trial.user_attrs.update(error=TABLE_ERROR, log=f"/srv/tune/exp/logs/trial-{number:05d}.log")
+        study.add_trial(trial)
+    for repeat in (1, 2):
+        trial = make_trial(TABLE_SPEC, study.trials[0].params, 0.5 + repeat / 100, number=37 + repeat)
+        trial.user_attrs.update(repeat_of=0, repeat=repeat, seed=100 + repeat)
+        study.add_trial(trial)
+    with open_records(url).begin() as session:
+        session.add(StudyRecord(name="table", spec=TABLE_SPEC, source=StudySource.IMPORT, state=StudyState.SUCCEEDED))
+
+
+@pytest.fixture
+def store_table_study():
+    """`store_table_study(url)`: the study "table" (see `write_table_study`) in the database at `url`."""
+    return write_table_study
+
+
+class FakeRayJobs:
+    """Ray's job API as the lifecycle sees it: jobs in a dict that the test moves from state to state."""
+
+    def __init__(self) -> None:
+        self.jobs: dict[str, JobState] = {}
+        self.submissions: list[tuple[str, bool]] = []
+        self.stopped: list[str] = []
+        self.failures: dict[str, str] = {}
+        self.down = False
+
+    def submit(self, study: str, attempt: int, spec: dict[str, Any], resume: bool) -> str:
+        if self.down:
+            raise ConnectionError("the cluster does not answer")
+        job_id = submission_id(study, attempt)
+        self.jobs.setdefault(job_id, JobState(StudyState.QUEUED, ""))
+        self.submissions.append((job_id, resume))
+        return job_id
+
+    def state(self, job_id: str) -> JobState | None:
+        if self.down:
+            raise ConnectionError("the cluster does not answer")
+        return self.jobs.get(job_id)
+
+    def failure_text(self, job_id: str) -> str:
+        return self.failures.get(job_id, "Traceback: CUDA out of memory")
+
+    def stop(self, job_id: str) -> StudyState | None:
+        self.stopped.append(job_id)
+        self.jobs[job_id] = JobState(StudyState.CANCELLED, "stopped")
+        return StudyState.CANCELLED
+
+    def close(self) -> None:
+        pass
+
+    def move(self, job_id: str, state: StudyState) -> None:
+        self.jobs[job_id] = JobState(state, "")
+
+
+@pytest.fixture
+def jobs() -> FakeRayJobs:
+    """A fake of Ray's job API (an external system) to hand to the lifecycle or `create_app(backend=...)`."""
+    return FakeRayJobs()

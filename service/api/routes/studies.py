@@ -58,10 +58,20 @@ def import_study(
     ] = None,
     task: Annotated[str | None, Form(max_length=64)] = None,
     task_options: Annotated[str, Form(max_length=4000, description='JSON object, e.g. {"anisotropy": [1, 1, 4]}')] = "",
+    bounds: Annotated[
+        str,
+        Form(
+            max_length=4000,
+            description='the searched range per axis, JSON, e.g. {"time": [0.1, 1.0], "space": [0.1, 1.0]} '
+            "(finite, 0 < low < high, every scale inside); axes not named get their observed range. Boundary "
+            "warnings judge the best against these ranges",
+        ),
+    ] = "",
 ) -> StudyStatus:
     content = file.file.read()  # bounded by the service's upload limit; a sync route: off the event loop
     options = _json_object("task_options", task_options)
-    record = manager.importer.import_csv(name, content, encoding, direction, metric, task, options)
+    searched = _json_object("bounds", bounds)
+    record = manager.importer.import_csv(name, content, encoding, direction, metric, task, options, searched)
     return manager.queries.status_of(record)
 
 

@@ -9,10 +9,21 @@ from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import PlainTextResponse
 
 from afpe.service.api.deps import Manager
-from afpe.service.api.schemas import ERRORS, PlotlyFigure, TrialsPage
+from afpe.service.api.schemas import ERRORS, PlotlyFigure, TrialDetail, TrialsPage
+from afpe.service.manager.queries import ROW_COLUMNS, TrialQuery
 from afpe.service.plots.figures import list_plot_kinds
 
 PlotKind = Enum("PlotKind", {kind: kind for kind in list_plot_kinds()}, type=str)
+StateName = Literal["COMPLETE", "PRUNED", "FAIL", "RUNNING", "WAITING"]
+Sort = Annotated[
+    str,
+    Query(
+        max_length=66,
+        description=f"a column: {', '.join(ROW_COLUMNS)}, or a scale s_<axis> (missing values last; ties by number)",
+    ),
+]
+Order = Annotated[Literal["asc", "desc"], Query()]
+States = Annotated[list[StateName], Query(max_length=5, description="only trials in these states (all if none)")]
 
 router = APIRouter(prefix="/studies/{name}", tags=["trials"])
 
@@ -29,6 +40,9 @@ def get_trials(
     format: Literal["json", "csv"] = "json",
     offset: Annotated[int, Query(ge=0)] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    sort: Sort = "number",
+    order: Order = "asc",
+    state: States = [],  # noqa: B006 - FastAPI copies a list default
 ) -> TrialsPage | Response:
     if format == "csv":
         return PlainTextResponse(
@@ -36,7 +50,17 @@ def get_trials(
             media_type="text/csv",
             headers={"Content-Disposition": f'attachment; filename="{name}-trials.csv"'},
         )
-    return manager.queries.trials(name, offset, limit)
+    return manager.queries.trials(name, TrialQuery(sort, order, tuple(state), offset, limit))
+
+
+@router.get(
+    "/trials/{number}",
+    summary="One whole trial: params, user attrs, learning curve, and for a FAIL its sanitised error and log file",
+    response_model=TrialDetail,
+    responses=ERRORS,
+)
+def get_trial(name: str, number: int, manager: Manager) -> TrialDetail:
+    return manager.queries.trial(name, number)[0]
 
 
 @router.get(

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Any
 
 import optuna
 import pytest
@@ -17,53 +16,9 @@ from afpe.search.lease import StudyLeases
 from afpe.search.outage import StorageOutage
 from afpe.search.storage import create_engine, open_storage
 from afpe.service.errors import Conflict, InvalidInput, ServiceUnavailable
-from afpe.service.jobs.backend import JobState, submission_id
 from afpe.service.manager.catalog import SpecCatalog
 from afpe.service.manager.lifecycle import MAX_ATTEMPTS, StudyLifecycle
 from afpe.service.manager.records import StudyState, get_record, open_records
-
-
-class FakeRayJobs:
-    """Ray's job API as the lifecycle sees it: jobs in a dict that the test moves from state to state."""
-
-    def __init__(self) -> None:
-        self.jobs: dict[str, JobState] = {}
-        self.submissions: list[tuple[str, bool]] = []
-        self.stopped: list[str] = []
-        self.failures: dict[str, str] = {}
-        self.down = False
-
-    def submit(self, study: str, attempt: int, spec: dict[str, Any], resume: bool) -> str:
-        if self.down:
-            raise ConnectionError("the cluster does not answer")
-        job_id = submission_id(study, attempt)
-        self.jobs.setdefault(job_id, JobState(StudyState.QUEUED, ""))
-        self.submissions.append((job_id, resume))
-        return job_id
-
-    def state(self, job_id: str) -> JobState | None:
-        if self.down:
-            raise ConnectionError("the cluster does not answer")
-        return self.jobs.get(job_id)
-
-    def failure_text(self, job_id: str) -> str:
-        return self.failures.get(job_id, "Traceback: CUDA out of memory")
-
-    def stop(self, job_id: str) -> StudyState | None:
-        self.stopped.append(job_id)
-        self.jobs[job_id] = JobState(StudyState.CANCELLED, "stopped")
-        return StudyState.CANCELLED
-
-    def close(self) -> None:
-        pass
-
-    def move(self, job_id: str, state: StudyState) -> None:
-        self.jobs[job_id] = JobState(state, "")
-
-
-@pytest.fixture
-def jobs() -> FakeRayJobs:
-    return FakeRayJobs()
 
 
 @pytest.fixture

@@ -1,0 +1,51 @@
+"""GET /api/studies/{name}/trials (sorted, filtered, paginated) and /trials/{number} over the real app and a
+real PostgreSQL study: the page's order and filter are those of the whole study, a FAIL's error is sanitised."""
+
+from __future__ import annotations
+
+from fastapi.testclient import TestClient
+
+from afpe.service.app import create_app
+
+
+def test_trials_sorted_filtered_paginated_and_one_trial(make_settings, store_table_study):
+    settings = make_settings()
+    store_table_study(settings.storage)
+    with TestClient(create_app(settings)) as client:
+        everything = client.get("/api/studies/table/trials", params={"limit": 1000}).json()
+        assert everything["total"] == 40 and [t["number"] for t in everything["items"]] == list(range(40))
+        by_number = {t["number"]: t for t in everything["items"]}
+        assert by_number[39]["repeat_of"] == 0 and by_number[39]["seed"] == 102
+        first = by_number[0]
+        assert first["ratio"] == first["params"]["s_rows"] / first["params"]["s_cols"]
+        assert first["epochs"] == len(first["intermediate_values"]) == 2 and first["seconds"] == 1.0
+
+        page = client.get(
+            "/api/studies/table/trials",
+            params={"sort": "value", "order": "desc", "state": ["COMPLETE"], "offset": 5, "limit": 10},
+        ).json()
+        complete = sorted(
+            (t for t in everything["items"] if t["state"] == "COMPLETE"), key=lambda t: t["value"], reverse=True
+        )
+        assert page["total"] == len(complete) == 32 and page["sort"] == "value" and page["order"] == "desc"
+        assert [t["number"] for t in page["items"]] == [t["number"] for t in complete[5:15]]
+        assert all(t["intermediate_values"] for t in page["items"]), "a page's trials come whole"
+
+        scales = client.get("/api/studies/table/trials", params={"sort": "s_cols", "limit": 1000}).json()["items"]
+        cols = [t["params"]["s_cols"] for t in scales]
+        assert cols == sorted(cols)
+        failed = client.get("/api/studies/table/trials", params={"state": ["FAIL", "PRUNED"]}).json()
+        assert failed["total"] == 8 and {t["state"] for t in failed["items"]} == {"FAIL", "PRUNED"}
+        no_value_last = client.get("/api/studies/table/trials", params={"sort": "value", "limit": 1000}).json()
+        assert [t["value"] is None for t in no_value_last["items"]] == [False] * 32 + [True] * 8
+
+        assert client.get("/api/studies/table/trials", params={"sort": "s_nope"}).json()["error"].startswith("sort:")
+        assert client.get("/api/studies/table/trials", params={"state": "DONE"}).status_code == 422
+        assert client.get("/api/studies/nope/trials").status_code == 404
+
+        trial = client.get("/api/studies/table/trials/36").json()
+        assert trial["state"] == "FAIL" and trial["log"] == "trial-00036.log"
+        for secret in ("/home/alice", "10.1.2.3", "abcdef123456"):
+            assert secret not in trial["error"] and secret not in str(trial["user_attrs"])
+        assert "CUDA out of memory" in trial["error"] and trial["intermediate_values"] == {"1": 0.4}
+        assert client.get("/api/studies/table/trials/99").status_code == 404
