@@ -14,6 +14,9 @@ import yaml
 from optuna.distributions import FloatDistribution
 from optuna.trial import TrialState
 
+from afpe.search.lease import LEASE_TTL_S, StudyLeases
+from afpe.search.storage import create_engine
+
 SPEC = {
     "name": "killed",
     "task": "synthetic2d",
@@ -23,7 +26,7 @@ SPEC = {
         {"name": "cols", "grid_axes": [1], "low": 0.05, "high": 20},
     ],
     "n_trials": 4,
-    "trainer": {"epochs": 5, "batch_size": 32, "warmup_epochs": 0, "model": {"dim": 32, "depth": 2, "heads": 4}},
+    "trainer": {"epochs": 6, "batch_size": 32, "warmup_epochs": 0, "model": {"dim": 32, "depth": 2, "heads": 4}},
     "resources": {"cpus": 1, "max_concurrent": 1},
 }
 
@@ -58,14 +61,16 @@ def test_kill_9_then_resume_finishes_exactly_n_trials(postgres_url: str, tmp_pat
     env = {**os.environ, "AFPE_TUNE_DIR": str(tmp_path / "tune")}
     driver = afpe("run", str(spec_path), "--storage", postgres_url, env=env, start_new_session=True)
     deadline = time.monotonic() + 300
-    states: list[TrialState] = []
     while time.monotonic() < deadline and driver.poll() is None:
         try:
-            states = [trial.state for trial in optuna.load_study(study_name="killed", storage=postgres_url).trials]
+            trials = optuna.load_study(study_name="killed", storage=postgres_url).trials
         except KeyError:
-            states = []
-        if TrialState.COMPLETE in states and states[-1] == TrialState.RUNNING:
-            break
+            trials = []
+        states = [trial.state for trial in trials]
+        # mid-way through a trial (an epoch reported, most to come), so it is still running when the kill lands
+        if TrialState.COMPLETE in states and states[-1] == TrialState.RUNNING and trials[-1].intermediate_values:
+            if len(trials[-1].intermediate_values) <= SPEC["trainer"]["epochs"] // 2:
+                break
         time.sleep(0.5)
     assert driver.poll() is None, driver.communicate()[0]
     os.killpg(driver.pid, signal.SIGKILL)  # the driver and every process it started in its session
@@ -80,6 +85,10 @@ def test_kill_9_then_resume_finishes_exactly_n_trials(postgres_url: str, tmp_pat
     finished_before = sum(trial.state in (TrialState.COMPLETE, TrialState.PRUNED) for trial in study.trials)
     assert 1 <= finished_before < 4
 
+    leases, lease_ends = StudyLeases(create_engine(postgres_url)), time.monotonic() + 2 * LEASE_TTL_S
+    while leases.holder("killed") is not None and time.monotonic() < lease_ends:
+        time.sleep(0.5)  # the dead driver's lease runs out (a resume before that is refused, naming it)
+    assert leases.holder("killed") is None
     resume = afpe("run", str(spec_path), "--storage", postgres_url, "--resume", env=env)
     output, _ = resume.communicate(timeout=300)
     assert resume.returncode == 0, output
