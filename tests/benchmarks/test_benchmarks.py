@@ -94,3 +94,15 @@ def test_gpu_benchmark_runs_in_its_smallest_mode(tmp_path: Path) -> None:
     assert all(int(rate) > 0 for _, rate in rates)
     (line,) = [line for line in out.splitlines() if line.startswith("  scales (50.0, 50.0)")]
     assert re.search(r"difference [+-]\d+\.\d{4}", line), line
+
+
+def test_cache_memory_benchmark_runs_and_its_streamed_cache_equals_the_whole_decode(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, str(BENCHMARKS / "cache_memory.py"), "--videos", "4", "--frames", "6"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert re.search(r"streamed into the cache: +peak +[\d.]+ MiB +ratio \d+\.\d{3}$", result.stdout, re.M)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import csv
 import warnings
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterator
 from functools import cached_property
 from pathlib import Path
 
@@ -23,7 +23,7 @@ from torch.utils.data import Dataset
 
 from afpe.trainers.objectives import MultiLabel, Objective
 from afpe.trainers.tasks.base import ArrayDataset, DataError, Task, TaskOptions
-from afpe.trainers.tasks.cache import cached_arrays
+from afpe.trainers.tasks.cache import cached_arrays, decoded_in_order
 from afpe.trainers.tasks.registry import register_task
 
 FINDINGS = (
@@ -104,7 +104,7 @@ class ChestX(Task):
         sources = [split_list, *(images[name] for split in splits.values() for name in split)]
         options = {"size": size, "splits": splits}
 
-        def decode() -> dict[str, np.ndarray]:
+        def decode() -> dict[str, np.ndarray | Iterator[np.ndarray]]:
             arrays = {}
             for split, members in splits.items():
                 arrays[f"{split}_images"] = _load_images([images[name] for name in members], size)
@@ -136,10 +136,11 @@ def _read_table(root: Path) -> dict[str, tuple[np.ndarray, str]]:
     return table
 
 
-def _load_images(paths: list[Path], size: int) -> np.ndarray:
-    """(N, 1, size, size) uint8: grayscale (RGB/RGBA converted), shorter side resized, centre crop."""
-    with ThreadPoolExecutor() as pool:
-        return np.stack(list(pool.map(lambda path: _load_image(path, size), paths)))[:, None]
+def _load_images(paths: list[Path], size: int) -> Iterator[np.ndarray]:
+    """Row blocks (1, 1, size, size) uint8 of an (N, 1, size, size) array, streamed into the cache an image at a
+    time (`decoded_in_order`): grayscale (RGB/RGBA converted), shorter side resized, centre crop."""
+    for image in decoded_in_order(lambda path: _load_image(path, size), paths):
+        yield image[None, None]
 
 
 def _load_image(path: Path, size: int) -> np.ndarray:

@@ -10,7 +10,7 @@ than the clip are padded with zeros.
 from __future__ import annotations
 
 import csv
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterator
 from functools import cached_property
 from pathlib import Path
 
@@ -22,7 +22,7 @@ from torch.utils.data import Dataset
 
 from afpe.trainers.objectives import Objective, Regression
 from afpe.trainers.tasks.base import AugmentedDataset, DataError, Task, TaskOptions, to_input
-from afpe.trainers.tasks.cache import cached_arrays
+from afpe.trainers.tasks.cache import cached_arrays, decoded_in_order
 from afpe.trainers.tasks.registry import register_task
 
 FILE_LIST = "FileList.csv"
@@ -133,12 +133,18 @@ def _video_path(root: Path, name: str) -> Path:
     return path
 
 
-def _decode(paths: list[Path], size: int) -> dict[str, np.ndarray]:
-    """Every video as grayscale uint8 frames (size x size), back to back, with offsets (n + 1,)."""
-    with ThreadPoolExecutor() as pool:
-        videos = list(pool.map(lambda path: _read_video(path, size), paths))
-    offsets = np.cumsum([0, *(len(video) for video in videos)])
-    return {"frames": np.concatenate(videos), "offsets": offsets}
+def _decode(paths: list[Path], size: int) -> Iterator[tuple[str, np.ndarray | Iterator[np.ndarray]]]:
+    """Every video as grayscale uint8 frames (size x size), back to back, streamed into the cache a video at a
+    time (`decoded_in_order`), then the offsets (n + 1,) of each video's first frame."""
+    lengths = []
+
+    def frames() -> Iterator[np.ndarray]:
+        for video in decoded_in_order(lambda path: _read_video(path, size), paths):
+            lengths.append(len(video))
+            yield video
+
+    yield "frames", frames()
+    yield "offsets", np.cumsum([0, *lengths])
 
 
 def _read_video(path: Path, size: int) -> np.ndarray:
