@@ -2,7 +2,7 @@
 
 1. trials/hour: the same trials (a seeded random draw of scales) as a plain single-process loop of
    `afpe.trainers.train` (the reference) and through `afpe.search.run_study` on a private local Ray at several
-   per-trial resources: `resources.gpu` 1, 0.5, 0.25 with CUDA; `resources.cpus` 1, 2 on CPU (the GPU settings
+   per-trial resources: `resources.gpu` 1, 0.5, 0.25, 0.125 with CUDA; `resources.cpus` 1, 2 on CPU (the GPU settings
    are skipped with a note). Ray's start is not counted. Prints each setting's trials/hour and its ratio to the
    plain loop, with the device and dtype the trials recorded, and the GPU utilisation (mean and peak over the
    node's GPUs) and peak GPU memory sampled from NVML (`nvidia-smi`, polled in a thread) while it ran: "n/a"
@@ -35,7 +35,7 @@ from afpe.search.driver import base_train_config, make_sampler, ray_session
 from afpe.search.testing import tiny_synthetic2d
 from afpe.trainers import train
 
-GPU_SHARES = (1.0, 0.5, 0.25)
+GPU_SHARES = (1.0, 0.5, 0.25, 0.125)
 CPU_SHARES = (1, 2)
 PRECISION_SCALES = ((1.0, 1.0), (10.0, 10.0), (50.0, 50.0))
 HOUR = 3600.0

@@ -83,11 +83,11 @@ def test_gpu_benchmark_runs_in_its_smallest_mode(tmp_path: Path) -> None:
     )
     if torch.cuda.is_available():
         assert [label for label, _ in rates][1:] == [
-            f"resources.cpus 1, resources.gpu {g}" for g in ("1", "0.5", "0.25")
+            f"resources.cpus 1, resources.gpu {g}" for g in ("1", "0.5", "0.25", "0.125")
         ]
         assert re.search(r"GPU util \d+ % \(peak \d+ %\), memory peak \d+ MiB", out)
     else:
-        assert "resources.gpu 1.0, 0.5, 0.25 skipped" in out
+        assert "resources.gpu 1.0, 0.5, 0.25, 0.125 skipped" in out
         assert [label for label, _ in rates] == ["plain loop", "resources.cpus 1", "resources.cpus 2"]
         assert out.count("cpu/float32") == 2
         assert out.count("; GPU n/a)") == 3, "no GPU utilisation to sample here"
