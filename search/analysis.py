@@ -65,6 +65,12 @@ def log2_ratio(params: dict[str, float], ratio: tuple[str, str]) -> float | None
     return math.log2(a / b)
 
 
+def scale_ratio(params: dict[str, float], ratio: tuple[str, str] | None) -> float | None:
+    """s_a / s_b of the two named axes; None without a ratio, or when a scale is missing or not positive."""
+    x = log2_ratio(params, ratio) if ratio is not None else None
+    return None if x is None else 2.0**x
+
+
 def ratio_range(space: SearchSpace) -> tuple[float, float]:
     """The reachable ratios s_a / s_b of the space's ratio axes: (low_a / high_b, high_a / low_b).
     ValueError when the space has no ratio."""

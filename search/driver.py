@@ -248,8 +248,6 @@ def run_trials(
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")  # no experiment banner and tables: the CLI prints progress
     os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")  # only the JSON logger (added below) of the
     # default JSON/CSV/TensorBoard trio: the Optuna study is the record, and each logger costs time on every result
-    check_resources(spec)
-    prepare_data(spec)
     scheduler = None
     if spec.scheduler is not None and not plan:
         scheduler = RecordingASHA(
@@ -344,6 +342,8 @@ def _run_leased(
     study.sampler = make_sampler(spec, offset=len(trials))
     if count > 0 or plan_repeats(spec, trials):
         with ray_session(ray_address):
+            check_resources(spec)  # once per run, for the search and the repeats alike
+            prepare_data(spec)
             if count > 0:
                 run_trials(spec, study, count, on_progress, on_warning, guard=guard)
             plan = plan_repeats(spec, guard.call(lambda: study.get_trials(deepcopy=False)))

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from optuna.trial import FrozenTrial, TrialState
 from scipy import stats
 
-from afpe.search.analysis import REPEAT_OF, complete_trials, is_repeat, log2_ratio, search_trials
+from afpe.search.analysis import REPEAT_OF, complete_trials, is_repeat, scale_ratio, search_trials
 from afpe.search.spec import StudySpec
 
 REPEAT_SEED_STRIDE = 1000
@@ -127,12 +127,9 @@ def study_answer(trials: Sequence[FrozenTrial], direction: str, ratio: tuple[str
         if is_repeat(trial):
             repeats.setdefault(trial.user_attrs[REPEAT_OF], []).append(trial.value)
 
-    def ratio_of(params: dict[str, float]) -> float | None:
-        x = log2_ratio(params, ratio) if ratio is not None else None
-        return None if x is None else 2.0**x
-
     estimates = [
-        estimate(t.number, dict(t.params), [t.value, *repeats.get(t.number, [])], ratio_of(t.params)) for t in ranked
+        estimate(t.number, dict(t.params), [t.value, *repeats.get(t.number, [])], scale_ratio(t.params, ratio))
+        for t in ranked
     ]
     repeated = [e for e in estimates if e.n >= 2]
     sign = -1 if direction == "maximize" else 1

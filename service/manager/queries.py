@@ -16,7 +16,7 @@ from optuna.trial import FrozenTrial
 from sqlalchemy import select
 from sqlalchemy.orm import sessionmaker
 
-from afpe.search.analysis import REPEAT_OF
+from afpe.search.analysis import REPEAT_OF, scale_ratio
 from afpe.search.export import trials_text
 from afpe.search.outage import retry
 from afpe.search.spec import PARAM_PREFIX, SearchSpace
@@ -294,14 +294,6 @@ def _aware(moment: dt.datetime) -> dt.datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
 
 
-def _ratio(row: TrialRow, space: SearchSpace) -> float | None:
-    """s_a / s_b of the space's ratio axes; None without a ratio or a scale."""
-    if space.ratio is None:
-        return None
-    a, b = (row.params.get(PARAM_PREFIX + axis) for axis in space.ratio)
-    return a / b if a and b else None
-
-
 def _sort_key(column: str, space: SearchSpace) -> Callable[[TrialRow], Any]:
     """The value of `column` (a ROW_COLUMNS name or a scale s_<axis>) in a row; None where it has none."""
     if column.startswith(PARAM_PREFIX):
@@ -312,7 +304,7 @@ def _sort_key(column: str, space: SearchSpace) -> Callable[[TrialRow], Any]:
         "number": lambda row: row.number,
         "state": lambda row: row.state.name,
         "value": lambda row: row.value,
-        "ratio": lambda row: _ratio(row, space),
+        "ratio": lambda row: scale_ratio(row.params, space.ratio),
     }[column]
 
 
@@ -323,7 +315,7 @@ def _row_view(row: TrialRow, space: SearchSpace) -> TrialRowView:
         state=row.state.name,
         value=row.value,
         params=row.params,
-        ratio=_ratio(row, space),
+        ratio=scale_ratio(row.params, space.ratio),
         seed=attrs.get("seed"),
         repeat_of=attrs.get(REPEAT_OF),
         seconds=attrs.get("seconds"),
