@@ -31,7 +31,8 @@ import optuna
 from optuna.distributions import FloatDistribution
 from scipy import stats
 
-from afpe.search import StudySpec, validate_spec
+from afpe.search import StudySpec, load_spec, validate_spec
+from afpe.search.catalog import shipped_specs_dir
 from afpe.search.driver import base_train_config, make_sampler
 from afpe.search.surface import smoothed_optimum
 from afpe.trainers import train
@@ -40,8 +41,8 @@ from afpe.trainers import train
 SETTINGS = [(0.15, 0.6), (0.2, 0.4), (0.3, 0.3), (0.4, 0.2), (0.6, 0.15)]
 QUICK_SETTINGS = [(0.2, 0.4), (0.3, 0.3), (0.4, 0.2)]
 
-TRAINER = {"epochs": 10, "batch_size": 32, "lr": 0.01, "warmup_epochs": 1,
-           "model": {"dim": 32, "depth": 1, "heads": 2, "pool": "mean"}}  # fmt: skip
+#: The quickstart's trainer (the searches here are quickstarts with other lengths).
+TRAINER = load_spec(shipped_specs_dir() / "quickstart.yaml").trainer.model_dump(mode="json", exclude_unset=True)
 
 
 @dataclass(frozen=True)
@@ -49,7 +50,7 @@ class Calibration:
     lengths: tuple[float, float]
     predicted: float
     found: list[float]  # the search's answer s_d1 / s_d0, one per seed (smoothed optimum, or best trial)
-    values: list[float]  # best trial's val_loss, one per seed
+    values: list[float]  # best trial's r2, one per seed
     answer: str = "smoothed"  # "smoothed" (search/surface.py's optimum) or "best trial"
 
     @property
@@ -75,11 +76,11 @@ def make_spec(lengths: tuple[float, float], seed: int, trials: int, epochs: int,
         "task": "synthetic3d_field",
         "task_options": {"grid": [8, 8, 1], "lengths": [*lengths, 0.3], **task},
         "encoding": "afpe",
-        "axes": [{"name": "d0", "grid_axes": [0], "low": 0.05, "high": 20.0},
-                 {"name": "d1", "grid_axes": [1], "low": 0.05, "high": 20.0}],
+        "axes": [{"name": "d0", "grid_axes": [0], "low": 0.1, "high": 3.0},
+                 {"name": "d1", "grid_axes": [1], "low": 0.1, "high": 3.0}],
         "fixed": {2: 1.0},
         "ratio": ["d1", "d0"],
-        "metric": "val_loss",
+        "metric": "r2",
         "n_trials": trials,
         "trainer": {**TRAINER, "epochs": epochs, "num_threads": 1},
         "seed": seed,
@@ -161,7 +162,7 @@ def main() -> None:
             f"lengths l0={r.lengths[0]:g} l1={r.lengths[1]:g}: predicted s_d1/s_d0 {r.predicted:.3g}, "
             f"found ({r.answer}) "
             f"{r.ratio:.3g} [95% CI {low:.3g}, {high:.3g}] (per seed {', '.join(f'{f:.3g}' for f in r.found)}; "
-            f"best val_loss {', '.join(f'{v:.3f}' for v in r.values)})" + ("" if r.within_2x else "  NOT within 2x")
+            f"best r2 {', '.join(f'{v:.3f}' for v in r.values)})" + ("" if r.within_2x else "  NOT within 2x")
         )
     best = [r for r in results if r.answer == "best trial"]
     print(f"best trial: spearman={spearman(best):.3f} within_2x={sum(r.within_2x for r in best)}/{len(best)}")

@@ -1,5 +1,7 @@
 """Is a configuration's result decided by its scales or by its seed? ICC(1) of the objective over fixed
-AFPE scale configurations spanning the quickstart range x seeds (`seed` and `pe_seed` both varied).
+AFPE scale configurations spanning a spec's range (default: the quickstart's) x seeds (`seed` and `pe_seed`
+both varied). A configuration is a point (u_a, u_b) of the unit square: the spec's first two axes at
+low * (high / low) ** u, log-spaced like the search's draws (other axes at their geometric centre).
 
 One-way random effects over k configurations x n seeds, y_ij the objective of configuration i, seed j:
     MSB = n sum_i (mean_i - mean)^2 / (k - 1),  MSW = sum_ij (y_ij - mean_i)^2 / (k (n - 1))
@@ -20,6 +22,7 @@ short of 0.8 (in 4 of the 6 configurations that can learn, 1 or 2 seeds of 3 end
 from __future__ import annotations
 
 import argparse
+import math
 import multiprocessing
 import time
 from pathlib import Path
@@ -27,26 +30,45 @@ from typing import Any
 
 import numpy as np
 
-from afpe.search import load_spec
+from afpe.search import StudySpec, load_spec, validate_spec
+from afpe.search.analysis import scale_ratio
 from afpe.search.driver import base_train_config
 from afpe.trainers import train
 
 QUICKSTART = Path(__file__).resolve().parents[1] / "studies" / "quickstart.yaml"
 
-#: (s_xy, s_z): log-spaced over the quickstart range [0.01, 10] per axis group, ratios 1/30 .. 30.
-CONFIGS = [(0.01, 0.01), (0.03, 1.0), (0.1, 0.3), (0.3, 0.1), (0.3, 3.0), (1.0, 1.0), (3.0, 0.3), (10.0, 10.0)]
+#: (u_a, u_b): positions in the log range of the spec's first two axes (on the earlier quickstart's [0.01, 10]
+#: per axis: (s_xy, s_z) = (0.01, 0.01), (0.03, 1), (0.1, 0.3), (0.3, 0.1), (0.3, 3), (1, 1), (3, 0.3), (10, 10)).
+CONFIGS = [
+    (0, 0),
+    (1 / 6, 2 / 3),
+    (1 / 3, 1 / 2),
+    (1 / 2, 1 / 3),
+    (1 / 2, 5 / 6),
+    (2 / 3, 2 / 3),
+    (5 / 6, 1 / 2),
+    (1, 1),
+]
 
-#: The quickstart's task and trainer before issue 11 (commit 8599334).
+#: The quickstart as shipped before the field task (commit fee538d): octant of a cube, anisotropy (1, 1, 4).
 BEFORE = {
+    "name": "quickstart-before",
     "task": "synthetic3d",
-    "task_options": {"anisotropy": [1, 1, 4], "n_train": 512, "n_val": 128},
+    "task_options": {"anisotropy": [1, 1, 4], "size": 16, "n_train": 1024, "n_val": 256},
     "encoding": "afpe",
+    "axes": [
+        {"name": "xy", "grid_axes": [0, 1], "low": 0.01, "high": 10.0},
+        {"name": "z", "grid_axes": [2], "low": 0.01, "high": 10.0},
+    ],
+    "ratio": ["z", "xy"],
     "metric": "val_loss",
-    "epochs": 10,
-    "batch_size": 32,
-    "lr": 0.003,
-    "warmup_epochs": 1,
-    "model": {"dim": 48, "depth": 2, "heads": 4, "mlp_ratio": 2.0},
+    "trainer": {
+        "epochs": 10,
+        "batch_size": 16,
+        "lr": 0.003,
+        "warmup_epochs": 1,
+        "model": {"dim": 48, "depth": 2, "heads": 4, "mlp_ratio": 2.0},
+    },
 }
 
 
@@ -61,45 +83,55 @@ def icc1(values: np.ndarray) -> tuple[float, float, float]:
     return float((msb - msw) / (msb + (n - 1) * msw)), float(np.sqrt(msw)), float(np.sqrt(max(0.0, msb - msw) / n))
 
 
-def _run(job: tuple[dict[str, Any], tuple[float, float], int]) -> float:
-    base, (s_xy, s_z), seed = job
-    config = {**base, "scales": [s_xy, s_xy, s_z], "seed": seed, "pe_seed": seed, "num_threads": 1}
+def configurations(spec: StudySpec) -> list[dict[str, float]]:
+    """Trial params {s_<axis>: value} of each of CONFIGS on `spec`'s axes."""
+    axes = spec.axes
+    configs = []
+    for position in CONFIGS:
+        u = [*position, *(0.5,) * (len(axes) - 2)][: len(axes)]
+        configs.append({a.param: a.low * (a.high / a.low) ** t for a, t in zip(axes, u, strict=True)})
+    return configs
+
+
+def _run(job: tuple[dict[str, Any], list[float], int]) -> float:
+    base, scales, seed = job
+    config = {**base, "scales": scales, "seed": seed, "pe_seed": seed, "num_threads": 1}
     return float(train(config)["objective"])
 
 
-def measure(base: dict[str, Any], seeds: int, workers: int) -> np.ndarray:
-    """Objective of every configuration x seed, (len(CONFIGS), seeds), run `workers` at a time (1 thread each)."""
-    jobs = [(base, config, seed) for config in CONFIGS for seed in range(seeds)]
+def measure(base: dict[str, Any], scales: list[list[float]], seeds: int, workers: int) -> np.ndarray:
+    """Objective of every configuration x seed, (len(scales), seeds), run `workers` at a time (1 thread each)."""
+    jobs = [(base, config, seed) for config in scales for seed in range(seeds)]
     with multiprocessing.get_context("fork").Pool(workers) as pool:
-        return np.array(pool.map(_run, jobs, chunksize=1)).reshape(len(CONFIGS), seeds)
+        return np.array(pool.map(_run, jobs, chunksize=1)).reshape(len(scales), seeds)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--before", action="store_true", help="the quickstart's settings before issue 11")
+    parser.add_argument("--before", action="store_true", help="the quickstart as shipped before the field task")
     parser.add_argument("--spec", default=str(QUICKSTART), help="study spec whose task and trainer are measured")
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--workers", type=int, default=2)
     args = parser.parse_args()
-    base = BEFORE if args.before else base_train_config(load_spec(args.spec))
-    base = {key: value for key, value in base.items() if key not in ("seed", "pe_seed", "num_threads")}
+    spec = validate_spec(BEFORE) if args.before else load_spec(args.spec)
+    base = {k: v for k, v in base_train_config(spec).items() if k not in ("seed", "pe_seed", "num_threads")}
+    configs = configurations(spec)
     started = time.perf_counter()
-    values = measure(base, args.seeds, args.workers)
+    values = measure(base, [spec.scales_for(config) for config in configs], args.seeds, args.workers)
     seconds = time.perf_counter() - started
-    print(
-        f"{'before (shipped quickstart)' if args.before else args.spec}: task {base['task']} "
-        f"{base['task_options']}, {base['epochs']} epochs, metric {base['metric']}"
-    )
-    for (s_xy, s_z), row in zip(CONFIGS, values, strict=True):
+    print(f"{spec.name}: task {base['task']} {base['task_options']}, {base['epochs']} epochs, metric {base['metric']}")
+    for config, row in zip(configs, values, strict=True):
         print(
-            f"  s_xy {s_xy:<5g} s_z {s_z:<5g} ratio {s_z / s_xy:<7.3g} "
+            "  "
+            + " ".join(f"{name} {value:<6.3g}" for name, value in config.items())
+            + f" ratio {scale_ratio(config, spec.ratio) or math.nan:<7.3g} "
             + " ".join(f"{v:.4f}" for v in row)
             + f"   mean {row.mean():.4f} sd {row.std(ddof=1):.4f}"
         )
     icc, within, between = icc1(values)
     print(
         f"ICC(1) = {icc:.3f}   within-configuration SD {within:.4f}   between-configuration SD {between:.4f}   "
-        f"({len(CONFIGS)} configurations x {args.seeds} seeds, {seconds:.0f} s with {args.workers} workers)"
+        f"({len(configs)} configurations x {args.seeds} seeds, {seconds:.0f} s with {args.workers} workers)"
     )
 
 

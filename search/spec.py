@@ -142,6 +142,10 @@ class StudySpec(_Strict):
         elif not self.axes:
             raise ValueError(f"axes: {self.encoding} needs at least one searched axis")
         self._check_axes(info.ndim, info.axis_names)
+        try:
+            info.resolve_pool(self.trainer.model.pool)
+        except ValueError as error:
+            raise ValueError(f"trainer.{error}") from None
         if self.metric is None:
             self.metric = info.default_metric
         if self.metric not in info.metrics:

@@ -65,6 +65,7 @@ def train(
         raise ValueError(
             f"scales needs one value per patch-grid axis {info.axis_names} of task {config.task!r}, got {config.scales}"
         )
+    pool = info.resolve_pool(config.model.pool, config.model.cls_token)
     direction = info.metrics[metric]
     device = select_device(config.device, config.num_threads)
 
@@ -83,7 +84,7 @@ def train(
         heads=config.model.heads,
         mlp_ratio=config.model.mlp_ratio,
         cls_token=config.model.cls_token,
-        pool=config.model.pool,
+        pool=pool,
     ).to(device)
 
     train_set, val_set = task.datasets()

@@ -27,6 +27,8 @@ class Objective(ABC):
     n_outputs: int
     metrics: dict[str, Direction]
     default_metric: str
+    #: One prediction per patch token (`n_outputs` each; the model's `pool` is "tokens") instead of one per input.
+    per_token: bool = False
 
     @abstractmethod
     def loss(self, outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor: ...
@@ -101,6 +103,32 @@ class Regression(Objective):
             "r2": float(_metrics().r2_score(y, pred)) if len(y) > 1 else math.nan,
             "mae": float(_metrics().mean_absolute_error(y, pred)),
             "rmse": float(_metrics().root_mean_squared_error(y, pred)),
+        }
+
+
+class TokenRegression(Objective):
+    """One real target per patch token, targets (n, n_tokens); a NaN target is not scored (a token outside the
+    split). MSE over the scored entries; `r2` = 1 - MSE / Var over all scored entries pooled (not per token:
+    a token's target may be the same in every sample), `mae`, `rmse`."""
+
+    metrics = {"r2": "maximize", "mae": "minimize", "rmse": "minimize", "val_loss": "minimize"}
+    default_metric = "r2"
+    n_outputs = 1
+    per_token = True
+
+    def loss(self, outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        scored = torch.isfinite(targets)
+        return F.mse_loss(outputs.reshape(targets.shape)[scored], targets[scored].float())
+
+    def scores(self, outputs: torch.Tensor, targets: torch.Tensor) -> dict[str, float]:
+        scored = torch.isfinite(targets)
+        y, pred = targets[scored].double(), outputs.reshape(targets.shape)[scored].double()
+        mse = float(((pred - y) ** 2).mean())
+        variance = float(y.var(unbiased=False)) if len(y) > 1 else math.nan
+        return {
+            "r2": 1.0 - mse / variance if variance > 0 else math.nan,
+            "mae": float((pred - y).abs().mean()),
+            "rmse": math.sqrt(mse),
         }
 
 

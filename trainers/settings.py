@@ -20,7 +20,11 @@ class ModelConfig(BaseModel):
     mlp_ratio: float = Field(2.0, gt=0, le=16, description="MLP hidden width / dim")
     patch_size: list[int] | None = Field(None, description="per-axis patch size; None = task default")
     cls_token: bool = True
-    pool: Literal["cls", "mean"] = "cls"
+    pool: Literal["cls", "mean", "tokens"] | None = Field(
+        None,
+        description="cls or mean: one prediction per input; tokens: one per patch (dense tasks); "
+        "None = the task's (tokens for dense tasks, else cls, or mean without a CLS token)",
+    )
 
     @field_validator("patch_size", mode="before")
     @classmethod

@@ -2,6 +2,8 @@
 
 tokens = Conv_Nd(kernel = stride = patch)(x) flattened row-major, [CLS] first when enabled;
 tokens += encoding(); timm `Block`s (fused scaled-dot-product attention); LayerNorm; CLS or mean pool; head.
+With `pool="tokens"` there is no pooling: the head reads every patch token, output (B, n_patches * n_outputs)
+in token order (a dense prediction, one value per token).
 """
 
 from __future__ import annotations
@@ -22,7 +24,8 @@ _layer_norm = partial(nn.LayerNorm, eps=1e-6)
 
 
 class ViT(nn.Module):
-    """Input (B, C, *spatial) with 1 to 3 spatial axes; output (B, n_outputs)."""
+    """Input (B, C, *spatial) with 1 to 3 spatial axes; output (B, n_outputs), or (B, n_patches * n_outputs)
+    with `pool="tokens"`."""
 
     def __init__(
         self,
@@ -68,5 +71,7 @@ class ViT(nn.Module):
         if self.cls_token is not None:
             x = torch.cat([self.cls_token.expand(x.shape[0], -1, -1), x], dim=1)
         x = self.norm(self.blocks(x + self.pos_embed()))
-        pooled = x[:, 0] if self.pool == "cls" else x[:, int(self.cls_token is not None) :].mean(dim=1)
-        return self.head(pooled)
+        patches = x[:, int(self.cls_token is not None) :]
+        if self.pool == "tokens":
+            return self.head(patches).flatten(1)
+        return self.head(x[:, 0] if self.pool == "cls" else patches.mean(dim=1))

@@ -84,6 +84,19 @@ class TaskInfo:
     patch_size: tuple[int, ...]
     patch_grid: tuple[int, ...]
     n_outputs: int
+    per_token: bool = False
+
+    def resolve_pool(self, pool: str | None, cls_token: bool = True) -> str:
+        """The model's pooling for this task: `pool`, or when None the task's default ("tokens" for a per-token
+        task, else "cls", or "mean" without a CLS token). Raises ValueError naming `model.pool` when `pool` is
+        "tokens" for a per-input task or anything else for a per-token task."""
+        if pool is None:
+            return "tokens" if self.per_token else "cls" if cls_token else "mean"
+        if self.per_token and pool != "tokens":
+            raise ValueError(f"model.pool: task {self.name!r} predicts one value per token: set pool to 'tokens'")
+        if not self.per_token and pool == "tokens":
+            raise ValueError(f"model.pool: task {self.name!r} predicts one value per input: use 'cls' or 'mean'")
+        return pool
 
 
 class ArrayDataset(Dataset):
@@ -193,6 +206,7 @@ class Task(ABC):
             patch_size=patch,
             patch_grid=patch_grid(self.input_shape[1:], patch),
             n_outputs=objective.n_outputs,
+            per_token=objective.per_token,
         )
 
     def require_root(self) -> Path:

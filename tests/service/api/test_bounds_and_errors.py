@@ -24,11 +24,11 @@ def huge_model(spec: dict) -> None:
 
 def one_voxel_patches(spec: dict) -> None:
     spec["trainer"]["model"] = {"patch_size": [1, 1, 1]}
-    spec["task_options"]["size"] = 256
+    spec["task_options"]["grid"] = [64, 64, 64]
 
 
 def terabytes_of_data(spec: dict) -> None:
-    spec["task_options"].update(size=64, n_train=1_000_000, n_val=1_000_000)  # 2.1 TB of float32 volumes
+    spec["task_options"].update(patch=16, n_train=1_000_000, n_val=1_000_000)  # 2.1 TB of float32 volumes
 
 
 def a_thousandth_of_a_cpu(spec: dict) -> None:
