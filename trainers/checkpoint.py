@@ -1,6 +1,6 @@
 """Checkpoints of a training run: one file `checkpoint.pt` in the run's folder, written atomically
 (temporary file + rename) after every epoch, holding model, optimizer, scheduler and RNG states, the
-history and the best epoch so far, plus the run identity it belongs to."""
+history and the best epoch so far (and its weights), plus the run identity it belongs to."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from typing import Any
 import torch
 
 CHECKPOINT_FILE = "checkpoint.pt"
-FORMAT = 1
+FORMAT = 2  # 2: the best epoch's weights (`best_model`) kept beside the last epoch's
 
 
 def checkpoint_path(directory: str | Path) -> Path:

@@ -17,6 +17,7 @@ from torch.utils.data import DataLoader
 from afpe.trainers.batches import eval_loader, loader_workers, train_loader
 from afpe.trainers.checkpoint import load_checkpoint, save_checkpoint
 from afpe.trainers.device import autocast_context, select_device
+from afpe.trainers.model_file import model_arguments
 from afpe.trainers.objectives import Objective
 from afpe.trainers.settings import TrainConfig
 from afpe.trainers.tasks import build_task
@@ -52,7 +53,9 @@ def train(
     config: TrainConfig | dict[str, Any], report: Report | None = None, checkpoint_dir: str | os.PathLike | None = None
 ) -> dict[str, Any]:
     """Train `config.task` with `config.encoding`; returns metrics (of the best epoch), epochs, seconds,
-    best_epoch, metric, direction, objective and history. An exception raised by `report` stops training."""
+    best_epoch, metric, direction, objective, history, model (the best epoch's state dict on the CPU, None
+    before the first epoch) and model_arguments (the ViT's: see `model_file`). An exception raised by `report`
+    stops training."""
     config = config if isinstance(config, TrainConfig) else TrainConfig.model_validate(config)
     task = build_task(config.task, config.task_options, config.data_root)
     info = task.info(config.model.patch_size)
@@ -69,22 +72,8 @@ def train(
     device = select_device(config.device, config.num_threads)
 
     torch.manual_seed(config.seed)
-    model = ViT(
-        in_channels=info.input_shape[0],
-        spatial=info.input_shape[1:],
-        patch_size=info.patch_size,
-        n_outputs=info.n_outputs,
-        encoding=config.encoding,
-        scales=config.scales,
-        scale=config.scale,
-        pe_seed=config.pe_seed,
-        dim=config.model.dim,
-        depth=config.model.depth,
-        heads=config.model.heads,
-        mlp_ratio=config.model.mlp_ratio,
-        cls_token=config.model.cls_token,
-        pool=config.model.pool,
-    ).to(device)
+    arguments = model_arguments(config, info)
+    model = ViT(**arguments).to(device)
 
     train_set, val_set = task.datasets()
     n_train = len(train_set) if config.limit is None else min(config.limit, len(train_set))
@@ -98,7 +87,7 @@ def train(
     )
 
     identity = config.model_dump(mode="json", include=set(IDENTITY_FIELDS))
-    epoch, best_epoch, history, seconds = 0, 0, [], 0.0
+    epoch, best_epoch, history, seconds, best_state = 0, 0, [], 0.0, None
     saved = load_checkpoint(checkpoint_dir, identity) if checkpoint_dir is not None else None
     if saved is not None:
         model.load_state_dict(saved["model"])
@@ -106,6 +95,7 @@ def train(
         scheduler.load_state_dict(saved["scheduler"])
         torch.set_rng_state(saved["rng"])
         epoch, best_epoch, history, seconds = saved["epoch"], saved["best_epoch"], saved["history"], saved["seconds"]
+        best_state = saved["best_model"]
 
     train_batches, order = train_loader(train_set, n_train, config.batch_size, config.seed, workers, on_cuda)
     val_batches = eval_loader(val_set, config.batch_size, workers, on_cuda)
@@ -121,6 +111,7 @@ def train(
         history.append({"epoch": epoch, **metrics})
         if best_epoch == 0 or _better(metrics[metric], history[best_epoch - 1][metric], direction):
             best_epoch = epoch
+            best_state = {key: value.detach().to("cpu", copy=True) for key, value in model.state_dict().items()}
         seconds += time.perf_counter() - started
         if checkpoint_dir is not None:
             save_checkpoint(
@@ -132,6 +123,7 @@ def train(
                     "history": history,
                     "seconds": seconds,
                     "model": model.state_dict(),
+                    "best_model": best_state,
                     "optimizer": optimizer.state_dict(),
                     "scheduler": scheduler.state_dict(),
                     "rng": torch.get_rng_state(),
@@ -150,6 +142,8 @@ def train(
         "direction": direction,
         "objective": best.get(metric, math.nan),
         "history": history,
+        "model": best_state,
+        "model_arguments": arguments,
     }
 
 
