@@ -5,8 +5,8 @@ pick are kept.
 - Where: $AFPE_ARTIFACT_DIR (the service's `artifact_dir` setting hands its own to its jobs), else beside a
   SQLite database (`<file stem>-artifacts/`), else ~/.afpe/artifacts; then `<study name>/`. The driver, the
   trial workers and the service must all see that folder (docker-compose.yml: the `artifacts` volume). A
-  trial's worker writes the file (`artifact_file`) before its trainable returns; the driver attaches it to the
-  trial (`attach`) before telling it COMPLETE, and removes the file of a trial that did not complete.
+  trial's worker writes the file after its last epoch (`trainers.train(model_file=...)`); the driver attaches
+  it to the trial (`attach`) before telling it COMPLETE, and removes the file of a trial that did not complete.
 - Kept (`kept_numbers`): the top_k best COMPLETE search trials (top 1 without a `repeats` section), every search
   trial with a COMPLETE repeat, and those repeats: so the answer's best configuration, the best mean over
   repeats or else the best single trial (`repeats.best_configuration`), always keeps its checkpoint. Others are

@@ -62,15 +62,15 @@ def train_trial(config: dict[str, Any]) -> None:
     without a GPU, a DeviceError for a GPU torch cannot use; a fraction of a GPU caps the trial's memory at that
     fraction, `memory_fraction`), each epoch's validation metrics sent to Tune
     with the device and dtype it ran in and the warnings raised since the previous report (`WARNINGS_KEY`);
-    its output goes to the trial's log. Once trained, it writes the best epoch's model file into the study's
-    artifact folder under the id the recorder gave it (`checkpoints.py`)."""
+    its output goes to the trial's log. After its last epoch (before that epoch's report, on which ASHA stops it)
+    it writes the best epoch's model file into the study's artifact folder, named by the recorder
+    (`checkpoints.py`)."""
     import ray
     import torch
     from ray import tune
 
     from afpe.trainers import TrainConfig, train
     from afpe.trainers.device import granted_device, memory_fraction, precision_name
-    from afpe.trainers.model_file import model_content, save_model_file
 
     trial = {key: value for key, value in config["trial"].items() if key not in ("number", "artifact")}
     with captured_trial_output(trial_log_path(Path(config["log_dir"]), config["trial"]["number"])) as log:
@@ -85,8 +85,7 @@ def train_trial(config: dict[str, Any]) -> None:
             raised = log.take()
             tune.report({**metrics, EPOCH_KEY: epoch, **ran_on, **({WARNINGS_KEY: raised} if raised else {})})
 
-        result = train(train_config, report=report)
-        save_model_file(Path(config["artifact_dir"]) / config["trial"]["artifact"], model_content(train_config, result))
+        train(train_config, report=report, model_file=Path(config["artifact_dir"]) / config["trial"]["artifact"])
 
 
 def base_train_config(spec: StudySpec) -> dict[str, Any]:

@@ -62,6 +62,14 @@ def private_postgres() -> Iterator:
         server.remove()
 
 
+@pytest.fixture(autouse=True)
+def private_artifact_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Checkpoints kept by a test's runs go to its own folder ($AFPE_ARTIFACT_DIR), never ~/.afpe/artifacts."""
+    path = tmp_path / "artifacts"
+    monkeypatch.setenv("AFPE_ARTIFACT_DIR", str(path))
+    return path
+
+
 KEPT_SPEC = {
     "name": "kept",
     "n_trials": 4,

@@ -17,7 +17,7 @@ from torch.utils.data import DataLoader
 from afpe.trainers.batches import eval_loader, loader_workers, train_loader
 from afpe.trainers.checkpoint import load_checkpoint, save_checkpoint
 from afpe.trainers.device import autocast_context, select_device
-from afpe.trainers.model_file import model_arguments
+from afpe.trainers.model_file import model_arguments, model_content, save_model_file
 from afpe.trainers.objectives import Objective
 from afpe.trainers.settings import TrainConfig
 from afpe.trainers.tasks import build_task
@@ -50,12 +50,16 @@ EXPONENTIAL_GAMMA = 0.97
 
 
 def train(
-    config: TrainConfig | dict[str, Any], report: Report | None = None, checkpoint_dir: str | os.PathLike | None = None
+    config: TrainConfig | dict[str, Any],
+    report: Report | None = None,
+    checkpoint_dir: str | os.PathLike | None = None,
+    model_file: str | os.PathLike | None = None,
 ) -> dict[str, Any]:
     """Train `config.task` with `config.encoding`; returns metrics (of the best epoch), epochs, seconds,
     best_epoch, metric, direction, objective, history, model (the best epoch's state dict on the CPU, None
-    before the first epoch) and model_arguments (the ViT's: see `model_file`). An exception raised by `report`
-    stops training."""
+    before the first epoch) and model_arguments (the ViT's: see `model_file.py`). With `model_file`, the best
+    epoch's model file is written there once the last epoch ran, before that epoch's `report` (a scheduler may
+    end the run at that report). An exception raised by `report` stops training."""
     config = config if isinstance(config, TrainConfig) else TrainConfig.model_validate(config)
     task = build_task(config.task, config.task_options, config.data_root)
     info = task.info(config.model.patch_size)
@@ -97,6 +101,22 @@ def train(
         epoch, best_epoch, history, seconds = saved["epoch"], saved["best_epoch"], saved["history"], saved["seconds"]
         best_state = saved["best_model"]
 
+    def outcome() -> dict[str, Any]:
+        """What `train` returns, as of the last epoch run."""
+        best = {k: v for k, v in history[best_epoch - 1].items() if k != "epoch"} if best_epoch else {}
+        return {
+            "metrics": best,
+            "epochs": epoch,
+            "seconds": seconds,
+            "best_epoch": best_epoch,
+            "metric": metric,
+            "direction": direction,
+            "objective": best.get(metric, math.nan),
+            "history": history,
+            "model": best_state,
+            "model_arguments": arguments,
+        }
+
     train_batches, order = train_loader(train_set, n_train, config.batch_size, config.seed, workers, on_cuda)
     val_batches = eval_loader(val_set, config.batch_size, workers, on_cuda)
     autocast = autocast_context(device)
@@ -129,22 +149,11 @@ def train(
                     "rng": torch.get_rng_state(),
                 },
             )
+        if model_file is not None and epoch == config.epochs:
+            save_model_file(model_file, model_content(config, outcome()))
         if report is not None:
             report(epoch, metrics)
-
-    best = {k: v for k, v in history[best_epoch - 1].items() if k != "epoch"} if best_epoch else {}
-    return {
-        "metrics": best,
-        "epochs": epoch,
-        "seconds": seconds,
-        "best_epoch": best_epoch,
-        "metric": metric,
-        "direction": direction,
-        "objective": best.get(metric, math.nan),
-        "history": history,
-        "model": best_state,
-        "model_arguments": arguments,
-    }
+    return outcome()
 
 
 def lr_factor(step: int, steps_per_epoch: int, warmup_epochs: float, epochs: int, schedule: str) -> float:

@@ -15,8 +15,9 @@ from afpe.service.app import create_app
 from afpe.service.manager.records import StudyRecord, StudySource, StudyState, open_records
 
 
-def test_a_finished_study_serves_its_best_checkpoint(kept_study, make_settings, store_table_study):
+def test_a_finished_study_serves_its_best_checkpoint(kept_study, make_settings, store_table_study, monkeypatch):
     storage, spec = kept_study
+    monkeypatch.delenv("AFPE_ARTIFACT_DIR")
     settings = make_settings(storage=storage)  # checkpoints beside the SQLite file, as `afpe run` kept them
     store_table_study(storage)  # trials written without checkpoints
     with open_records(storage).begin() as session:
