@@ -16,7 +16,8 @@ from sqlalchemy.engine import make_url
 
 from afpe.search import summarize, validate_spec
 from afpe.search.analysis import REPEAT_OF, complete_trials, search_trials
-from afpe.search.checkpoints import best_checkpoint
+from afpe.search.checkpoints import artifact_root, attach, best_checkpoint, study_folder, sweep
+from afpe.search.storage import open_storage, trial_id
 from afpe.service.cli import main
 from afpe.trainers import build_task
 from afpe.trainers.batches import eval_loader
@@ -65,3 +66,29 @@ def test_a_finished_search_keeps_the_best_configurations_checkpoints_and_exports
     empty.add_trial(optuna.trial.create_trial(value=0.5, params={}, distributions={}))
     assert main(["export", "no-checkpoints", "--storage", storage, "--checkpoint", str(tmp_path / "none.pt")]) == 2
     assert "has no kept checkpoint" in capsys.readouterr().err and not (tmp_path / "none.pt").exists()
+
+
+def test_a_run_removes_only_the_files_no_trial_refers_to(tmp_path: Path) -> None:
+    study = optuna.create_study(study_name="swept", storage=open_storage(f"sqlite:///{tmp_path / 's.db'}"))
+    folder = study_folder(tmp_path / "artifacts", "swept")
+    for name in ("trial-0-a.pt", "trial-1-b.pt", ".model-x.tmp"):  # kept, left by a dead driver, a cut-off write
+        (folder / name).write_bytes(name.encode())
+    trial = study.ask()
+    assert attach(study, trial_id(trial), trial.number, folder, "trial-0-a.pt")
+    assert not attach(study, trial_id(trial), trial.number, folder, "not-written.pt"), "nothing this process cannot see"
+    study.tell(trial, 1.0)
+    assert sweep(study, folder) == 2 and [p.name for p in folder.iterdir()] == ["trial-0-a.pt"]
+    assert [meta.filename for meta in get_all_artifact_meta(study.trials[0], storage=study._storage)] == [
+        "swept-trial-0.pt"
+    ]
+
+
+def test_the_artifact_folder_follows_the_setting_then_the_storage(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("AFPE_ARTIFACT_DIR")
+    assert artifact_root(f"sqlite:///{tmp_path / 'a.db'}") == tmp_path / "a-artifacts"
+    assert artifact_root("postgresql://u@h/db") == Path("~/.afpe/artifacts").expanduser()
+    assert artifact_root("postgresql://u@h/db", tmp_path / "set") == tmp_path / "set"
+    monkeypatch.setenv("AFPE_ARTIFACT_DIR", str(tmp_path / "env"))
+    assert artifact_root(f"sqlite:///{tmp_path / 'a.db'}") == tmp_path / "env"
