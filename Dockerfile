@@ -11,8 +11,8 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 
 # Non-root user; the mount points exist in the image so that new named volumes belong to it.
 RUN useradd --create-home --uid 1000 --shell /bin/bash afpe \
-    && mkdir -p /srv/afpe/tune /srv/afpe/cache /data \
-    && chown afpe:afpe /srv/afpe/tune /srv/afpe/cache
+    && mkdir -p /srv/afpe/tune /srv/afpe/cache /srv/afpe/artifacts /data \
+    && chown afpe:afpe /srv/afpe/tune /srv/afpe/cache /srv/afpe/artifacts
 
 WORKDIR /opt/afpe
 

@@ -40,11 +40,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     status.add_argument("--json", action="store_true", help="print the summary as JSON (best: mean, ci, n)")
     status.set_defaults(func=_status)
 
-    export = subparsers.add_parser("export", help="a study's trials, one row per trial")
+    export = subparsers.add_parser("export", help="a study's trials, one row per trial; or its best checkpoint")
     export.add_argument("name", help="study name")
     export.add_argument("--storage", help=STORAGE_HELP)
     export.add_argument("--format", choices=("csv", "json"), default="csv")
     export.add_argument("--out", type=Path, help="output file (default: stdout)")
+    export.add_argument(
+        "--checkpoint",
+        type=Path,
+        metavar="FILE",
+        help="write the best configuration's checkpoint (model file) to FILE instead; the trials too only with "
+        "--out (checkpoints are read from $AFPE_ARTIFACT_DIR, else beside a SQLite database, else ~/.afpe/artifacts)",
+    )
     export.set_defaults(func=_export)
 
 
@@ -157,7 +164,16 @@ def _status(args: argparse.Namespace) -> int:
 def _export(args: argparse.Namespace) -> int:
     from afpe.search.export import export_text
 
-    text = export_text(_open(args), args.format)
+    study = _open(args)
+    if args.checkpoint is not None:
+        from afpe.search.checkpoints import artifact_root, export_best
+        from afpe.search.storage import default_storage_url
+
+        trial = export_best(study, artifact_root(args.storage or default_storage_url()), args.checkpoint)
+        print(f"wrote {args.checkpoint} (trial {trial.number}, {study.study_name}'s best configuration)")
+        if args.out is None:
+            return 0
+    text = export_text(study, args.format)
     if args.out is None:
         sys.stdout.write(text)
     else:

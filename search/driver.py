@@ -2,8 +2,9 @@
 
 Flow: open the storage (schema created here, before any worker) -> take the study's lease (one driver per
 study) -> claim the study name for this spec -> on resume, fail trials a dead driver left RUNNING/WAITING ->
-build the dataset cache once (`prepare_data`) -> run `n_trials` (resume: n_trials minus the finished ones) fresh
-Tune trials with `StudyRecorder` as the searcher -> boundary check -> summary.
+remove checkpoint files no trial refers to -> build the dataset cache once (`prepare_data`) -> run `n_trials`
+(resume: n_trials minus the finished ones) fresh Tune trials with `StudyRecorder` as the searcher -> boundary
+check -> summary.
 
 Storage writes and reads during the run go through one `outage.StorageGuard`: a database restart is a
 pause (reports buffered, written in order when it is back); an outage longer than its budget ends the run
@@ -29,6 +30,7 @@ import optuna
 
 from afpe.encodings.cli import CliError
 from afpe.search.analysis import finished_count, search_trials
+from afpe.search.checkpoints import artifact_root, study_folder, sweep
 from afpe.search.lease import driver_lease
 from afpe.search.outage import StorageGuard
 from afpe.search.ray_token import ensure_private_token
@@ -60,7 +62,9 @@ def train_trial(config: dict[str, Any]) -> None:
     without a GPU, a DeviceError for a GPU torch cannot use; a fraction of a GPU caps the trial's memory at that
     fraction, `memory_fraction`), each epoch's validation metrics sent to Tune
     with the device and dtype it ran in and the warnings raised since the previous report (`WARNINGS_KEY`);
-    its output goes to the trial's log."""
+    its output goes to the trial's log. After its last epoch (before that epoch's report, on which ASHA stops it)
+    it writes the best epoch's model file into the study's artifact folder, named by the recorder
+    (`checkpoints.py`)."""
     import ray
     import torch
     from ray import tune
@@ -68,7 +72,7 @@ def train_trial(config: dict[str, Any]) -> None:
     from afpe.trainers import TrainConfig, train
     from afpe.trainers.device import granted_device, memory_fraction, precision_name
 
-    trial = {key: value for key, value in config["trial"].items() if key != "number"}
+    trial = {key: value for key, value in config["trial"].items() if key not in ("number", "artifact")}
     with captured_trial_output(trial_log_path(Path(config["log_dir"]), config["trial"]["number"])) as log:
         device = granted_device(ray.get_gpu_ids(), torch.cuda.is_available(), os.environ.get("CUDA_VISIBLE_DEVICES"))
         fraction = memory_fraction(config["gpu_share"])
@@ -81,7 +85,7 @@ def train_trial(config: dict[str, Any]) -> None:
             raised = log.take()
             tune.report({**metrics, EPOCH_KEY: epoch, **ran_on, **({WARNINGS_KEY: raised} if raised else {})})
 
-        train(train_config, report=report)
+        train(train_config, report=report, model_file=Path(config["artifact_dir"]) / config["trial"]["artifact"])
 
 
 def base_train_config(spec: StudySpec) -> dict[str, Any]:
@@ -237,11 +241,14 @@ def run_trials(
     on_warning: Callable[[TrialWarning], None] | None = None,
     plan: list[PlannedRepeat] | None = None,
     guard: StorageGuard | None = None,
+    *,
+    checkpoints: Path,
 ) -> None:
     """`count` Tune trials of `spec`, recorded in `study` (Ray must be initialised): search trials, or with
     `plan` the planned repeats (never stopped early by a scheduler). Each trial's output is kept in
     `<tune dir>/<experiment>/logs/trial-<number>.log` (the trial's user attr `log`). Writes go through
-    `guard`; StorageOutage when an outage outlasted its budget."""
+    `guard`; StorageOutage when an outage outlasted its budget. `checkpoints`: the study's artifact folder (each
+    COMPLETE trial's model file kept there while the answer can pick it)."""
     from ray import tune
     from ray.tune.logger import JsonLoggerCallback
 
@@ -268,11 +275,17 @@ def run_trials(
         log_dir=log_dir,
         plan=plan,
         guard=guard,
+        checkpoints=checkpoints,
     )
     resources = {"cpu": spec.resources.cpus, "gpu": spec.resources.gpu}
     tuner = tune.Tuner(
         tune.with_resources(train_trial, resources),
-        param_space={"train": base_train_config(spec), "log_dir": str(log_dir), "gpu_share": spec.resources.gpu},
+        param_space={
+            "train": base_train_config(spec),
+            "log_dir": str(log_dir),
+            "gpu_share": spec.resources.gpu,
+            "artifact_dir": str(checkpoints),
+        },
         tune_config=tune.TuneConfig(
             search_alg=recorder,
             scheduler=scheduler,
@@ -319,8 +332,9 @@ def run_study(
     throughout: LeaseHeldError (a ValueError naming the holder) when another driver runs the study."""
     optuna_storage = open_storage(storage)
     guard = StorageGuard(public_url(storage or default_storage_url()), outage_budget_s, on_storage)
+    checkpoints = study_folder(artifact_root(storage or default_storage_url()), spec.name)
     with driver_lease(storage, spec.name):
-        return _run_leased(spec, optuna_storage, guard, ray_address, resume, on_progress, on_warning)
+        return _run_leased(spec, optuna_storage, guard, ray_address, resume, on_progress, on_warning, checkpoints)
 
 
 def _run_leased(
@@ -331,11 +345,14 @@ def _run_leased(
     resume: bool,
     on_progress: Callable[[Progress], None] | None,
     on_warning: Callable[[TrialWarning], None] | None,
+    checkpoints: Path,
 ) -> StudySummary:
-    """`run_study` while the driver holds the study's lease: only the holder fails stale trials and runs more."""
+    """`run_study` while the driver holds the study's lease: only the holder fails stale trials, removes
+    checkpoint files no trial refers to, and runs more."""
     study = guard.call(lambda: claim_study(optuna_storage, spec, resume))
     if resume:
         guard.call(lambda: fail_stale_trials(study))
+    guard.call(lambda: sweep(study, checkpoints))
     trials = guard.call(lambda: study.get_trials(deepcopy=False))
     finished = finished_count(search_trials(trials))
     count = spec.n_trials - finished if resume else spec.n_trials
@@ -345,10 +362,12 @@ def _run_leased(
             check_resources(spec)  # once per run, for the search and the repeats alike
             prepare_data(spec)
             if count > 0:
-                run_trials(spec, study, count, on_progress, on_warning, guard=guard)
+                run_trials(spec, study, count, on_progress, on_warning, guard=guard, checkpoints=checkpoints)
             plan = plan_repeats(spec, guard.call(lambda: study.get_trials(deepcopy=False)))
             if plan:
-                run_trials(spec, study, len(plan), on_progress, on_warning, plan=plan, guard=guard)
+                run_trials(
+                    spec, study, len(plan), on_progress, on_warning, plan=plan, guard=guard, checkpoints=checkpoints
+                )
     summary = guard.call(lambda: summarize(study, spec))
     guard.call(lambda: study.set_user_attr("warnings", summary.warnings))
     return summary

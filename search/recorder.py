@@ -9,7 +9,8 @@ the driver dies (no heartbeat under ask/tell) and (4) pairs with `Tuner.restore`
 - `suggest` asks Optuna for the scales (log-uniform, `s_<axis>`) and tags the trial's user attrs;
 - `on_trial_result` stores each epoch's metric as the intermediate value at step = epoch, its one write per
   epoch (the result on which the scheduler says STOP reaches only `on_trial_complete`, stored the same way);
-- `on_trial_complete` tells COMPLETE (value = best epoch's metric) when all epochs ran, PRUNED when the
+- `on_trial_complete` tells COMPLETE (value = best epoch's metric) when all epochs ran, its checkpoint attached
+  first and the checkpoints the answer can no longer pick pruned after (`checkpoints.py`), PRUNED when the
   scheduler stopped it (`RecordingASHA.stopped`), FAIL when it errored past its retries (the error text
   arrives through `ErrorRecorder`) or stopped for any other reason (e.g. the driver was interrupted);
 - it pickles without its study (only names), so Ray's saved state never holds a connection or password;
@@ -37,6 +38,7 @@ from ray.tune.search import Searcher
 from ray.tune.stopper import Stopper
 
 from afpe.search.analysis import best_trial, finished_count, search_trials
+from afpe.search.checkpoints import attach, discard, kept_numbers, new_artifact_id, prune
 from afpe.search.outage import StorageGuard, StorageOutage, is_transient
 from afpe.search.repeats import REPEAT_OF, PlannedRepeat
 from afpe.search.spec import StudySpec, is_isotropic
@@ -96,6 +98,7 @@ class _Live:
 
     optuna_id: int
     number: int
+    artifact: str  # the id of the checkpoint file the trial writes (`checkpoints.new_artifact_id`)
     started: float = field(default_factory=time.monotonic)
     values: dict[int, float] = field(default_factory=dict)
     retries: int = 0
@@ -115,7 +118,10 @@ class StudyRecorder(Searcher):
         log_dir: Path | None = None,
         plan: list[PlannedRepeat] | None = None,
         guard: StorageGuard | None = None,
+        *,
+        checkpoints: Path,
     ) -> None:
+        """`checkpoints`: the study's artifact folder, where each trial writes its model file (`checkpoints.py`)."""
         super().__init__(metric=spec.metric, mode="max" if spec.direction == "maximize" else "min")
         self.spec = spec
         self.study = study
@@ -126,6 +132,9 @@ class StudyRecorder(Searcher):
         self.on_progress = on_progress
         self.on_warning = on_warning
         self.log_dir = log_dir
+        self.checkpoints = checkpoints
+        self.kept_top_k = spec.repeats.top_k if spec.repeats is not None else 1
+        self.removed: set[str] = set()  # artifact ids this run detached (its cached trials still list them)
         self.warned: set[str] = set()
         self.plan = list(plan or [])  # repeats phase: each suggestion is the next planned repeat
         self.phase = "repeat" if plan else "search"
@@ -177,10 +186,11 @@ class StudyRecorder(Searcher):
         }
         if self.log_dir is not None:
             attrs["log"] = str(trial_log_path(self.log_dir, trial.number))
-        self.live[trial_id] = _Live(optuna_id=storage_id(trial), number=trial.number, log=attrs.get("log"))
+        artifact = new_artifact_id(trial.number)
+        self.live[trial_id] = _Live(storage_id(trial), trial.number, artifact, log=attrs.get("log"))
         self.guard.write(partial(self._set_attrs, storage_id(trial), attrs))
         params = {name: trial.params[name] for name in self.distributions}
-        seeds = {"seed": seed, "pe_seed": pe_seed, "number": trial.number}
+        seeds = {"seed": seed, "pe_seed": pe_seed, "number": trial.number, "artifact": artifact}
         if not self.spec.axes:  # a baseline: an encoding without scales
             return {"trial": seeds}
         if is_isotropic(self.spec.encoding):
@@ -299,14 +309,25 @@ class StudyRecorder(Searcher):
         self.ended_here += 1
         self.completed_here += state == TrialState.COMPLETE
         self.guard.write(partial(self._set_attrs, live.optuna_id, attrs))
+        if state == TrialState.COMPLETE:
+            self.guard.write(partial(attach, self.study, live.optuna_id, live.number, self.checkpoints, live.artifact))
+        else:
+            discard(self.checkpoints, live.artifact)
         self.unsettled.add(live.number)
         self.guard.write(partial(self._settle, live.number, state, value))
+        if state == TrialState.COMPLETE:
+            self.guard.write(self._prune)
         if self.on_progress is not None:
             self.guard.write(partial(self._report_progress, live.number))
 
     def _settle(self, number: int, state: TrialState, value: float | None) -> None:
         finish_trial(self.study, number, state, value)
         self.unsettled.discard(number)
+
+    def _prune(self) -> None:
+        """Keep only the checkpoints the answer can still pick (`checkpoints.kept_numbers`)."""
+        keep = kept_numbers(self.study.get_trials(deepcopy=False), self.spec.direction, self.kept_top_k)
+        prune(self.study, self.checkpoints, keep, self.removed)
 
     def _report_progress(self, number: int) -> None:
         self.on_progress(self._progress(number))

@@ -46,7 +46,7 @@ class PlannedRepeat:
     pe_seed: int
 
 
-def _ranked(trials: Sequence[FrozenTrial], direction: str) -> list[FrozenTrial]:
+def ranked(trials: Sequence[FrozenTrial], direction: str) -> list[FrozenTrial]:
     """COMPLETE search trials with a finite value, best first."""
     return sorted(complete_trials(search_trials(trials)), key=lambda t: t.value, reverse=direction == "maximize")
 
@@ -61,7 +61,7 @@ def plan_repeats(spec: StudySpec, trials: Sequence[FrozenTrial]) -> list[Planned
         if is_repeat(t) and t.state == TrialState.COMPLETE
     }
     plan = []
-    for trial in _ranked(trials, spec.direction)[: spec.repeats.top_k]:
+    for trial in ranked(trials, spec.direction)[: spec.repeats.top_k]:
         for index in range(1, spec.repeats.seeds + 1):
             if (trial.number, index) not in done:
                 seed, pe_seed = repeat_seeds(spec, index)
@@ -119,8 +119,8 @@ class Answer:
 def study_answer(trials: Sequence[FrozenTrial], direction: str, ratio: tuple[str, str] | None) -> Answer | None:
     """The study's answer from its trials (None before the first COMPLETE search trial); `ratio` names the two
     axes whose scale ratio is reported."""
-    ranked = _ranked(trials, direction)
-    if not ranked:
+    candidates = ranked(trials, direction)
+    if not candidates:
         return None
     repeats: dict[int, list[float]] = {}
     for trial in complete_trials(trials):
@@ -129,7 +129,7 @@ def study_answer(trials: Sequence[FrozenTrial], direction: str, ratio: tuple[str
 
     estimates = [
         estimate(t.number, dict(t.params), [t.value, *repeats.get(t.number, [])], scale_ratio(t.params, ratio))
-        for t in ranked
+        for t in candidates
     ]
     repeated = [e for e in estimates if e.n >= 2]
     sign = -1 if direction == "maximize" else 1

@@ -7,7 +7,8 @@ password written in the URL is moved into the engine's `connect_args`, which liv
 
 This is the only module that uses Optuna's private internals (`study._storage`, `trial._trial_id`, its table
 models): the recorder writes a trial by its storage id while Tune, not Optuna's ask/tell objects, drives it,
-an import writes its trials in bulk, and a table of trials reads only the columns it shows.
+an import writes its trials in bulk, a table of trials reads only the columns it shows, and a pruned
+checkpoint's artifact is detached from its finished trial.
 """
 
 from __future__ import annotations
@@ -17,13 +18,15 @@ import os
 import threading
 import time
 from collections.abc import Collection, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import optuna
 import sqlalchemy
 import sqlalchemy.orm
+from optuna.artifacts import ArtifactMeta
+from optuna.artifacts._upload import ARTIFACTS_ATTR_PREFIX
 from optuna.exceptions import UpdateFinishedTrialError
 from optuna.trial import FrozenTrial, TrialState
 from sqlalchemy.engine import Engine, make_url
@@ -297,6 +300,44 @@ def add_finished_trials(study: optuna.Study, trials: Sequence[FrozenTrial]) -> N
         for model, values in children.items():
             if values:
                 connection.execute(sqlalchemy.insert(model), values)
+
+
+# ---- a trial's artifacts (Optuna's artifact metadata: system attrs `artifacts:<id>`; here only) ----------------
+
+
+def set_trial_artifact(study: optuna.Study, trial: int, meta: ArtifactMeta) -> None:
+    """Attach artifact `meta` to the unfinished trial with storage id `trial`, as `optuna.artifacts.upload_artifact`
+    does (its file is already in the store: `get_all_artifact_meta` and optuna-dashboard list it)."""
+    study._storage.set_trial_system_attr(trial, ARTIFACTS_ATTR_PREFIX + meta.artifact_id, json.dumps(asdict(meta)))
+
+
+def trial_artifacts(trial: FrozenTrial) -> list[ArtifactMeta]:
+    """The artifacts attached to `trial` (from the system attrs it was read with: no query)."""
+    return [
+        ArtifactMeta(**json.loads(value))
+        for key, value in trial.system_attrs.items()
+        if key.startswith(ARTIFACTS_ATTR_PREFIX)
+    ]
+
+
+def remove_trial_artifact(study: optuna.Study, number: int, artifact_id: str) -> None:
+    """Detach artifact `artifact_id` from trial `number`, finished or not (Optuna has no call for it: one
+    DELETE of its system attr)."""
+    from optuna.storages._rdb import models
+
+    backend = getattr(study._storage, "_backend", study._storage)
+    if not isinstance(backend, optuna.storages.RDBStorage):
+        raise TypeError("removing an artifact needs an RDB storage")
+    trial = sqlalchemy.select(models.TrialModel.trial_id).where(
+        models.TrialModel.study_id == study._study_id, models.TrialModel.number == number
+    )
+    with backend.engine.begin() as connection:
+        connection.execute(
+            sqlalchemy.delete(models.TrialSystemAttributeModel).where(
+                models.TrialSystemAttributeModel.trial_id == trial.scalar_subquery(),
+                models.TrialSystemAttributeModel.key == ARTIFACTS_ATTR_PREFIX + artifact_id,
+            )
+        )
 
 
 # ---- reads of a table of trials (Optuna internals: here only) ------------------------------------------------

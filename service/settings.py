@@ -40,6 +40,11 @@ class ServiceSettings(BaseSettings):
     data_dir: Path = Field(Path("~/.afpe/data"), description="every data_root must lie under this folder")
     specs_dir: Path = Field(default_factory=shipped_specs_dir, description="the study specs offered (*.yaml)")
     work_dir: Path = Field(Path("~/.afpe/service"), description="spec files handed to jobs")
+    artifact_dir: Path | None = Field(
+        None,
+        description="the studies' kept checkpoints, shared with the jobs and their workers (None: beside a SQLite "
+        "database, else ~/.afpe/artifacts)",
+    )
     ray_num_cpus: int | None = Field(None, ge=1, description="CPUs of the private Ray head (None = all)")
     max_trials: int = Field(1000, ge=1, le=10_000, description="upper bound on a spec's n_trials")
     max_epochs: int = Field(1000, ge=1, description="upper bound on trainer.epochs")

@@ -1,7 +1,7 @@
 """Fixtures shared by every test folder: a throw-away PostgreSQL database on the project machine's server, a
 private PostgreSQL server to stop and restart, a study database in both storage modes (SQLite, PostgreSQL), a
-headless Chromium, the installed `afpe` run as a user would (by absolute path, a bare PATH), and a ChestX folder
-in the published layout."""
+headless Chromium, the installed `afpe` run as a user would (by absolute path, a bare PATH), a ChestX folder
+in the published layout, and one small finished search with kept checkpoints."""
 
 from __future__ import annotations
 
@@ -60,6 +60,44 @@ def private_postgres() -> Iterator:
         yield server
     finally:
         server.remove()
+
+
+@pytest.fixture(autouse=True)
+def private_artifact_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Checkpoints kept by a test's runs go to its own folder ($AFPE_ARTIFACT_DIR), never ~/.afpe/artifacts."""
+    path = tmp_path / "artifacts"
+    monkeypatch.setenv("AFPE_ARTIFACT_DIR", str(path))
+    return path
+
+
+KEPT_SPEC = {
+    "name": "kept",
+    "n_trials": 4,
+    "seed": 5,
+    "metric": "val_loss",
+    "direction": "minimize",
+    "repeats": {"top_k": 2, "seeds": 1},
+}
+
+
+@pytest.fixture(scope="session")
+def kept_study(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, dict]:
+    """(SQLite URL, spec) of the study `kept`: a real search on a private local Ray (4 tiny synthetic2d trials,
+    then one repeat of each of the top 2), its checkpoints kept beside the database (`study-artifacts/`). Tests
+    read it and may add other studies to the database, never change this one."""
+    from afpe.search import run_study, validate_spec
+    from afpe.search.driver import ray_session
+    from afpe.search.testing import tiny_synthetic2d
+
+    folder = tmp_path_factory.mktemp("kept")
+    spec = validate_spec(tiny_synthetic2d(trainer={"lr": 0.003}, **KEPT_SPEC))
+    storage = f"sqlite:///{folder / 'study.db'}"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("AFPE_TUNE_DIR", str(folder / "tune"))
+        patch.delenv("AFPE_ARTIFACT_DIR", raising=False)
+        with ray_session(None):
+            run_study(spec, storage=storage)
+    return storage, spec.model_dump(mode="json")
 
 
 @pytest.fixture(params=["sqlite", "postgres"])

@@ -1,6 +1,6 @@
 """Checkpoints of a training run: one file `checkpoint.pt` in the run's folder, written atomically
 (temporary file + rename) after every epoch, holding model, optimizer, scheduler and RNG states, the
-history and the best epoch so far, plus the run identity it belongs to."""
+history and the best epoch so far (and its weights), plus the run identity it belongs to."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from typing import Any
 import torch
 
 CHECKPOINT_FILE = "checkpoint.pt"
-FORMAT = 1
+FORMAT = 2  # 2: the best epoch's weights (`best_model`) kept beside the last epoch's
 
 
 def checkpoint_path(directory: str | Path) -> Path:
@@ -21,12 +21,18 @@ def checkpoint_path(directory: str | Path) -> Path:
 
 def save_checkpoint(directory: str | Path, state: dict[str, Any]) -> Path:
     """Write `state` (tensors, dicts, lists, numbers, strings) atomically; returns the file."""
-    path = checkpoint_path(directory)
+    return save_atomically(checkpoint_path(directory), {"format": FORMAT, **state})
+
+
+def save_atomically(path: str | Path, content: dict[str, Any]) -> Path:
+    """`torch.save(content)` to `path` through a temporary file in the same folder and a rename, so a reader
+    sees the old file or the new one, never half of one; returns the path."""
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=".checkpoint-", suffix=".tmp", dir=path.parent)
+    handle, temporary = tempfile.mkstemp(prefix=f".{path.stem}-", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(handle, "wb") as file:
-            torch.save({"format": FORMAT, **state}, file)
+            torch.save(content, file)
         os.replace(temporary, path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)

@@ -17,6 +17,7 @@ from torch.utils.data import DataLoader
 from afpe.trainers.batches import eval_loader, loader_workers, train_loader
 from afpe.trainers.checkpoint import load_checkpoint, save_checkpoint
 from afpe.trainers.device import autocast_context, select_device
+from afpe.trainers.model_file import model_arguments, model_content, save_model_file
 from afpe.trainers.objectives import Objective
 from afpe.trainers.settings import TrainConfig
 from afpe.trainers.tasks import build_task
@@ -49,10 +50,16 @@ EXPONENTIAL_GAMMA = 0.97
 
 
 def train(
-    config: TrainConfig | dict[str, Any], report: Report | None = None, checkpoint_dir: str | os.PathLike | None = None
+    config: TrainConfig | dict[str, Any],
+    report: Report | None = None,
+    checkpoint_dir: str | os.PathLike | None = None,
+    model_file: str | os.PathLike | None = None,
 ) -> dict[str, Any]:
     """Train `config.task` with `config.encoding`; returns metrics (of the best epoch), epochs, seconds,
-    best_epoch, metric, direction, objective and history. An exception raised by `report` stops training."""
+    best_epoch, metric, direction, objective, history, model (the best epoch's state dict on the CPU, None
+    before the first epoch) and model_arguments (the ViT's: see `model_file.py`). With `model_file`, the best
+    epoch's model file is written there once the last epoch ran, before that epoch's `report` (a scheduler may
+    end the run at that report). An exception raised by `report` stops training."""
     config = config if isinstance(config, TrainConfig) else TrainConfig.model_validate(config)
     task = build_task(config.task, config.task_options, config.data_root)
     info = task.info(config.model.patch_size)
@@ -65,27 +72,12 @@ def train(
         raise ValueError(
             f"scales needs one value per patch-grid axis {info.axis_names} of task {config.task!r}, got {config.scales}"
         )
-    pool = info.resolve_pool(config.model.pool, config.model.cls_token)
     direction = info.metrics[metric]
     device = select_device(config.device, config.num_threads)
 
     torch.manual_seed(config.seed)
-    model = ViT(
-        in_channels=info.input_shape[0],
-        spatial=info.input_shape[1:],
-        patch_size=info.patch_size,
-        n_outputs=info.n_outputs,
-        encoding=config.encoding,
-        scales=config.scales,
-        scale=config.scale,
-        pe_seed=config.pe_seed,
-        dim=config.model.dim,
-        depth=config.model.depth,
-        heads=config.model.heads,
-        mlp_ratio=config.model.mlp_ratio,
-        cls_token=config.model.cls_token,
-        pool=pool,
-    ).to(device)
+    arguments = model_arguments(config, info)
+    model = ViT(**arguments).to(device)
 
     train_set, val_set = task.datasets()
     n_train = len(train_set) if config.limit is None else min(config.limit, len(train_set))
@@ -99,7 +91,7 @@ def train(
     )
 
     identity = config.model_dump(mode="json", include=set(IDENTITY_FIELDS))
-    epoch, best_epoch, history, seconds = 0, 0, [], 0.0
+    epoch, best_epoch, history, seconds, best_state = 0, 0, [], 0.0, None
     saved = load_checkpoint(checkpoint_dir, identity) if checkpoint_dir is not None else None
     if saved is not None:
         model.load_state_dict(saved["model"])
@@ -107,6 +99,23 @@ def train(
         scheduler.load_state_dict(saved["scheduler"])
         torch.set_rng_state(saved["rng"])
         epoch, best_epoch, history, seconds = saved["epoch"], saved["best_epoch"], saved["history"], saved["seconds"]
+        best_state = saved["best_model"]
+
+    def outcome() -> dict[str, Any]:
+        """What `train` returns, as of the last epoch run."""
+        best = {k: v for k, v in history[best_epoch - 1].items() if k != "epoch"} if best_epoch else {}
+        return {
+            "metrics": best,
+            "epochs": epoch,
+            "seconds": seconds,
+            "best_epoch": best_epoch,
+            "metric": metric,
+            "direction": direction,
+            "objective": best.get(metric, math.nan),
+            "history": history,
+            "model": best_state,
+            "model_arguments": arguments,
+        }
 
     train_batches, order = train_loader(train_set, n_train, config.batch_size, config.seed, workers, on_cuda)
     val_batches = eval_loader(val_set, config.batch_size, workers, on_cuda)
@@ -122,6 +131,7 @@ def train(
         history.append({"epoch": epoch, **metrics})
         if best_epoch == 0 or _better(metrics[metric], history[best_epoch - 1][metric], direction):
             best_epoch = epoch
+            best_state = {key: value.detach().to("cpu", copy=True) for key, value in model.state_dict().items()}
         seconds += time.perf_counter() - started
         if checkpoint_dir is not None:
             save_checkpoint(
@@ -133,25 +143,17 @@ def train(
                     "history": history,
                     "seconds": seconds,
                     "model": model.state_dict(),
+                    "best_model": best_state,
                     "optimizer": optimizer.state_dict(),
                     "scheduler": scheduler.state_dict(),
                     "rng": torch.get_rng_state(),
                 },
             )
+        if model_file is not None and epoch == config.epochs:
+            save_model_file(model_file, model_content(config, outcome()))
         if report is not None:
             report(epoch, metrics)
-
-    best = {k: v for k, v in history[best_epoch - 1].items() if k != "epoch"} if best_epoch else {}
-    return {
-        "metrics": best,
-        "epochs": epoch,
-        "seconds": seconds,
-        "best_epoch": best_epoch,
-        "metric": metric,
-        "direction": direction,
-        "objective": best.get(metric, math.nan),
-        "history": history,
-    }
+    return outcome()
 
 
 def lr_factor(step: int, steps_per_epoch: int, warmup_epochs: float, epochs: int, schedule: str) -> float:

@@ -76,13 +76,17 @@ def api_env(
     storage: str | None,
     storage_password: str | None,
     data_dir: str | None,
+    artifact_dir: str | None = None,
 ) -> dict[str, str]:
-    """Environment of `afpe serve`: the service settings (AFPE_*) plus Ray and database credentials."""
+    """Environment of `afpe serve`: the service settings (AFPE_*) plus Ray and database credentials;
+    `artifact_dir` (kept checkpoints, handed on to the jobs) when the nodes share one other than the default."""
     return {
         **ray_env(ray_token),
         "AFPE_RAY_ADDRESS": ray_address,
         "AFPE_API_TOKEN": api_token,
-        **_optional(AFPE_STORAGE=storage, PGPASSWORD=storage_password, AFPE_DATA_DIR=data_dir),
+        **_optional(
+            AFPE_STORAGE=storage, PGPASSWORD=storage_password, AFPE_DATA_DIR=data_dir, AFPE_ARTIFACT_DIR=artifact_dir
+        ),
     }
 
 

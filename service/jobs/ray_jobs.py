@@ -18,6 +18,7 @@ from typing import Any
 
 from ray.job_submission import JobStatus, JobSubmissionClient
 
+from afpe.search.checkpoints import ARTIFACT_DIR_ENV, artifact_root
 from afpe.search.lease import HOLDER_ENV
 from afpe.search.spec import DATA_CONFINE_ENV
 from afpe.search.storage import public_url, split_password
@@ -127,6 +128,8 @@ class RayJobBackend:
                     log.info("started a private Ray head at %s (temp dir %s)", address, self.head.temp_dir)
                 data_dir = str(self.settings.data_dir)  # the job re-checks data_root against it when it starts
                 env = {"AFPE_STORAGE": public_url(url), "AFPE_DATA_DIR": data_dir, DATA_CONFINE_ENV: data_dir}
+                # the job keeps checkpoints where this service serves them from
+                env[ARTIFACT_DIR_ENV] = str(artifact_root(self.settings.storage, self.settings.artifact_dir))
                 self._runner = JobRunner(address, self.settings.work_dir, env, token)
             return self._runner
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import optuna
 from sqlalchemy.orm import sessionmaker
 
+from afpe.search.checkpoints import artifact_root
 from afpe.service.jobs.backend import JobBackend
 from afpe.service.manager.catalog import SpecCatalog
 from afpe.service.manager.importer import StudyImporter
@@ -36,7 +37,13 @@ class StudyManager:
         return cls(
             catalog=catalog,
             lifecycle=lifecycle,
-            queries=StudyQueries(sessions, storage, lifecycle, secrets=settings.secrets()),
+            queries=StudyQueries(
+                sessions,
+                storage,
+                lifecycle,
+                artifact_root(settings.storage, settings.artifact_dir),
+                secrets=settings.secrets(),
+            ),
             importer=StudyImporter(sessions, storage),
             backend=backend,
         )

@@ -8,7 +8,7 @@ import hashlib
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
-from pathlib import PurePath
+from pathlib import Path, PurePath
 from typing import Any, TypeVar
 
 import optuna
@@ -17,6 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import sessionmaker
 
 from afpe.search.analysis import REPEAT_OF, scale_ratio
+from afpe.search.checkpoints import best_checkpoint, trial_checkpoint
 from afpe.search.export import trials_text
 from afpe.search.outage import retry
 from afpe.search.spec import PARAM_PREFIX, SearchSpace
@@ -63,15 +64,27 @@ class TrialQuery:
     limit: int = 100
 
 
+@dataclass(frozen=True)
+class CheckpointFile:
+    """A kept checkpoint: its file, the name it is downloaded as, and its trial."""
+
+    path: Path
+    filename: str
+    number: int
+
+
 class StudyQueries:
     def __init__(
         self,
         sessions: sessionmaker,
         storage: optuna.storages.BaseStorage,
         lifecycle: StudyLifecycle,
+        artifacts: Path,
         secrets: Sequence[str] = (),
     ):
-        """`secrets` (tokens, the database password) are hidden from every `error` shown."""
+        """`artifacts`: the root of the studies' checkpoint folders (`afpe.search.checkpoints.artifact_root`);
+        `secrets` (tokens, the database password) are hidden from every `error` shown."""
+        self.artifacts = artifacts
         self.sessions = sessions
         self.storage = storage
         self.lifecycle = lifecycle
@@ -190,8 +203,36 @@ class StudyQueries:
             **item.model_dump(),
             error=item.user_attrs.get("error"),
             log=PurePath(log).name if isinstance(log, str) else None,
+            checkpoint=f"/api/studies/{name}/trials/{number}/checkpoint" if trial_checkpoint(trial) else None,
         )
         return detail, trial, space
+
+    def checkpoint(self, name: str, number: int | None = None) -> CheckpointFile:
+        """The checkpoint kept for trial `number` of study `name`, or with None the one of the search trial of the
+        study's answer (`checkpoints.best_checkpoint`). NotFound saying why when there is none."""
+        record = get_record(self.sessions, name)
+        if number is None:
+            best = best_checkpoint(self._trials(name), SearchSpace.from_spec(record.spec).direction)
+            if best is None:
+                raise NotFound(f"name: study {name!r} has no COMPLETE trial yet, so no best checkpoint")
+            trial, meta = best
+        else:
+            found = self._read(lambda: trials_by_number(self.storage, name, [number]), name)
+            if not found:
+                raise NotFound(f"number: study {name!r} has no trial {number}")
+            trial, meta = found[0], trial_checkpoint(found[0])
+        if meta is None:
+            raise NotFound(
+                f"number: trial {trial.number} of study {name!r} has no kept checkpoint (a study keeps those of its "
+                "best configurations and their repeats; imported trials have none)"
+            )
+        path = self.artifacts / name / PurePath(meta.artifact_id).name
+        if not path.is_file():
+            raise NotFound(
+                f"number: the checkpoint of trial {trial.number} of study {name!r} is not in the service's artifact "
+                "folder (AFPE_ARTIFACT_DIR: the driver, its workers and the service must share it)"
+            )
+        return CheckpointFile(path, meta.filename, trial.number)
 
     def _trial_item(self, t: FrozenTrial, row: TrialRowView) -> TrialItem:
         """A whole trial; its `error` attr passes `sanitize_error` (reads are not authenticated)."""

@@ -138,6 +138,9 @@ class TrialDetail(TrialItem):
     log: str | None = Field(
         None, description="the trial's log file, in <tune dir>/<experiment>/logs/ where the driver ran"
     )
+    checkpoint: str | None = Field(
+        None, description="URL of the trial's kept checkpoint (its best epoch's model file); None when none is kept"
+    )
 
 
 class TrialsPage(BaseModel):

@@ -1,5 +1,6 @@
-"""The driver end to end on real local Ray, the real trainer and real PostgreSQL: ASHA -> PRUNED, a failing
-trial retried then FAIL, a Postgres backend terminated mid-study, no password in Ray's saved state."""
+"""The driver end to end on real local Ray, the real trainer and real PostgreSQL: ASHA -> PRUNED (the best
+trial's checkpoint kept), a failing trial retried then FAIL, a Postgres backend terminated mid-study, no password
+in Ray's saved state."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import sqlalchemy
 from optuna.trial import TrialState
 
 from afpe.search import run_study, validate_spec
+from afpe.search.checkpoints import trial_checkpoint
 from afpe.search.driver import check_resources, prepare_data, ray_session, unplaceable
 from afpe.search.testing import tiny_synthetic2d
 
@@ -37,7 +39,9 @@ def private_tune_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return path
 
 
-def test_asha_stopped_trials_are_pruned_with_their_epochs(local_ray: None, postgres_url: str) -> None:
+def test_asha_stopped_trials_are_pruned_with_their_epochs(
+    local_ray: None, postgres_url: str, private_artifact_dir: Path
+) -> None:
     spec = validate_spec(
         {**TINY, "name": "asha", "n_trials": 8, "seed": 3, "scheduler": {"grace_period": 1, "reduction_factor": 2}}
     )
@@ -65,6 +69,10 @@ def test_asha_stopped_trials_are_pruned_with_their_epochs(local_ray: None, postg
     epochs = sum(trial.user_attrs["epochs"] for trial in trials)
     assert epochs < 8 * 3
     assert summary.best_value == max(t.value for t in trials if t.state == TrialState.COMPLETE)
+    best = max((t for t in trials if t.state == TrialState.COMPLETE), key=lambda t: t.value)
+    # the best trial's checkpoint is kept (written before the last report, on which ASHA stops it), no other
+    assert [t.number for t in trials if trial_checkpoint(t)] == [best.number]
+    assert [path.name for path in (private_artifact_dir / "asha").iterdir()] == [trial_checkpoint(best).artifact_id]
 
 
 def test_a_trial_must_fit_on_one_alive_node_not_in_the_cluster_totals() -> None:

@@ -1,16 +1,19 @@
-"""The training loop: reports, best-epoch objective, checkpoint resume, and a real learning test
-(a position-dependent phantom needs a positional encoding)."""
+"""The training loop: reports, best-epoch objective, checkpoint resume, the best epoch's model file, and a real
+learning test (a position-dependent phantom needs a positional encoding)."""
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 import pytest
 import torch
 
-from afpe.trainers import TrainConfig, train
+from afpe.trainers import TrainConfig, build_task, train
+from afpe.trainers.batches import eval_loader
 from afpe.trainers.checkpoint import checkpoint_path
-from afpe.trainers.loop import lr_factor
+from afpe.trainers.loop import evaluate, lr_factor
+from afpe.trainers.model_file import load_model
 
 SMALL = {
     "task": "synthetic2d",
@@ -70,9 +73,12 @@ def test_interrupted_run_resumes_from_its_checkpoint_and_matches_an_uninterrupte
     for ours, reference in zip(resumed["history"], straight["history"], strict=True):
         for key, value in reference.items():
             assert ours[key] == pytest.approx(value, rel=1e-4, abs=1e-6), key
-    # a finished run is not trained again
+    # a finished run is not trained again, and its best epoch's weights come back from the checkpoint
     again = []
-    assert train(config, report=lambda e, m: again.append(e), checkpoint_dir=tmp_path)["epochs"] == 3 and not again
+    finished = train(config, report=lambda e, m: again.append(e), checkpoint_dir=tmp_path)
+    assert finished["epochs"] == 3 and not again and finished["best_epoch"] == straight["best_epoch"]
+    for key, value in straight["model"].items():
+        assert torch.allclose(finished["model"][key], value, rtol=1e-4, atol=1e-6), key
 
 
 def test_checkpoint_of_another_run_is_refused(tmp_path: Path) -> None:
@@ -86,6 +92,25 @@ def test_checkpoint_write_is_atomic(tmp_path: Path) -> None:
     assert [p.name for p in tmp_path.iterdir()] == ["checkpoint.pt"], "no temporary files left behind"
     state = torch.load(checkpoint_path(tmp_path), weights_only=True)
     assert state["epoch"] == 2 and {"model", "optimizer", "scheduler", "rng"} <= set(state)
+
+
+def test_the_model_file_rebuilds_the_best_epochs_model(tmp_path: Path) -> None:
+    config = TrainConfig(epochs=3, metric="val_loss", encoding="afpe", scales=[0.5, 2.0], **SMALL)
+    written = []
+    result = train(
+        config, report=lambda e, m: written.append((tmp_path / "model.pt").is_file()), model_file=tmp_path / "model.pt"
+    )
+    assert written == [False, False, True], "written after the last epoch, before its report"
+    model, content = load_model(tmp_path / "model.pt")
+    assert content["best_epoch"] == result["best_epoch"] and content["metrics"] == result["metrics"]
+    assert content["config"]["scales"] == [0.5, 2.0] and content["vit"]["encoding"] == "afpe"
+    task = build_task(config.task, config.task_options, None)
+    loader = eval_loader(task.datasets()[1], config.batch_size, 0, False)
+    again = evaluate(model, loader, task.objective, torch.device("cpu"), contextlib.nullcontext())
+    assert again["val_loss"] == pytest.approx(result["objective"], rel=1e-5)
+    torch.save({"model": {}}, tmp_path / "other.pt")
+    with pytest.raises(ValueError, match="not an AFPE model file"):
+        load_model(tmp_path / "other.pt")
 
 
 def test_pe_seed_changes_only_the_encoding_draw() -> None:

@@ -1,4 +1,4 @@
-"""A study's trials (JSON pages or the CSV export) and its plots."""
+"""A study's trials (JSON pages or the CSV export), its kept checkpoints and its plots."""
 
 from __future__ import annotations
 
@@ -6,11 +6,11 @@ from enum import Enum
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Request, Response
-from fastapi.responses import PlainTextResponse
+from fastapi.responses import FileResponse, PlainTextResponse
 
 from afpe.service.api.deps import Manager
 from afpe.service.api.schemas import ERRORS, PlotlyFigure, TrialDetail, TrialsPage
-from afpe.service.manager.queries import ROW_COLUMNS, TrialQuery
+from afpe.service.manager.queries import ROW_COLUMNS, CheckpointFile, TrialQuery
 from afpe.service.plots.figures import list_plot_kinds
 
 PlotKind = Enum("PlotKind", {kind: kind for kind in list_plot_kinds()}, type=str)
@@ -61,6 +61,39 @@ def get_trials(
 )
 def get_trial(name: str, number: int, manager: Manager) -> TrialDetail:
     return manager.queries.trial(name, number)[0]
+
+
+CHECKPOINT_RESPONSES = {
+    **ERRORS,
+    200: {
+        "description": "the model file: torch.load(weights_only=True); afpe.trainers.model_file.load_model rebuilds it",
+        "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
+    },
+}
+
+
+def _file(checkpoint: CheckpointFile) -> FileResponse:
+    return FileResponse(checkpoint.path, media_type="application/octet-stream", filename=checkpoint.filename)
+
+
+@router.get(
+    "/best/checkpoint",
+    summary="The checkpoint of the study's best configuration (its search trial's best epoch); 404 when none is kept",
+    response_class=FileResponse,
+    responses=CHECKPOINT_RESPONSES,
+)
+def get_best_checkpoint(name: str, manager: Manager) -> FileResponse:
+    return _file(manager.queries.checkpoint(name))
+
+
+@router.get(
+    "/trials/{number}/checkpoint",
+    summary="A trial's kept checkpoint (its best epoch's model file); 404 when it has none",
+    response_class=FileResponse,
+    responses=CHECKPOINT_RESPONSES,
+)
+def get_trial_checkpoint(name: str, number: int, manager: Manager) -> FileResponse:
+    return _file(manager.queries.checkpoint(name, number))
 
 
 @router.get(

@@ -121,8 +121,11 @@ def test_commands_and_environments_are_those_of_the_twin(compose: dict, env_file
         storage=storage,
         storage_password=password,
         data_dir="/data",
+        artifact_dir="/srv/afpe/artifacts",
     )
-    datasets = [volume for volume in services["api"]["volumes"] if volume["target"] == "/data"]
+    for name in ("api", "ray-head", "ray-worker", "ray-worker-cpu"):  # writers (trials), driver and server share it
+        assert "artifacts:/srv/afpe/artifacts" in services[name]["volumes"], f"{name}: kept checkpoints must be shared"
+    datasets = [v for v in services["api"]["volumes"] if isinstance(v, dict) and v["target"] == "/data"]
     assert datasets and datasets[0]["read_only"] and datasets[0]["source"] == env_file["AFPE_DATASETS"]
 
 

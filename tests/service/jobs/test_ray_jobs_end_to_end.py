@@ -6,6 +6,7 @@ import csv
 import io
 import time
 
+import torch
 from fastapi.testclient import TestClient
 
 from afpe.service.app import create_app
@@ -62,6 +63,12 @@ def test_start_from_form_restart_midway_then_succeed(make_settings, auth):
         assert sum(r["state"] == "COMPLETE" for r in rows) == done["trials"]["COMPLETE"] + done["repeats"]["done"]
         assert done["repeats"]["done"] > 0 and done["best"]["n"] > 1 and len(done["best"]["ci"]) == 2
         assert second.post("/api/studies/e2e/cancel", headers=auth).status_code == 409
+        # the job kept the answer's model where this service serves it from (its AFPE_ARTIFACT_DIR, handed on)
+        best = second.get("/api/studies/e2e/best/checkpoint")
+        assert best.status_code == 200, best.text
+        assert f'filename="e2e-trial-{done["best"]["number"]}.pt"' in best.headers["content-disposition"]
+        model = torch.load(io.BytesIO(best.content), weights_only=True)
+        assert model["config"]["scales"] is not None and model["metrics"][done["metric"]] == done["best"]["values"][0]
 
 
 def test_cancel_stops_the_job_and_ends_trials_honestly(make_settings, auth, tiny):
