@@ -8,13 +8,13 @@ One-way random effects over k configurations x n seeds, y_ij the objective of co
     ICC(1) = (MSB - MSW) / (MSB + (n - 1) MSW)
     within SD = sqrt(MSW),  between SD = sqrt(max(0, MSB - MSW) / n)  (the configuration effect's SD)
 Goal: ICC >= 0.8. Trainer settings come from a spec (default studies/quickstart.yaml); `--before` uses
-the quickstart as it shipped before issue 11 (orthant label, 10 epochs at lr 3e-3). Measured on 2 shared
-cores: shipped ICC 0.375 (within SD 0.45, between 0.35); `target: centre`, 15 epochs, n_val 256: ICC 0.237
-(within 0.023, between 0.013; 11 of 24 runs never left the constant prediction), so it was not adopted;
-mean pooling without a CLS token (predicted to raise the ICC): ICC 0.058 (within 0.11, between 0.027; 22 of 24
-runs stayed at chance, ln 8 = 2.08), not adopted either. The quickstart of 16^3 voxels (4x4x4 tokens), 1024
-samples, batch 16: ICC 0.541 (within SD 0.49, between 0.53; 236 s with 2 workers at load ~4): better, still
-short of 0.8 (in 4 of the 6 configurations that can learn, 1 or 2 seeds of 3 end above val_loss 0.9).
+the quickstart as shipped before the field task (octant of a cube, anisotropy 1,1,4). History, 2 shared cores:
+the pre-issue-11 quickstart ICC 0.375 (within SD 0.45, between 0.35); `target: centre`, 15 epochs: ICC 0.237;
+mean pooling without a CLS token: ICC 0.058 (22 of 24 runs at chance), neither adopted; the octant quickstart
+of 16^3 voxels, 1024 samples, batch 16: ICC 0.541 (within SD 0.49, between 0.53). `synthetic3d_field` with
+the label summed over lit cells and a pooled head: ICC 0.244 (most runs above val_loss 1), not adopted. The
+quickstart read per token (`pool: tokens`, dim 64, 10 epochs, metric r2): ICC 0.954 (within SD 0.095, between
+0.43; 336 s with 2 workers beside two other sessions' jobs), goal met.
 
     python benchmarks/convergence.py [--before] [--spec studies/quickstart.yaml] [--seeds 3] [--workers 2]
 """
