@@ -6,7 +6,9 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-from collections.abc import Callable, Sequence
+import threading
+from collections import Counter, OrderedDict
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import PurePath
 from typing import Any, TypeVar
@@ -77,6 +79,7 @@ class StudyQueries:
         self.lifecycle = lifecycle
         self.secrets = tuple(secrets)
         self.rows = TrialRowCache(storage, ROW_ATTRS)
+        self._latest = LatestByVersion()
 
     def list(self) -> list[StudyListItem]:
         """Every study, oldest first, its job state refreshed."""
@@ -89,7 +92,8 @@ class StudyQueries:
         items = []
         for record in records:
             record = self.lifecycle.refresh(record)
-            summary = self._summary(record)
+            trials = self._trials(record.name)
+            summary = self._summary(record, trials, study_version(record.spec, trials))
             items.append(
                 StudyListItem(
                     name=record.name,
@@ -112,7 +116,9 @@ class StudyQueries:
         return self.status_of(self.lifecycle.refresh(get_record(self.sessions, name)))
 
     def status_of(self, record: StudyRecord) -> StudyStatus:
-        summary = self._summary(record)
+        trials = self._trials(record.name)
+        version = study_version(record.spec, trials)
+        summary = self._summary(record, trials, version)
         answer = summary.to_json()
         best = None
         if answer["best"] is not None:
@@ -144,6 +150,7 @@ class StudyQueries:
             started_at=record.started_at,
             finished_at=record.finished_at,
             stale=self.lifecycle.is_stale(record.name),
+            version=version,
         )
 
     def trial_table(self, name: str, query: TrialQuery) -> tuple[int, list[TrialRowView], SearchSpace]:
@@ -211,23 +218,23 @@ class StudyQueries:
         record = get_record(self.sessions, name)
         return trials_text(self._trials(name), "csv", SearchSpace.from_spec(record.spec))
 
-    def figure_json(self, name: str, kind: str) -> str:
-        """Plotly JSON of plot `kind`; Conflict when the study has no data for it yet."""
+    def figure(self, name: str, kind: str, unless: str = "") -> tuple[str, str | None]:
+        """(the ETag of plot `kind` of study `name`: a hash of its Plotly JSON, that JSON; None when the ETag is
+        in `unless`, an If-None-Match header). A figure is built once per `study_version`, so a new version
+        whose figure of this kind is the same keeps its ETag. NotFound for an unknown study; Conflict when the
+        study has no data for the plot yet."""
         record = self.lifecycle.refresh(get_record(self.sessions, name))
-        try:
-            figure = build_figure(kind, self._trials(name), SearchSpace.from_spec(record.spec))
-        except ValueError as error:
-            raise Conflict(f"plot {kind}: {error}") from None
-        return figure.to_json()
+        trials = self._trials(name)
 
-    def figure_version(self, name: str) -> str:
-        """A tag that changes whenever a plot of study `name` can change (its spec; a trial's number, state,
-        value or epochs reported), cheaper than a figure: the plots' ETag. NotFound for an unknown study."""
-        record = self.lifecycle.refresh(get_record(self.sessions, name))
-        digest = hashlib.blake2b(json.dumps(record.spec, sort_keys=True).encode(), digest_size=12)
-        for t in self._trials(name):
-            digest.update(f"{t.number},{t.state.value},{t.value},{len(t.intermediate_values)};".encode())
-        return digest.hexdigest()
+        def build() -> tuple[str, str]:
+            try:
+                text = build_figure(kind, trials, SearchSpace.from_spec(record.spec)).to_json()
+            except ValueError as error:
+                raise Conflict(f"plot {kind}: {error}") from None
+            return f'"{hashlib.blake2b(text.encode(), digest_size=12).hexdigest()}"', text
+
+        etag, text = self._latest.get(("figure", name, kind), study_version(record.spec, trials), build)
+        return etag, None if etag in unless else text
 
     def compare(self, names: Sequence[str]) -> CompareResult:
         """Best values of the named studies (each once) with bootstrap CIs, and how their specs differ besides
@@ -262,8 +269,10 @@ class StudyQueries:
             raise Conflict(str(error)) from None
         return TrendResult.model_validate(asdict(result))
 
-    def _summary(self, record: StudyRecord) -> StudySummary:
-        return summarize_trials(record.name, self._trials(record.name), SearchSpace.from_spec(record.spec))
+    def _summary(self, record: StudyRecord, trials: Sequence[FrozenTrial], version: str) -> StudySummary:
+        """`summarize_trials` of the study, computed once per `version` (its `study_version`)."""
+        space = SearchSpace.from_spec(record.spec)
+        return self._latest.get(("summary", record.name), version, lambda: summarize_trials(record.name, trials, space))
 
     def _trials(self, name: str) -> list[FrozenTrial]:
         """The study's trials, read again through a database restart of up to `records.RETRY_S`."""
@@ -280,6 +289,45 @@ class StudyQueries:
             return retry(read, RETRY_S)
         except KeyError:
             raise NotFound(f"name: no Optuna study {name!r} in the storage") from None
+
+
+def study_version(spec: dict[str, Any], trials: Sequence[FrozenTrial]) -> str:
+    """A tag that changes whenever what a study shows can change: its spec, its count of trials per state, and
+    each unfinished trial's number, state, value and epochs reported. A trial that has ended (COMPLETE, PRUNED,
+    FAIL: `TrialRowCache.FINISHED`) never changes again, so it counts by its state only: O(trials) without a
+    hash per trial. `StudyStatus.version`, and the key under which figures and summaries are kept."""
+    digest = hashlib.blake2b(json.dumps(spec, sort_keys=True).encode(), digest_size=12)
+    states = Counter(t.state for t in trials)
+    digest.update(repr(sorted((state.value, n) for state, n in states.items())).encode())
+    for t in trials:
+        if t.state not in TrialRowCache.FINISHED:
+            digest.update(f"{t.number},{t.state.value},{t.value},{len(t.intermediate_values)};".encode())
+    return digest.hexdigest()
+
+
+class LatestByVersion:
+    """The latest value computed per key, with the version it was computed at; at most `size` keys (the least
+    recently used go first). Safe to share between threads (two threads may compute the same value at once)."""
+
+    def __init__(self, size: int = 512) -> None:
+        self.size = size
+        self._values: OrderedDict[Hashable, tuple[str, Any]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: Hashable, version: str, compute: Callable[[], _T]) -> _T:
+        """The value kept for `key` if it was computed at `version`, else `compute()` (kept; exceptions pass)."""
+        with self._lock:
+            kept = self._values.get(key)
+            if kept is not None and kept[0] == version:
+                self._values.move_to_end(key)
+                return kept[1]
+        value = compute()
+        with self._lock:
+            self._values[key] = (version, value)
+            self._values.move_to_end(key)
+            while len(self._values) > self.size:
+                self._values.popitem(last=False)
+        return value
 
 
 def _eta(record: StudyRecord, finished: int, target: int) -> float | None:
