@@ -79,7 +79,8 @@ class StudyQueries:
         self.lifecycle = lifecycle
         self.secrets = tuple(secrets)
         self.rows = TrialRowCache(storage, ROW_ATTRS)
-        self._latest = LatestByVersion()
+        self._latest = LatestByVersion()  # summaries and figures, per study
+        self._orderings = LatestByVersion(size=32)  # trials tables' orderings: a list of every row each
 
     def list(self) -> list[StudyListItem]:
         """Every study, oldest first, its job state refreshed."""
@@ -155,18 +156,23 @@ class StudyQueries:
 
     def trial_table(self, name: str, query: TrialQuery) -> tuple[int, list[TrialRowView], SearchSpace]:
         """(trials matching `query.states`, the rows of `query`'s page, the study's space) of study `name`, read
-        without learning curves (`storage.trial_rows`). InvalidInput naming `sort` for an unknown column."""
+        without learning curves (`storage.TrialRowCache`; each ordering kept while the rows and spec stay the
+        same). InvalidInput naming `sort` for an unknown column."""
         record = self.lifecycle.refresh(get_record(self.sessions, name))
         space = SearchSpace.from_spec(record.spec)
         columns = (*ROW_COLUMNS, *(axis.param for axis in space.axes))
         if query.sort not in columns:
             raise InvalidInput(f"sort: {query.sort!r} is not a column (valid: {', '.join(columns)})")
-        rows = self._read(lambda: self.rows.rows(name), name)
-        if query.states:
-            rows = [row for row in rows if row.state.name in query.states]
-        key = _sort_key(query.sort, space)  # on the plain rows: a view is built for the page's rows only
-        present = sorted((r for r in rows if key(r) is not None), key=key, reverse=query.order == "desc")
-        ordered = present + [r for r in rows if key(r) is None]
+        version, rows = self._read(lambda: self.rows.table(name), name)
+
+        def order() -> list[TrialRow]:
+            kept = [row for row in rows if row.state.name in query.states] if query.states else rows
+            key = _sort_key(query.sort, space)  # on the plain rows: a view is built for the page's rows only
+            present = sorted((r for r in kept if key(r) is not None), key=key, reverse=query.order == "desc")
+            return present + [r for r in kept if key(r) is None]
+
+        ordering = (name, query.sort, query.order, query.states)
+        ordered = self._orderings.get(ordering, (version, json.dumps(record.spec, sort_keys=True)), order)
         page = [_row_view(row, space) for row in ordered[query.offset : query.offset + query.limit]]
         return len(ordered), page, space
 
@@ -311,10 +317,10 @@ class LatestByVersion:
 
     def __init__(self, size: int = 512) -> None:
         self.size = size
-        self._values: OrderedDict[Hashable, tuple[str, Any]] = OrderedDict()
+        self._values: OrderedDict[Hashable, tuple[Hashable, Any]] = OrderedDict()
         self._lock = threading.Lock()
 
-    def get(self, key: Hashable, version: str, compute: Callable[[], _T]) -> _T:
+    def get(self, key: Hashable, version: Hashable, compute: Callable[[], _T]) -> _T:
         """The value kept for `key` if it was computed at `version`, else `compute()` (kept; exceptions pass)."""
         with self._lock:
             kept = self._values.get(key)
