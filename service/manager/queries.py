@@ -81,6 +81,7 @@ class StudyQueries:
         self.rows = TrialRowCache(storage, ROW_ATTRS)
         self._latest = LatestByVersion()  # summaries and figures, per study
         self._orderings = LatestByVersion(size=32)  # trials tables' orderings: a list of every row each
+        self._items = LatestByVersion(size=5_000)  # whole ended trials of the trials pages, by study and number
 
     def list(self) -> list[StudyListItem]:
         """Every study, oldest first, its job state refreshed."""
@@ -178,13 +179,25 @@ class StudyQueries:
 
     def trials(self, name: str, query: TrialQuery) -> TrialsPage:
         """The page of study `name`'s trials that `query` picks, each whole (its learning curve read for the
-        page's trials only)."""
+        page's trials only; an ended trial's item is kept, as it never changes)."""
         total, rows, _ = self.trial_table(name, query)
-        whole = self._read(lambda: trials_by_number(self.storage, name, [r.number for r in rows]), name)
+        study_id = self._read(lambda: self.storage.get_study_id_from_name(name), name)
+        items = {r.number: self._items.find((name, r.number), study_id) for r in rows}
+        missing = [number for number, item in items.items() if item is None]
+        whole = self._read(lambda: trials_by_number(self.storage, name, missing), name) if missing else []
         by_number = {t.number: t for t in whole}
-        items = [self._trial_item(by_number[r.number], r) for r in rows if r.number in by_number]
+        for r in rows:
+            if r.number in by_number:
+                items[r.number] = self._trial_item(by_number[r.number], r)
+                if by_number[r.number].state in TrialRowCache.FINISHED:
+                    self._items.keep((name, r.number), study_id, items[r.number])
         return TrialsPage(
-            total=total, offset=query.offset, limit=query.limit, sort=query.sort, order=query.order, items=items
+            total=total,
+            offset=query.offset,
+            limit=query.limit,
+            sort=query.sort,
+            order=query.order,
+            items=[item for item in items.values() if item is not None],
         )
 
     def trial(self, name: str, number: int) -> tuple[TrialDetail, FrozenTrial, SearchSpace]:
@@ -322,18 +335,28 @@ class LatestByVersion:
 
     def get(self, key: Hashable, version: Hashable, compute: Callable[[], _T]) -> _T:
         """The value kept for `key` if it was computed at `version`, else `compute()` (kept; exceptions pass)."""
+        kept = self.find(key, version)
+        if kept is not None:
+            return kept
+        value = compute()
+        self.keep(key, version, value)
+        return value
+
+    def find(self, key: Hashable, version: Hashable) -> Any | None:
+        """The value kept for `key` at `version`, else None."""
         with self._lock:
             kept = self._values.get(key)
-            if kept is not None and kept[0] == version:
-                self._values.move_to_end(key)
-                return kept[1]
-        value = compute()
+            if kept is None or kept[0] != version:
+                return None
+            self._values.move_to_end(key)
+            return kept[1]
+
+    def keep(self, key: Hashable, version: Hashable, value: Any) -> None:
         with self._lock:
             self._values[key] = (version, value)
             self._values.move_to_end(key)
             while len(self._values) > self.size:
                 self._values.popitem(last=False)
-        return value
 
 
 def _eta(record: StudyRecord, finished: int, target: int) -> float | None:
