@@ -7,9 +7,10 @@ log2(high_a / low_b)]. Which trials count follows `afpe.search.analysis`; the be
 (`afpe.search.repeats`: the best mean over repeats, or the best trial when there are none).
 
 Payloads stay bounded however many trials a study has (issue 13 item 7): a scatter shows at most MAX_POINTS
-markers (`shown_points`: the best exactly, an even sample of the rest), learning curves past MAX_CURVES are
-quantile bands over every curve plus the BEST_CURVES best trials' curves, and the timeline at most MAX_BARS bars
-(every FAIL and unfinished trial first). Trends, bands and counts are computed over every trial.
+markers (`shown_points`: the best quarter and the marked best exactly, an even sample of the rest), learning
+curves past MAX_CURVES are quantile bands over every curve plus the BEST_CURVES best trials' curves, and the
+timeline at most MAX_BARS bars (every FAIL and unfinished trial first). Trends, bands and counts are computed
+over every trial.
 """
 
 from __future__ import annotations
