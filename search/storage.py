@@ -13,6 +13,7 @@ checkpoint's artifact is detached from its finished trial.
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import threading
@@ -363,11 +364,24 @@ def trial_rows(storage: optuna.storages.BaseStorage, name: str, attr_keys: Colle
     return TrialRowCache(storage, attr_keys).rows(name)
 
 
+@dataclass(frozen=True)
+class _Table:
+    """The rows of one study as last read: `rows` in number order, `by_id` the same by trial id, `open` the ids
+    of trials not finished, `last_id` the highest trial id read, `version` a number no other read gave."""
+
+    rows: tuple[TrialRow, ...]
+    by_id: dict[int, TrialRow]
+    open: frozenset[int]
+    last_id: int
+    version: int
+
+
 class TrialRowCache:
     """`trial_rows` keeping the rows of finished trials (COMPLETE, PRUNED, FAIL), which never change again
     (Optuna's own cached storage relies on the same; this project writes a trial's attrs before its end
-    state): a read after the first selects (id, number, state) of every trial and the other columns of only
-    the trials not kept. Safe to share between threads."""
+    state): a read after the first selects, as Optuna's cache does, only the trials added since (a higher trial
+    id) and those not finished then, so an unchanged study costs one small query. Safe to share between
+    threads."""
 
     FINISHED = frozenset({TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL})
     CHUNK = 900  # ids per IN (...) list, under SQLite's limit on bound variables
@@ -375,29 +389,34 @@ class TrialRowCache:
     def __init__(self, storage: optuna.storages.BaseStorage, attr_keys: Collection[str]) -> None:
         self.storage = storage
         self.attr_keys = list(attr_keys)
-        self._kept: dict[int, dict[int, TrialRow]] = {}  # study id -> trial id -> row
+        self._tables: dict[int, _Table] = {}  # study id -> its rows as last read
+        self._versions = itertools.count()
         self._lock = threading.Lock()
 
     def rows(self, name: str) -> list[TrialRow]:
         """Every trial of study `name` in number order; KeyError for an unknown study."""
+        return list(self.table(name)[1])
+
+    def table(self, name: str) -> tuple[int, tuple[TrialRow, ...]]:
+        """(a version that changes whenever a row of study `name` changed, every row in number order); KeyError
+        for an unknown study."""
         from optuna.storages._rdb import models
 
         study_id = self.storage.get_study_id_from_name(name)
         backend = getattr(self.storage, "_backend", self.storage)  # the RDBStorage under optuna's cache
         if not isinstance(backend, optuna.storages.RDBStorage):
             trials = self.storage.get_all_trials(study_id, deepcopy=False)
-            return [_row(t, self.attr_keys) for t in trials]
+            return next(self._versions), tuple(_row(t, self.attr_keys) for t in trials)
         trial = models.TrialModel
         with self._lock:
-            kept = dict(self._kept.get(study_id, {}))
+            known = self._tables.get(study_id)
+        incremental = known is not None and len(known.open) <= self.CHUNK
         with backend.engine.connect() as connection:
-            listed = connection.execute(
-                sqlalchemy.select(trial.trial_id, trial.number, trial.state)
-                .where(trial.study_id == study_id)
-                .order_by(trial.number)
-            ).all()
-            missing = [id_ for id_, _, _ in listed if id_ not in kept]
-            if len(missing) == len(listed):  # nothing kept: one select per table over the study
+            select = sqlalchemy.select(trial.trial_id, trial.number, trial.state).where(trial.study_id == study_id)
+            if incremental:
+                select = select.where(sqlalchemy.or_(trial.trial_id > known.last_id, trial.trial_id.in_(known.open)))
+            listed = connection.execute(select).all()
+            if not incremental:  # one select per table over the study
                 columns = _columns(
                     connection,
                     self.attr_keys,
@@ -407,23 +426,30 @@ class TrialRowCache:
                 )
             else:
                 columns = ({}, {}, {})
-                for start in range(0, len(missing), self.CHUNK):
-                    chunk = missing[start : start + self.CHUNK]
+                ids = [id_ for id_, _, _ in listed]
+                for start in range(0, len(ids), self.CHUNK):
+                    chunk = ids[start : start + self.CHUNK]
                     part = _columns(connection, self.attr_keys, lambda model, ids=chunk: model.trial_id.in_(ids))
                     for whole, piece in zip(columns, part, strict=True):
                         whole.update(piece)
         values, params, attrs = columns
-        rows = []
-        for id_, number, state in listed:
-            row = kept.get(id_)
-            if row is None:
-                row = TrialRow(number, state, values.get(id_), params.get(id_, {}), attrs.get(id_, {}))
-                if state in self.FINISHED:
-                    kept[id_] = row
-            rows.append(row)
+        fresh = {
+            id_: TrialRow(number, state, values.get(id_), params.get(id_, {}), attrs.get(id_, {}))
+            for id_, number, state in listed
+        }
+        if incremental and all(known.by_id.get(id_) == row for id_, row in fresh.items()):
+            return known.version, known.rows
+        by_id = {**known.by_id, **fresh} if incremental else fresh
+        table = _Table(
+            tuple(sorted(by_id.values(), key=lambda row: row.number)),
+            by_id,
+            frozenset(id_ for id_, row in by_id.items() if row.state not in self.FINISHED),
+            max(by_id, default=-1),
+            next(self._versions),
+        )
         with self._lock:
-            self._kept[study_id] = kept
-        return rows
+            self._tables[study_id] = table
+        return table.version, table.rows
 
 
 def _columns(

@@ -6,13 +6,15 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-from collections.abc import Callable, Sequence
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path, PurePath
 from typing import Any, TypeVar
 
 import optuna
-from optuna.trial import FrozenTrial
+from optuna.trial import FrozenTrial, TrialState
 from sqlalchemy import select
 from sqlalchemy.orm import sessionmaker
 
@@ -90,6 +92,9 @@ class StudyQueries:
         self.lifecycle = lifecycle
         self.secrets = tuple(secrets)
         self.rows = TrialRowCache(storage, ROW_ATTRS)
+        self._latest = LatestByVersion()  # summaries and figures, per study
+        self._orderings = LatestByVersion(size=32)  # trials tables' orderings: a list of every row each
+        self._items = LatestByVersion(size=5_000)  # whole ended trials of the trials pages, by study and number
 
     def list(self) -> list[StudyListItem]:
         """Every study, oldest first, its job state refreshed."""
@@ -102,7 +107,8 @@ class StudyQueries:
         items = []
         for record in records:
             record = self.lifecycle.refresh(record)
-            summary = self._summary(record)
+            trials = self._trials(record.name)
+            summary = self._summary(record, trials, study_version(record.spec, trials))
             items.append(
                 StudyListItem(
                     name=record.name,
@@ -125,7 +131,9 @@ class StudyQueries:
         return self.status_of(self.lifecycle.refresh(get_record(self.sessions, name)))
 
     def status_of(self, record: StudyRecord) -> StudyStatus:
-        summary = self._summary(record)
+        trials = self._trials(record.name)
+        version = study_version(record.spec, trials)
+        summary = self._summary(record, trials, version)
         answer = summary.to_json()
         best = None
         if answer["best"] is not None:
@@ -157,34 +165,52 @@ class StudyQueries:
             started_at=record.started_at,
             finished_at=record.finished_at,
             stale=self.lifecycle.is_stale(record.name),
+            version=version,
         )
 
     def trial_table(self, name: str, query: TrialQuery) -> tuple[int, list[TrialRowView], SearchSpace]:
         """(trials matching `query.states`, the rows of `query`'s page, the study's space) of study `name`, read
-        without learning curves (`storage.trial_rows`). InvalidInput naming `sort` for an unknown column."""
+        without learning curves (`storage.TrialRowCache`; each ordering kept while the rows and spec stay the
+        same). InvalidInput naming `sort` for an unknown column."""
         record = self.lifecycle.refresh(get_record(self.sessions, name))
         space = SearchSpace.from_spec(record.spec)
         columns = (*ROW_COLUMNS, *(axis.param for axis in space.axes))
         if query.sort not in columns:
             raise InvalidInput(f"sort: {query.sort!r} is not a column (valid: {', '.join(columns)})")
-        rows = self._read(lambda: self.rows.rows(name), name)
-        if query.states:
-            rows = [row for row in rows if row.state.name in query.states]
-        key = _sort_key(query.sort, space)  # on the plain rows: a view is built for the page's rows only
-        present = sorted((r for r in rows if key(r) is not None), key=key, reverse=query.order == "desc")
-        ordered = present + [r for r in rows if key(r) is None]
+        version, rows = self._read(lambda: self.rows.table(name), name)
+
+        def order() -> list[TrialRow]:
+            kept = [row for row in rows if row.state.name in query.states] if query.states else rows
+            key = _sort_key(query.sort, space)  # on the plain rows: a view is built for the page's rows only
+            present = sorted((r for r in kept if key(r) is not None), key=key, reverse=query.order == "desc")
+            return present + [r for r in kept if key(r) is None]
+
+        ordering = (name, query.sort, query.order, query.states)
+        ordered = self._orderings.get(ordering, (version, json.dumps(record.spec, sort_keys=True)), order)
         page = [_row_view(row, space) for row in ordered[query.offset : query.offset + query.limit]]
         return len(ordered), page, space
 
     def trials(self, name: str, query: TrialQuery) -> TrialsPage:
         """The page of study `name`'s trials that `query` picks, each whole (its learning curve read for the
-        page's trials only)."""
+        page's trials only; an ended trial's item is kept, as it never changes)."""
         total, rows, _ = self.trial_table(name, query)
-        whole = self._read(lambda: trials_by_number(self.storage, name, [r.number for r in rows]), name)
+        study_id = self._read(lambda: self.storage.get_study_id_from_name(name), name)
+        items = {r.number: self._items.find((name, r.number), study_id) for r in rows}
+        missing = [number for number, item in items.items() if item is None]
+        whole = self._read(lambda: trials_by_number(self.storage, name, missing), name) if missing else []
         by_number = {t.number: t for t in whole}
-        items = [self._trial_item(by_number[r.number], r) for r in rows if r.number in by_number]
+        for r in rows:
+            if r.number in by_number:
+                items[r.number] = self._trial_item(by_number[r.number], r)
+                if by_number[r.number].state in TrialRowCache.FINISHED:
+                    self._items.keep((name, r.number), study_id, items[r.number])
         return TrialsPage(
-            total=total, offset=query.offset, limit=query.limit, sort=query.sort, order=query.order, items=items
+            total=total,
+            offset=query.offset,
+            limit=query.limit,
+            sort=query.sort,
+            order=query.order,
+            items=[item for item in items.values() if item is not None],
         )
 
     def trial(self, name: str, number: int) -> tuple[TrialDetail, FrozenTrial, SearchSpace]:
@@ -252,23 +278,23 @@ class StudyQueries:
         record = get_record(self.sessions, name)
         return trials_text(self._trials(name), "csv", SearchSpace.from_spec(record.spec))
 
-    def figure_json(self, name: str, kind: str) -> str:
-        """Plotly JSON of plot `kind`; Conflict when the study has no data for it yet."""
+    def figure(self, name: str, kind: str, unless: str = "") -> tuple[str, str | None]:
+        """(the ETag of plot `kind` of study `name`: a hash of its Plotly JSON, that JSON; None when the ETag is
+        in `unless`, an If-None-Match header). A figure is built once per `study_version`, so a new version
+        whose figure of this kind is the same keeps its ETag. NotFound for an unknown study; Conflict when the
+        study has no data for the plot yet."""
         record = self.lifecycle.refresh(get_record(self.sessions, name))
-        try:
-            figure = build_figure(kind, self._trials(name), SearchSpace.from_spec(record.spec))
-        except ValueError as error:
-            raise Conflict(f"plot {kind}: {error}") from None
-        return figure.to_json()
+        trials = self._trials(name)
 
-    def figure_version(self, name: str) -> str:
-        """A tag that changes whenever a plot of study `name` can change (its spec; a trial's number, state,
-        value or epochs reported), cheaper than a figure: the plots' ETag. NotFound for an unknown study."""
-        record = self.lifecycle.refresh(get_record(self.sessions, name))
-        digest = hashlib.blake2b(json.dumps(record.spec, sort_keys=True).encode(), digest_size=12)
-        for t in self._trials(name):
-            digest.update(f"{t.number},{t.state.value},{t.value},{len(t.intermediate_values)};".encode())
-        return digest.hexdigest()
+        def build() -> tuple[str, str]:
+            try:
+                text = build_figure(kind, trials, SearchSpace.from_spec(record.spec)).to_json()
+            except ValueError as error:
+                raise Conflict(f"plot {kind}: {error}") from None
+            return f'"{hashlib.blake2b(text.encode(), digest_size=12).hexdigest()}"', text
+
+        etag, text = self._latest.get(("figure", name, kind), study_version(record.spec, trials), build)
+        return etag, None if etag in unless else text
 
     def compare(self, names: Sequence[str]) -> CompareResult:
         """Best values of the named studies (each once) with bootstrap CIs, and how their specs differ besides
@@ -303,8 +329,10 @@ class StudyQueries:
             raise Conflict(str(error)) from None
         return TrendResult.model_validate(asdict(result))
 
-    def _summary(self, record: StudyRecord) -> StudySummary:
-        return summarize_trials(record.name, self._trials(record.name), SearchSpace.from_spec(record.spec))
+    def _summary(self, record: StudyRecord, trials: Sequence[FrozenTrial], version: str) -> StudySummary:
+        """`summarize_trials` of the study, computed once per `version` (its `study_version`)."""
+        space = SearchSpace.from_spec(record.spec)
+        return self._latest.get(("summary", record.name), version, lambda: summarize_trials(record.name, trials, space))
 
     def _trials(self, name: str) -> list[FrozenTrial]:
         """The study's trials, read again through a database restart of up to `records.RETRY_S`."""
@@ -321,6 +349,59 @@ class StudyQueries:
             return retry(read, RETRY_S)
         except KeyError:
             raise NotFound(f"name: no Optuna study {name!r} in the storage") from None
+
+
+#: the states of a trial that has not ended (see `TrialRowCache.FINISHED`); a tuple: identity tests, no hashing
+OPEN_STATES = tuple(state for state in TrialState if state not in TrialRowCache.FINISHED)
+
+
+def study_version(spec: dict[str, Any], trials: Sequence[FrozenTrial]) -> str:
+    """A tag that changes whenever what a study shows can change: its spec, its number of trials, and each
+    unfinished trial's number, state, value and epochs reported. A trial only ever moves from open (OPEN_STATES)
+    to ended, and an ended one never changes again, so an unchanged count and unchanged open trials mean
+    unchanged trials: O(trials) identity tests, a hash of the open trials only. `StudyStatus.version`, and
+    the key under which figures and summaries are kept."""
+    digest = hashlib.blake2b(json.dumps(spec, sort_keys=True).encode(), digest_size=12)
+    digest.update(f"{len(trials)};".encode())
+    for t in trials:
+        if t.state in OPEN_STATES:
+            digest.update(f"{t.number},{t.state.value},{t.value},{len(t.intermediate_values)};".encode())
+    return digest.hexdigest()
+
+
+class LatestByVersion:
+    """The latest value computed per key, with the version it was computed at; at most `size` keys (the least
+    recently used go first). Safe to share between threads (two threads may compute the same value at once)."""
+
+    def __init__(self, size: int = 512) -> None:
+        self.size = size
+        self._values: OrderedDict[Hashable, tuple[Hashable, Any]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: Hashable, version: Hashable, compute: Callable[[], _T]) -> _T:
+        """The value kept for `key` if it was computed at `version`, else `compute()` (kept; exceptions pass)."""
+        kept = self.find(key, version)
+        if kept is not None:
+            return kept
+        value = compute()
+        self.keep(key, version, value)
+        return value
+
+    def find(self, key: Hashable, version: Hashable) -> Any | None:
+        """The value kept for `key` at `version`, else None."""
+        with self._lock:
+            kept = self._values.get(key)
+            if kept is None or kept[0] != version:
+                return None
+            self._values.move_to_end(key)
+            return kept[1]
+
+    def keep(self, key: Hashable, version: Hashable, value: Any) -> None:
+        with self._lock:
+            self._values[key] = (version, value)
+            self._values.move_to_end(key)
+            while len(self._values) > self.size:
+                self._values.popitem(last=False)
 
 
 def _eta(record: StudyRecord, finished: int, target: int) -> float | None:

@@ -106,6 +106,11 @@ class StudyStatus(BaseModel):
     started_at: dt.datetime | None
     finished_at: dt.datetime | None
     stale: bool = Field(False, description=STALE)
+    version: str = Field(
+        "",
+        description="changes whenever the study's spec or trials change what it shows (the study page fetches "
+        "its plots again only when it changes, each with its ETag: 304 for a figure that stayed the same)",
+    )
 
 
 class TrialRowView(BaseModel):

@@ -5,13 +5,19 @@ No Plotly here (rendering lives in `figures.py`), so the numbers are testable on
 the spec's two `ratio` axes, drawn as log2 r. The searched log2 r range is [log2(low_a / high_b),
 log2(high_a / low_b)]. Which trials count follows `afpe.search.analysis`; the best is the study's answer
 (`afpe.search.repeats`: the best mean over repeats, or the best trial when there are none).
+
+Payloads stay bounded however many trials a study has (issue 13 item 7): a scatter shows at most MAX_POINTS
+markers (`shown_points`: the best quarter and the marked best exactly, an even sample of the rest), learning
+curves past MAX_CURVES are quantile bands over every curve plus the BEST_CURVES best trials' curves, and the
+timeline at most MAX_BARS bars (every FAIL and unfinished trial first). Trends, bands and counts are computed
+over every trial.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -19,12 +25,36 @@ import optuna
 from optuna.trial import FrozenTrial
 
 from afpe.encodings import build_encoding, similarity_map
-from afpe.search.analysis import complete_trials, log2_ratio, ratio_range, search_trials
+from afpe.search.analysis import FINISHED_STATES, complete_trials, log2_ratio, ratio_range, search_trials
 from afpe.search.repeats import best_configuration, study_answer
 from afpe.search.spec import AxisSpec, SearchSpace
 from afpe.search.surface import smoothed_optimum
 
 SIMILARITY_DISPLAY_SIZE = {1: 64, 2: 32, 3: 16}  # positions per grid axis of the similarity map
+MAX_POINTS = 2_000  # markers per scatter
+MAX_CURVES = 100  # learning curves drawn one by one; past it: quantile bands and the best curves
+BEST_CURVES = 20  # the best trials' curves drawn over the bands
+BAND_QUANTILES = (0.1, 0.5, 0.9)
+MAX_BARS = 2_000  # bars of the timeline
+
+
+def shown_points(
+    values: Sequence[float], direction: str, always: Iterable[int] = (), cap: int = MAX_POINTS
+) -> list[int]:
+    """Indices (ascending) of the points a scatter of `values` shows: every one when there are at most `cap`;
+    else the indices `always`, the cap // 4 best values in `direction` ('maximize' or 'minimize') and evenly
+    spaced ones of the others, `cap` in all (more when `always` is longer)."""
+    n = len(values)
+    if n <= cap:
+        return list(range(n))
+    order = np.argsort(np.asarray(values, dtype=float), kind="stable")
+    if direction == "maximize":
+        order = order[::-1]
+    kept = set(always) | set(order[: cap // 4].tolist())
+    rest = np.setdiff1d(np.arange(n), np.fromiter(kept, dtype=int, count=len(kept)))
+    spare = max(cap - len(kept), 0)
+    kept.update(rest[np.linspace(0, len(rest) - 1, spare).astype(int)].tolist() if spare else [])
+    return sorted(kept)
 
 
 def searched_ratio_range(space: SearchSpace) -> tuple[float, float]:
@@ -84,6 +114,7 @@ class RatioData:
     trend: Trend
     repeats: list[RepeatSpread] = field(default_factory=list)
     optimum: tuple[float, float, float] | None = None  # smoothed optimum: log2 ratio, 95 % interval low, high
+    total: int = 0  # COMPLETE trials with a ratio (the trend's); x, y and numbers hold `shown_points` of them
 
 
 def ratio_data(trials: Sequence[FrozenTrial], space: SearchSpace) -> RatioData:
@@ -100,6 +131,9 @@ def ratio_data(trials: Sequence[FrozenTrial], space: SearchSpace) -> RatioData:
     low, high = min([searched[0], *x]), max([searched[1], *x])
     trend = binned_trend(x, y, np.linspace(low, high, n_bins + 1)) if x else Trend([], [], [], [])
     best_index = numbers.index(answer.best.number) if answer and answer.best.number in numbers else None
+    shown = shown_points(y, space.direction, [] if best_index is None else [best_index])
+    if best_index is not None:
+        best_index = shown.index(best_index)
     spread = [
         RepeatSpread(math.log2(e.ratio), e.mean, e.ci[0], e.ci[1], e.n)
         for e in (answer.estimates if answer else [])
@@ -109,7 +143,10 @@ def ratio_data(trials: Sequence[FrozenTrial], space: SearchSpace) -> RatioData:
     optimum = None
     if smoothed is not None and smoothed.ratio is not None and smoothed.ci is not None:
         optimum = (math.log2(smoothed.ratio), math.log2(smoothed.ci[0]), math.log2(smoothed.ci[1]))
-    return RatioData(space.ratio, space.metric, x, y, numbers, best_index, searched, trend, spread, optimum)
+    x, y, numbers = ([seq[i] for i in shown] for seq in (x, y, numbers))
+    return RatioData(
+        space.ratio, space.metric, x, y, numbers, best_index, searched, trend, spread, optimum, len(points)
+    )
 
 
 @dataclass(frozen=True)
@@ -117,6 +154,7 @@ class AxisPoints:
     axis: AxisSpec
     scales: list[float]
     values: list[float]
+    total: int = 0  # trials with this scale; `shown_points` of them are kept
 
 
 @dataclass(frozen=True)
@@ -130,11 +168,13 @@ class AxesData:
 
 def axes_data(trials: Sequence[FrozenTrial], space: SearchSpace) -> AxesData:
     done = complete_trials(trials)
+    best = best_configuration(trials, space.direction)
     panels = []
     for axis in space.axes:
-        kept = [t for t in done if axis.param in t.params]
-        panels.append(AxisPoints(axis, [t.params[axis.param] for t in kept], [t.value for t in kept]))
-    best = best_configuration(trials, space.direction)
+        having = [t for t in done if axis.param in t.params]
+        always = [i for i, t in enumerate(having) if best is not None and t.number == best.number]
+        kept = [having[i] for i in shown_points([t.value for t in having], space.direction, always)]
+        panels.append(AxisPoints(axis, [t.params[axis.param] for t in kept], [t.value for t in kept], len(having)))
     return AxesData(space.metric, panels, dict(best.params) if best else None)
 
 
@@ -151,6 +191,7 @@ class ContourData:
     points_y: list[float]
     points_value: list[float]
     metric: str
+    total: int = 0  # trials in the grid; the points are `shown_points` of them
 
 
 def contour_data(trials: Sequence[FrozenTrial], space: SearchSpace, bins: int = 20) -> ContourData:
@@ -168,35 +209,43 @@ def contour_data(trials: Sequence[FrozenTrial], space: SearchSpace, bins: int = 
     with np.errstate(invalid="ignore", divide="ignore"):
         means = (sums / counts).T  # rows follow y, columns follow x
     z = [[None if math.isnan(v) else float(v) for v in row] for row in means]
+    shown = shown_points(pv, space.direction)
     return ContourData(
         x_axis,
         y_axis,
         (10 ** ((x_edges[:-1] + x_edges[1:]) / 2)).tolist(),
         (10 ** ((y_edges[:-1] + y_edges[1:]) / 2)).tolist(),
         z,
-        px.tolist(),
-        py.tolist(),
-        pv.tolist(),
+        px[shown].tolist(),
+        py[shown].tolist(),
+        pv[shown].tolist(),
         space.metric,
+        len(done),
     )
 
 
 @dataclass(frozen=True)
 class HistoryData:
-    """Objective per COMPLETE trial in trial order and the best value so far."""
+    """Objective per COMPLETE trial in trial order and the best value so far, at `shown_points` of the `total`
+    trials: every trial that improved the best is kept, so the best-so-far steps are exact."""
 
     metric: str
     numbers: list[int]
     values: list[float]
     best_so_far: list[float]
+    total: int = 0
 
 
 def history_data(trials: Sequence[FrozenTrial], space: SearchSpace) -> HistoryData:
     done = sorted(complete_trials(trials), key=lambda t: t.number)
     values = np.array([t.value for t in done], dtype=float)
     accumulate = np.maximum.accumulate if space.direction == "maximize" else np.minimum.accumulate
-    best = accumulate(values).tolist() if len(values) else []
-    return HistoryData(space.metric, [t.number for t in done], values.tolist(), best)
+    best = accumulate(values) if len(values) else values
+    improved = np.flatnonzero(np.diff(best, prepend=np.nan) != 0).tolist()  # NaN != x: the first one too
+    shown = shown_points(values, space.direction, [*improved, len(values) - 1] if len(values) else [])
+    return HistoryData(
+        space.metric, [done[i].number for i in shown], values[shown].tolist(), best[shown].tolist(), len(done)
+    )
 
 
 @dataclass(frozen=True)
@@ -208,20 +257,56 @@ class Curve:
 
 
 @dataclass(frozen=True)
+class Bands:
+    """Per step, the BAND_QUANTILES of the intermediate values of every trial that reported that step."""
+
+    steps: list[int]
+    quantiles: list[list[float]]  # one list per quantile, aligned with steps
+    counts: list[int]
+
+
+@dataclass(frozen=True)
 class IntermediateData:
-    """Learning curves: the per-epoch intermediate values of every trial that reported any."""
+    """Learning curves of the `total` trials that reported any: every curve when there are at most MAX_CURVES;
+    else the curves of the BEST_CURVES best COMPLETE trials (the study's best among them) over `bands`
+    computed from every curve."""
 
     metric: str
     curves: list[Curve] = field(default_factory=list)
+    bands: Bands | None = None
+    total: int = 0
 
 
 def intermediate_data(trials: Sequence[FrozenTrial], space: SearchSpace) -> IntermediateData:
+    reported = sorted((t for t in trials if t.intermediate_values), key=lambda t: t.number)
+    shown = reported
+    bands = None
+    if len(reported) > MAX_CURVES:
+        ranked = sorted(complete_trials(reported), key=lambda t: t.value, reverse=space.direction == "maximize")
+        best = best_configuration(trials, space.direction)
+        numbers = {t.number for t in ranked[:BEST_CURVES]} | ({best.number} if best else set())
+        shown = [t for t in reported if t.number in numbers]
+        bands = _bands(reported)
     curves = []
-    for trial in sorted(trials, key=lambda t: t.number):
-        if trial.intermediate_values:
-            steps = sorted(trial.intermediate_values)
-            curves.append(Curve(trial.number, trial.state.name, steps, [trial.intermediate_values[s] for s in steps]))
-    return IntermediateData(space.metric, curves)
+    for trial in shown:
+        steps = sorted(trial.intermediate_values)
+        curves.append(Curve(trial.number, trial.state.name, steps, [trial.intermediate_values[s] for s in steps]))
+    return IntermediateData(space.metric, curves, bands, len(reported))
+
+
+def _bands(trials: Sequence[FrozenTrial]) -> Bands:
+    """BAND_QUANTILES per step over the finite intermediate values of `trials`."""
+    steps = np.fromiter((s for t in trials for s in t.intermediate_values), dtype=float)
+    values = np.fromiter((v for t in trials for v in t.intermediate_values.values()), dtype=float)
+    finite = np.isfinite(values)
+    steps, values = steps[finite], values[finite]
+    order = np.lexsort((values, steps))
+    steps, values = steps[order], values[order]
+    unique, starts, counts = np.unique(steps, return_index=True, return_counts=True)
+    quantiles = [
+        [float(np.quantile(values[a : a + c], q)) for a, c in zip(starts, counts, strict=True)] for q in BAND_QUANTILES
+    ]
+    return Bands([int(s) for s in unique], quantiles, counts.tolist())
 
 
 @dataclass(frozen=True)
@@ -320,19 +405,26 @@ class TimelineBar:
 @dataclass(frozen=True)
 class TimelineData:
     """When each trial ran (start to end; a running trial ends now), with its state: concurrency, ASHA's
-    stops and failures over time."""
+    stops and failures over time. `bars` are at most MAX_BARS of the `total` trials that started."""
 
     bars: list[TimelineBar]
+    total: int = 0
 
 
 def timeline_data(trials: Sequence[FrozenTrial], space: SearchSpace) -> TimelineData:
-    """Every trial that started, in number order; ValueError when none has."""
-    now = dt.datetime.now()  # Optuna's datetimes are naive local time
-    bars = [
-        TimelineBar(t.number, t.state.name, t.datetime_start, t.datetime_complete or now)
-        for t in sorted(trials, key=lambda t: t.number)
-        if t.datetime_start is not None
-    ]
-    if not bars:
+    """The trials that started, in number order: every one when there are at most MAX_BARS; else the unfinished
+    and FAIL ones first (the latest when they are too many), then evenly spaced others. ValueError when none
+    has started."""
+    started = sorted((t for t in trials if t.datetime_start is not None), key=lambda t: t.number)
+    if not started:
         raise ValueError("no trial has started yet")
-    return TimelineData(bars)
+    shown = started
+    if len(started) > MAX_BARS:
+        notable = [i for i, t in enumerate(started) if t.state not in FINISHED_STATES][-MAX_BARS:]
+        rest = np.setdiff1d(np.arange(len(started)), notable)
+        spare = MAX_BARS - len(notable)
+        even = rest[np.linspace(0, len(rest) - 1, spare).astype(int)].tolist() if spare else []
+        shown = [started[i] for i in sorted({*notable, *even})]
+    now = dt.datetime.now()  # Optuna's datetimes are naive local time
+    bars = [TimelineBar(t.number, t.state.name, t.datetime_start, t.datetime_complete or now) for t in shown]
+    return TimelineData(bars, len(started))

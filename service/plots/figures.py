@@ -145,15 +145,25 @@ def ratio_figure(d: data.RatioData) -> go.Figure:
             )
         )
     fig.update_layout(
-        title=f"{d.metric} vs scale ratio s_{a}/s_{b}", xaxis_title=f"log2(s_{a} / s_{b})", yaxis_title=d.metric
+        title=f"{d.metric} vs scale ratio s_{a}/s_{b}{_shown(len(d.x), d.total)}",
+        xaxis_title=f"log2(s_{a} / s_{b})",
+        yaxis_title=d.metric,
     )
     return fig
+
+
+def _shown(shown: int, total: int, what: str = "trials") -> str:
+    """' (n of N trials shown)' when a plot shows fewer than all, else ''."""
+    return f" ({shown} of {total} {what} shown)" if shown < total else ""
 
 
 @register_plot("axes", data.axes_data)
 def axes_figure(d: data.AxesData) -> go.Figure:
     fig = make_subplots(
-        rows=1, cols=max(len(d.panels), 1), shared_yaxes=True, subplot_titles=[p.axis.param for p in d.panels]
+        rows=1,
+        cols=max(len(d.panels), 1),
+        shared_yaxes=True,
+        subplot_titles=[p.axis.param + _shown(len(p.scales), p.total) for p in d.panels],
     )
     for i, panel in enumerate(d.panels, start=1):
         fig.add_trace(
@@ -208,7 +218,9 @@ def contour_figure(d: data.ContourData) -> go.Figure:
     )
     fig.update_xaxes(type="log", title=d.x_axis.param)
     fig.update_yaxes(type="log", title=d.y_axis.param)
-    fig.update_layout(title=f"{d.metric} over {d.x_axis.param} × {d.y_axis.param}")
+    fig.update_layout(
+        title=f"{d.metric} over {d.x_axis.param} × {d.y_axis.param}{_shown(len(d.points_x), d.total, 'points')}"
+    )
     return fig
 
 
@@ -217,20 +229,52 @@ def history_figure(d: data.HistoryData) -> go.Figure:
     fig = go.Figure()
     fig.add_trace(go.Scatter(x=d.numbers, y=d.values, mode="markers", name="trial"))
     fig.add_trace(go.Scatter(x=d.numbers, y=d.best_so_far, mode="lines", name="best so far", line_shape="hv"))
-    fig.update_layout(title="Optimization history", xaxis_title="trial", yaxis_title=d.metric)
+    fig.update_layout(
+        title=f"Optimization history{_shown(len(d.numbers), d.total)}", xaxis_title="trial", yaxis_title=d.metric
+    )
     return fig
 
 
-MAX_CURVE_POINTS = 20_000  # points of the learning-curves plot; more trials x epochs are thinned per curve
+MAX_CURVE_POINTS = 20_000  # points of the learning curves drawn; more curves x epochs are thinned per curve
 
 
 @register_plot("intermediate", data.intermediate_data)
 def intermediate_figure(d: data.IntermediateData) -> go.Figure:
-    """One trace per trial state (curves joined with gaps), so the figure's size grows with the points shown,
-    not the trials; past MAX_CURVE_POINTS each curve keeps every k-th epoch and its last."""
+    """The quantile bands of every curve (when the data has them), then one trace per trial state of the curves
+    shown (joined with gaps), so the figure's size grows with the epochs, not the trials; past MAX_CURVE_POINTS
+    each curve keeps every k-th epoch and its last."""
     total = sum(len(curve.steps) for curve in d.curves)
     stride = max(1, math.ceil(total / MAX_CURVE_POINTS))
     fig = go.Figure()
+    if d.bands is not None:
+        low, median, high = d.bands.quantiles
+        labels = [f"{q:.0%}" for q in data.BAND_QUANTILES]
+        fig.add_trace(
+            go.Scatter(x=d.bands.steps, y=high, mode="lines", line_width=0, showlegend=False, hoverinfo="skip")
+        )
+        fig.add_trace(
+            go.Scatter(
+                x=d.bands.steps,
+                y=low,
+                mode="lines",
+                line_width=0,
+                fill="tonexty",
+                fillcolor="rgba(70,130,180,0.2)",
+                name=f"{labels[0]}-{labels[2]} of all {d.total} trials",
+                hoverinfo="skip",
+            )
+        )
+        fig.add_trace(
+            go.Scatter(
+                x=d.bands.steps,
+                y=median,
+                mode="lines",
+                name="median",
+                line={"color": "steelblue", "dash": "dot"},
+                customdata=d.bands.counts,
+                hovertemplate="epoch %{x}<br>median %{y:.4g}<br>n=%{customdata}<extra></extra>",
+            )
+        )
     for state in dict.fromkeys(curve.state for curve in d.curves):
         x: list[int | None] = []
         y: list[float | None] = []
@@ -252,8 +296,9 @@ def intermediate_figure(d: data.IntermediateData) -> go.Figure:
             )
         )
     thinned = f"; one epoch in {stride} shown" if stride > 1 else ""
+    best = f"the {len(d.curves)} best of {d.total} trials over bands of all; " if d.bands is not None else ""
     fig.update_layout(
-        title=f"Learning curves (pruned trials in orange{thinned})", xaxis_title="epoch", yaxis_title=d.metric
+        title=f"Learning curves ({best}pruned trials in orange{thinned})", xaxis_title="epoch", yaxis_title=d.metric
     )
     return fig
 
@@ -303,8 +348,8 @@ def importance_figure(d: data.ImportanceData) -> go.Figure:
 
 @register_plot("timeline", data.timeline_data)
 def timeline_figure(d: data.TimelineData) -> go.Figure:
-    """One horizontal bar per trial from its start to its end, one trace per state (as Optuna's
-    `plot_timeline`): the figure grows with the trials, three numbers each."""
+    """One horizontal bar per trial shown from its start to its end, one trace per state (as Optuna's
+    `plot_timeline`): three numbers per bar, at most `data.MAX_BARS` bars."""
     fig = go.Figure()
     for state in dict.fromkeys(bar.state for bar in d.bars):
         bars = [bar for bar in d.bars if bar.state == state]
@@ -319,5 +364,9 @@ def timeline_figure(d: data.TimelineData) -> go.Figure:
                 hovertemplate=f"trial %{{y}} ({state})<br>%{{base}} + %{{x:.0f}} ms<extra></extra>",
             )
         )
-    fig.update_layout(title="Timeline of trials", xaxis={"type": "date", "title": "time"}, yaxis_title="trial")
+    fig.update_layout(
+        title=f"Timeline of trials{_shown(len(d.bars), d.total)}",
+        xaxis={"type": "date", "title": "time"},
+        yaxis_title="trial",
+    )
     return fig

@@ -48,6 +48,11 @@ def test_rows_and_whole_trials_read_back_as_optuna_reads_them(storage_url):
         for t in storage.get_all_trials(study._study_id)
     ]
     assert all(kept is read for kept, read in zip(cache.rows("table"), again, strict=True)), "finished rows kept"
+    version, rows = cache.table("table")
+    assert cache.table("table") == (version, rows), "an unchanged study keeps its version"
+    study.add_trial(create_trial(value=0.75, params={"s_a": 1.0, "s_b": 2.0}, distributions=distributions))
+    newer, more = cache.table("table")
+    assert newer != version and [r.value for r in more[-2:]] == [0.5, 0.75]
     whole = trials_by_number(storage, "table", [7, 2, 99])
     assert [t.number for t in whole] == [2, 7]
     assert [(t.intermediate_values, t.user_attrs, t.params) for t in whole] == [

@@ -98,13 +98,13 @@ def get_trial_checkpoint(name: str, number: int, manager: Manager) -> FileRespon
 
 @router.get(
     "/plots/{kind}",
-    summary="A Plotly figure (JSON) of the study; with its ETag in If-None-Match, 304 while the study is unchanged",
+    summary="A Plotly figure (JSON) of the study; with its ETag in If-None-Match, 304 while the figure is unchanged",
     response_model=PlotlyFigure,
     responses={**ERRORS, 304: {"description": "the figure did not change since the ETag given"}},
 )
 def get_plot(name: str, kind: PlotKind, manager: Manager, request: Request) -> Response:
-    etag = f'"{manager.queries.figure_version(name)}-{kind.value}"'
+    etag, figure = manager.queries.figure(name, kind.value, request.headers.get("if-none-match", ""))
     headers = {"ETag": etag, "Cache-Control": "no-cache"}
-    if etag in request.headers.get("if-none-match", ""):
+    if figure is None:
         return Response(status_code=304, headers=headers)
-    return Response(manager.queries.figure_json(name, kind.value), media_type="application/json", headers=headers)
+    return Response(figure, media_type="application/json", headers=headers)

@@ -3,7 +3,9 @@ real PostgreSQL study: the page's order and filter are those of the whole study,
 
 from __future__ import annotations
 
+import optuna
 from fastapi.testclient import TestClient
+from optuna.distributions import FloatDistribution
 
 from afpe.service.app import create_app
 
@@ -49,3 +51,26 @@ def test_trials_sorted_filtered_paginated_and_one_trial(make_settings, store_tab
             assert secret not in trial["error"] and secret not in str(trial["user_attrs"])
         assert "CUDA out of memory" in trial["error"] and trial["intermediate_values"] == {"1": 0.4}
         assert client.get("/api/studies/table/trials/99").status_code == 404
+
+
+def test_a_running_trial_is_read_fresh_while_ended_ones_are_kept(make_settings, store_table_study):
+    settings = make_settings()
+    store_table_study(settings.storage)
+    with TestClient(create_app(settings)) as client:
+        study = optuna.load_study(study_name="table", storage=client.app.state.manager.queries.storage)
+        running = study.ask({"s_rows": FloatDistribution(0.1, 4.0, log=True)})
+        running.report(0.3, 1)
+
+        def newest() -> dict:
+            query = {"sort": "number", "order": "desc", "limit": 5}
+            return client.get("/api/studies/table/trials", params=query).json()["items"][0]
+
+        assert (newest()["state"], newest()["intermediate_values"]) == ("RUNNING", {"1": 0.3})
+        running.report(0.6, 2)
+        assert newest()["intermediate_values"] == {"1": 0.3, "2": 0.6}, "a running trial's curve is read again"
+        best_first = {"sort": "value", "order": "desc", "per_page": 1}
+        assert f'trials/{running.number}">' not in client.get("/studies/table/trials", params=best_first).text
+        study.tell(running, 2.0)
+        assert (newest()["state"], newest()["value"]) == ("COMPLETE", 2.0)
+        page = client.get("/studies/table/trials", params=best_first).text
+        assert f'trials/{running.number}">' in page, "the table's ordering follows the trial that ended"

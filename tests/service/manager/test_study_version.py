@@ -1,0 +1,30 @@
+"""`queries.study_version`, the key of the kept figures and summaries and the status's `version`: the same for
+the same trials, new whenever a trial is added, reports an epoch or ends."""
+
+from __future__ import annotations
+
+import optuna
+from optuna.distributions import FloatDistribution
+
+from afpe.search.testing import add_trials, rows_cols_axes
+from afpe.service.manager.queries import study_version
+
+SPEC = {"name": "v", "task": "synthetic2d", "axes": rows_cols_axes(0.1, 4.0), "metric": "auroc"}
+
+
+def test_the_version_changes_exactly_when_the_trials_do() -> None:
+    study = optuna.create_study(direction="maximize")
+    add_trials(study, SPEC, 5)
+    seen = [study_version(SPEC, study.trials)]
+    assert study_version(SPEC, study.trials) == seen[0]
+    running = study.ask({"s_rows": FloatDistribution(0.1, 4.0, log=True)})
+    seen.append(study_version(SPEC, study.trials))
+    running.report(0.5, 1)
+    seen.append(study_version(SPEC, study.trials))
+    study.tell(running, 0.7)
+    seen.append(study_version(SPEC, study.trials))
+    add_trials(study, SPEC, 1, seed=3)
+    seen.append(study_version(SPEC, study.trials))
+    seen.append(study_version({**SPEC, "n_trials": 99}, study.trials))
+    assert len(set(seen)) == len(seen), seen
+    assert study_version(SPEC, study.trials) == seen[-2]
