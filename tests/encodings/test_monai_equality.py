@@ -13,9 +13,8 @@ from monai.networks.blocks import PatchEmbeddingBlock
 from monai.networks.blocks.pos_embed_utils import build_fourier_position_embedding
 
 from afpe.encodings import build_encoding
-from afpe.encodings.upstream import monai_fourier_arguments, monai_scales
+from afpe.encodings.upstream import monai_fourier_arguments, monai_scales, rounding_bound
 
-EPS32 = torch.finfo(torch.float32).eps
 CASES = [  # grid, per-axis scales, global scale, dim, seed
     ((4, 4), (1.0, 1.0), 1.0, 16, 0),
     ((6, 9), (0.3, 7.5), 1.0, 64, 3),
@@ -28,9 +27,7 @@ CASES = [  # grid, per-axis scales, global scale, dim, seed
 
 
 def tolerance(pe: torch.nn.Module) -> float:
-    """Float32 rounding of MONAI's angles 2π p·B_i: (len(grid) + 2) · eps32 · (1 + 2π max_i Σ_j |B_ij|)."""
-    largest = 2 * math.pi * pe.frequencies().abs().sum(dim=1).max().item()
-    return (len(pe.grid) + 2) * EPS32 * (1 + largest)
+    return rounding_bound(pe.frequencies())
 
 
 def seeded_monai(seed: int, **arguments) -> torch.Tensor:
