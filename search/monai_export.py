@@ -17,7 +17,7 @@ import optuna
 
 from afpe.encodings.cli import CliError
 from afpe.encodings.upstream import monai_fourier_arguments
-from afpe.search.repeats import best_configuration, study_answer
+from afpe.search.repeats import study_answer
 from afpe.search.spec import StudySpec, validate_spec
 from afpe.trainers import build_task
 
@@ -35,10 +35,10 @@ def monai_text(study: optuna.Study) -> str:
         raise CliError(f"study {name!r}: --format monai exports afpe's scales; its encoding {spec.encoding!r} {why}")
     trials = study.get_trials(deepcopy=False)
     direction = study.direction.name.lower()
-    best = best_configuration(trials, direction)
-    if best is None:
-        raise CliError(f"study {name!r} has no COMPLETE trial yet, so no best scales to export")
     answer = study_answer(trials, direction, ratio=None)
+    if answer is None:
+        raise CliError(f"study {name!r} has no COMPLETE trial yet, so no best scales to export")
+    best = next(t for t in trials if t.number == answer.best.number)  # as `repeats.best_configuration`
     scales = spec.search_space().scales_for(best.params)
     pe_seed = int(best.user_attrs.get("pe_seed", spec.pe_seed))
     info = build_task(spec.task, spec.task_options).info(spec.trainer.model.patch_size)
@@ -57,10 +57,11 @@ def monai_text(study: optuna.Study) -> str:
         "mean": "a linear head on the mean patch token: add yours on the tokens the ViT returns",
         "tokens": f"{info.n_outputs} value(s) per patch token: add your head on the tokens the ViT returns",
     }[pool]
-    mean = f"{spec.metric} {answer.best.mean:.6g}, mean of {answer.best.n}" if answer else spec.metric
+    runs = f"mean of {answer.best.n} runs" if answer.best.n > 1 else "one run"
+    mean = f"{spec.metric} {answer.best.mean:.6g}, {runs}"
     axes = ", ".join(info.axis_names)
     return f'''\
-# afpe export {name} --format monai: the best configuration, trial {best.number} ({mean}), for MONAI >= 1.6.
+# afpe export {name} --format monai (MONAI >= 1.6): the best configuration, trial {best.number} ({mean}).
 # Positions are normalised (linspace(0, 1) per grid axis) here as in MONAI, so the scales carry over unconverted.
 import torch
 from monai.networks.blocks import PatchEmbeddingBlock
