@@ -5,7 +5,8 @@
 - `lfpe`: B itself is learned, initialised at G · diag(s).
 - `lsfpe`: G fixed, the per-axis scale vector s is learned (initialised at scale · scales, default 1).
 
-The draw G (and the learned values) live in `state_dict()`, so a reload reproduces the encoding.
+The draw G (and the learned values) live in `state_dict()`, so a reload reproduces the encoding. `afpe` is MONAI's
+`build_fourier_position_embedding` on the patch tokens for the same seed (what equals what: `upstream.py`).
 
 Precision: the angles reach 2π · 3 · |B| (thousands of radians at scale 50), so they are computed in float64
 with autocast off (under bf16 autocast the matmul would round them to 8 bits of mantissa: the table turns to

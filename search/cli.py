@@ -43,7 +43,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     export = subparsers.add_parser("export", help="a study's trials, one row per trial; or its best checkpoint")
     export.add_argument("name", help="study name")
     export.add_argument("--storage", help=STORAGE_HELP)
-    export.add_argument("--format", choices=("csv", "json"), default="csv")
+    export.add_argument(
+        "--format",
+        choices=("csv", "json", "monai"),
+        default="csv",
+        help="csv or json: the trials; monai: ready-to-paste MONAI code with the best configuration's scales",
+    )
     export.add_argument("--out", type=Path, help="output file (default: stdout)")
     export.add_argument(
         "--checkpoint",
@@ -173,7 +178,12 @@ def _export(args: argparse.Namespace) -> int:
         print(f"wrote {args.checkpoint} (trial {trial.number}, {study.study_name}'s best configuration)")
         if args.out is None:
             return 0
-    text = export_text(study, args.format)
+    if args.format == "monai":
+        from afpe.search.monai_export import monai_text
+
+        text = monai_text(study)
+    else:
+        text = export_text(study, args.format)
     if args.out is None:
         sys.stdout.write(text)
     else:

@@ -1,0 +1,106 @@
+"""`afpe export NAME --format monai`: the study's best scales as ready-to-paste MONAI (>= 1.6) code.
+
+The snippet builds a `PatchEmbeddingBlock` and a `monai.networks.nets.ViT` with `pos_embed_type="fourier"` on the
+study's input (img_size, patch_size from the task, hidden_size, heads, depth, mlp_dim from the trainer settings) and
+gives both the position embedding afpe trained with: MONAI's `build_fourier_position_embedding` with the answer's
+best configuration's scales (`repeats.best_configuration`: best mean over repeats, else the best trial), drawn
+after `torch.manual_seed(pe_seed)` of that trial (`afpe.encodings.upstream` says what equals what: the block's conv
+draws from the RNG first, and MONAI's ViT takes no `pos_embed_kwargs`, so both get the seeded builder's table).
+Scales are converted by `upstream.monai_scales` for the study's positions (normalised in every study so far:
+unchanged). Only the positional encoding carries over: MONAI's blocks, head and CLS token (not position-encoded
+there) are its own, and no weights are exported (`--checkpoint` keeps those).
+"""
+
+from __future__ import annotations
+
+import optuna
+
+from afpe.encodings.cli import CliError
+from afpe.encodings.upstream import monai_fourier_arguments
+from afpe.search.repeats import study_answer
+from afpe.search.spec import StudySpec, validate_spec
+from afpe.trainers import build_task
+
+ENCODING = "afpe"  # MONAI's fourier embedding is afpe's
+
+
+def monai_text(study: optuna.Study) -> str:
+    """The MONAI snippet of `study`'s best configuration (see the module docstring). CliError naming the reason
+    for a study that has no spec, another encoding than afpe or no COMPLETE trial yet; SpecError when its spec
+    does not validate here (a task this install does not know: its input geometry is needed)."""
+    name = study.study_name
+    spec = _spec(study)
+    if spec.encoding != ENCODING:
+        why = "has no scales" if not spec.axes else "is not MONAI's fourier embedding (that is afpe)"
+        raise CliError(f"study {name!r}: --format monai exports afpe's scales; its encoding {spec.encoding!r} {why}")
+    trials = study.get_trials(deepcopy=False)
+    direction = study.direction.name.lower()
+    answer = study_answer(trials, direction, ratio=None)
+    if answer is None:
+        raise CliError(f"study {name!r} has no COMPLETE trial yet, so no best scales to export")
+    best = next(t for t in trials if t.number == answer.best.number)  # as `repeats.best_configuration`
+    scales = spec.search_space().scales_for(best.params)
+    pe_seed = int(best.user_attrs.get("pe_seed", spec.pe_seed))
+    info = build_task(spec.task, spec.task_options).info(spec.trainer.model.patch_size)
+    model = spec.trainer.model
+    pool = info.resolve_pool(model.pool, model.cls_token)
+    pe = monai_fourier_arguments(info.patch_grid, model.dim, scales)
+    common = (
+        f"in_channels={info.input_shape[0]}, img_size={list(info.input_shape[1:])}, "
+        f"patch_size={list(info.patch_size)}, hidden_size={model.dim}, num_heads={model.heads}"
+    )
+    head = "classification=False"
+    if pool == "cls":
+        head = f"classification=True, num_classes={info.n_outputs}, post_activation=None"
+    readout = {
+        "cls": "a linear head on the CLS token (MONAI's CLS token has no position embedding)",
+        "mean": "a linear head on the mean patch token: add yours on the tokens the ViT returns",
+        "tokens": f"{info.n_outputs} value(s) per patch token: add your head on the tokens the ViT returns",
+    }[pool]
+    runs = f"mean of {answer.best.n} runs" if answer.best.n > 1 else "one run"
+    mean = f"{spec.metric} {answer.best.mean:.6g}, {runs}"
+    axes = ", ".join(info.axis_names)
+    return f'''\
+# afpe export {name} --format monai (MONAI >= 1.6): the best configuration, trial {best.number} ({mean}).
+# Positions are normalised (linspace(0, 1) per grid axis) here as in MONAI, so the scales carry over unconverted.
+import torch
+from monai.networks.blocks import PatchEmbeddingBlock
+from monai.networks.blocks.pos_embed_utils import build_fourier_position_embedding
+from monai.networks.nets import ViT
+
+SCALES = {pe["scales"]!r}  # per patch-grid axis ({axes}) of the grid {pe["grid_size"]}
+PE_SEED = {pe_seed}  # the study's frequency draw
+
+
+def fourier_embedding() -> torch.nn.Parameter:
+    """afpe's table: MONAI's builder right after torch.manual_seed(PE_SEED) (the caller's RNG is left as it was)."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(PE_SEED)
+        return build_fourier_position_embedding({pe["grid_size"]}, {pe["embed_dim"]}, {pe["spatial_dims"]}, SCALES)
+
+
+patch_embedding = PatchEmbeddingBlock(
+    {common},
+    pos_embed_type="fourier", pos_embed_kwargs={{"scales": SCALES}}, spatial_dims={pe["spatial_dims"]},
+)
+# Its conv draws from the RNG before the embedding, so seeding before the block gives another draw: set it.
+patch_embedding.position_embeddings = fourier_embedding()
+
+# MONAI's ViT needs einops (pip install 'monai[einops]').
+# The study's model read out {readout}.
+vit = ViT(
+    {common},
+    mlp_dim={int(model.dim * model.mlp_ratio)}, num_layers={model.depth}, qkv_bias=True,
+    pos_embed_type="fourier", spatial_dims={pe["spatial_dims"]}, {head},
+)
+# It takes no pos_embed_kwargs (its fourier embedding would have scales 1): give it the study's.
+vit.patch_embedding.position_embeddings = fourier_embedding()
+'''
+
+
+def _spec(study: optuna.Study) -> StudySpec:
+    """The study's stored spec, validated; CliError when it has none, SpecError when it no longer validates."""
+    data = study.user_attrs.get("spec")
+    if not data:
+        raise CliError(f"study {study.study_name!r} has no stored spec: its model's geometry is unknown")
+    return validate_spec(data, source=f"study {study.study_name!r}'s spec")
