@@ -10,9 +10,15 @@ answer before the smoothed optimum existed). Last line, for the smoothed optimum
 
 The searches use the project's spec (`validate_spec`), sampler (`make_sampler`) and trial config
 (`base_train_config`), but a direct loop over `afpe.trainers.train` (2 processes, 1 thread each) instead of
-Ray Tune: a trial here takes ~8 s and the --quick budget is 10 minutes on 2 shared cores, where Ray's start
+Ray Tune: a trial here takes ~9 s and the --quick budget is 10 minutes on 2 shared cores, where Ray's start
 (~4 s, ~0.7 GiB) and its daemons' CPU use per study cost more than the trials. A random sampler's draws do not
 depend on results, so all draws are asked first and the results told after: the same trials as a study.
+
+Measured (--quick, the quickstart's trainer, 2 cores shared with another session, 421 s): predicted 0.5 / 1 / 2,
+found 0.306 [95 % CI 0.00246, 38.1] / 0.966 [0.31, 3] / 2.42 [0.74, 7.9] (per seed 0.139, 2.8, 0.0736 /
+0.821, 1.62, 0.678 / 2.13, 1.62, 4.1); `calibration: spearman=1.000 within_2x=3/3`. With 10 trials per search
+the smoothed optimum equals the best trial's ratio in every search here; one search in nine (l = 0.2, 0.4,
+seed 1) landed 5.6x off its prediction, hence the wide first interval.
 
     python benchmarks/calibration.py [--quick] [--trials 24] [--seeds 3] [--epochs 10] [--workers 2]
 """
