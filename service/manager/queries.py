@@ -224,11 +224,10 @@ class StudyQueries:
         trial = found[0]
         row = _row_view(TrialRow(trial.number, trial.state, trial.value, trial.params, trial.user_attrs), space)
         item = self._trial_item(trial, row)
-        log = trial.user_attrs.get("log")
         detail = TrialDetail(
             **item.model_dump(),
             error=item.user_attrs.get("error"),
-            log=PurePath(log).name if isinstance(log, str) else None,
+            log=item.user_attrs.get("log"),
             checkpoint=f"/api/studies/{name}/trials/{number}/checkpoint" if trial_checkpoint(trial) else None,
         )
         return detail, trial, space
@@ -261,10 +260,13 @@ class StudyQueries:
         return CheckpointFile(path, meta.filename, trial.number)
 
     def _trial_item(self, t: FrozenTrial, row: TrialRowView) -> TrialItem:
-        """A whole trial; its `error` attr passes `sanitize_error` (reads are not authenticated)."""
+        """A whole trial as reads show it (they are not authenticated): its `error` attr passes
+        `sanitize_error`, its `log` attr is the log file's name (the path says where the driver ran)."""
         attrs = dict(t.user_attrs)
         if isinstance(attrs.get("error"), str):
             attrs["error"] = sanitize_error(attrs["error"], self.secrets)
+        if isinstance(attrs.get("log"), str):
+            attrs["log"] = PurePath(attrs["log"]).name
         return TrialItem(
             **row.model_dump(),
             user_attrs=attrs,

@@ -47,6 +47,8 @@ def test_trials_sorted_filtered_paginated_and_one_trial(make_settings, store_tab
 
         trial = client.get("/api/studies/table/trials/36").json()
         assert trial["state"] == "FAIL" and trial["log"] == "trial-00036.log"
+        # where the driver ran stays on the server: the log attr is the file's name, in the list as on the page
+        assert by_number[36]["user_attrs"]["log"] == trial["user_attrs"]["log"] == "trial-00036.log"
         for secret in ("/home/alice", "10.1.2.3", "abcdef123456"):
             assert secret not in trial["error"] and secret not in str(trial["user_attrs"])
         assert "CUDA out of memory" in trial["error"] and trial["intermediate_values"] == {"1": 0.4}
