@@ -102,3 +102,14 @@ def test_bad_reference_length_is_a_value_error_naming_it() -> None:
         physical_spacing((4, 4), (1.0, 1.0), reference_length=0.0)
     with pytest.raises(ValueError, match="spacing"):
         physical_spacing((4, 4), (1.0, -1.0))
+
+
+def test_the_similarity_page_names_the_unit() -> None:
+    from afpe.encodings.plot import similarity_panels
+
+    panels = similarity_panels("afpe", (6, 8), dim=32, scales=(1.0, 1.0), spacing=(0.8, 5.0), unit="mm")
+    assert panels[0].title == "afpe, scales 1, 1 per 40 mm"  # the largest extent: 8 tokens x 5 mm
+    assert panels[0].axes == ("rows (0.8 mm per token)", "cols (5 mm per token)")
+    normalized = similarity_panels("afpe", (6, 8), dim=32, scales=(1.0, 1.0))
+    assert normalized[0].axes == ("rows", "cols")
+    assert not torch.allclose(torch.tensor(panels[0].values), torch.tensor(normalized[0].values))
