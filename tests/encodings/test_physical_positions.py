@@ -33,22 +33,30 @@ def test_normalized_tables_are_bit_identical_to_the_former_ones(name, grid, scal
     assert torch.equal(pe(), build_encoding(name, grid, 32, n_tokens=1, seed=5, spacing=None, **kwargs)())
 
 
+def afpe(spacing, scales, n_tokens: int) -> torch.nn.Module:
+    return build_encoding("afpe", (5, 7, 3), 64, scales=scales, spacing=spacing, seed=9, n_tokens=n_tokens)
+
+
+def rounding(pe: torch.nn.Module) -> float:
+    """8 eps32 (1 + the largest angle): float32 rounding of positions and frequencies."""
+    largest = 2 * math.pi * (pe.positions.abs().max() * pe.frequencies().abs().sum(dim=1).max()).item()
+    return 8 * torch.finfo(torch.float32).eps * (1 + largest)
+
+
 @pytest.mark.parametrize("k", [0.1, 3.0, 17.0])
 @pytest.mark.parametrize("n_tokens", [0, 1])
-def test_spacing_times_k_equals_scales_times_k(k, n_tokens) -> None:
-    """The law: p · B is all the table reads, so spacing · k with scales s gives the table of spacing with s · k."""
-    grid, spacing, scales = (5, 7, 3), (0.02, 0.05, 0.3), (2.0, 0.7, 1.5)
-    stretched = build_encoding(
-        "afpe", grid, 64, scales=scales, spacing=[h * k for h in spacing], seed=9, n_tokens=n_tokens
-    )
-    rescaled = build_encoding(
-        "afpe", grid, 64, scales=[s * k for s in scales], spacing=spacing, seed=9, n_tokens=n_tokens
-    )
-    largest = 2 * math.pi * (rescaled.positions.abs().max() * rescaled.frequencies().abs().sum(dim=1).max()).item()
-    bound = 8 * torch.finfo(torch.float32).eps * (1 + largest)  # float32 rounding of positions and frequencies
-    assert (stretched() - rescaled()).abs().max().item() <= bound
-    unchanged = build_encoding("afpe", grid, 64, scales=scales, spacing=spacing, seed=9, n_tokens=n_tokens)
-    assert (stretched() - unchanged()).abs().max().item() > 100 * bound, "the spacing changes the table"
+def test_spacing_times_k_equals_scales_over_k(k, n_tokens) -> None:
+    """The law: p · B is all the table reads, so multiplying the spacing by k is dividing the scales by k (and
+    spacing · k with scales s is spacing with scales s · k), extra tokens included."""
+    spacing, scales = (0.02, 0.05, 0.3), (2.0, 0.7, 1.5)
+    stretched = [h * k for h in spacing]
+    reference = afpe(spacing, scales, n_tokens)
+    law = afpe(stretched, [s / k for s in scales], n_tokens)
+    assert (law() - reference()).abs().max().item() <= rounding(reference)
+    rescaled = afpe(spacing, [s * k for s in scales], n_tokens)
+    assert (afpe(stretched, scales, n_tokens)() - rescaled()).abs().max().item() <= rounding(rescaled)
+    unchanged = afpe(stretched, scales, n_tokens)
+    assert (unchanged() - reference()).abs().max().item() > 100 * rounding(reference), "the spacing moves the table"
 
 
 def test_physical_positions_are_index_times_spacing_and_extra_tokens_lie_beyond() -> None:
