@@ -11,6 +11,10 @@ from torch import nn
 
 MAX_AXES = 3
 
+#: Where tokens sit (`positions`): "normalized" = `linspace(0, 1, n)` per grid axis (the default, MONAI's own);
+#: "physical" = index · spacing_j, the token spacing in physical units divided by a reference length.
+POSITIONS = ("normalized", "physical")
+
 
 @dataclass(frozen=True)
 class EncodingArgs:
@@ -23,6 +27,7 @@ class EncodingArgs:
     n_tokens: int = 0
     seed: int = 0
     temperature: float = 10000.0
+    spacing: tuple[float, ...] | None = None
 
     def __post_init__(self) -> None:
         if not 1 <= len(self.grid) <= MAX_AXES:
@@ -47,6 +52,14 @@ class EncodingArgs:
                 )
             if any(not math.isfinite(s) or s < 0 for s in self.scales):
                 raise ValueError(f"scales must be finite numbers >= 0, got {self.scales}")
+        if self.spacing is not None:
+            if len(self.spacing) != len(self.grid):
+                raise ValueError(
+                    f"spacing must have one value per grid axis ({len(self.grid)} for grid {self.grid}), "
+                    f"got {len(self.spacing)}: {self.spacing}"
+                )
+            if any(not math.isfinite(h) or h <= 0 for h in self.spacing):
+                raise ValueError(f"spacing must be finite numbers > 0, got {self.spacing}")
 
     @property
     def n_positions(self) -> int:
@@ -61,10 +74,43 @@ def _is_int(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def grid_positions(grid: tuple[int, ...]) -> torch.Tensor:
-    """Normalised positions (prod(grid), d): `linspace(0, 1, n)` per axis, flattened row-major."""
-    axes = [torch.linspace(0.0, 1.0, n) for n in grid]
+def grid_positions(grid: tuple[int, ...], spacing: tuple[float, ...] | None = None) -> torch.Tensor:
+    """Token positions (prod(grid), d) in float32, flattened row-major; the one place both kinds are computed.
+
+    Normalized (`spacing` None): `linspace(0, 1, n)` per axis. Physical: p_j = i_j · spacing_j (computed in
+    float64), the token spacing in reference lengths, origin at the first token's centre: token centres
+    measured from the volume's edge, (i + 1/2) · spacing, differ by a constant shift, which leaves every relative
+    position (the kernel γ(p)·γ(q)) unchanged and keeps MONAI's `linspace` table reachable (`upstream.py`)."""
+    if spacing is None:
+        axes = [torch.linspace(0.0, 1.0, n) for n in grid]
+    else:
+        axes = [(torch.arange(n, dtype=torch.float64) * h).float() for n, h in zip(grid, spacing, strict=True)]
     return torch.stack(torch.meshgrid(*axes, indexing="ij"), dim=-1).reshape(-1, len(grid))
+
+
+def field_of_view(grid: tuple[int, ...], spacing: tuple[float, ...]) -> tuple[float, ...]:
+    """The extent the tokens cover per axis, grid_j · spacing_j (in the spacing's units)."""
+    return tuple(n * h for n, h in zip(grid, spacing, strict=True))
+
+
+def physical_spacing(
+    grid: tuple[int, ...], spacing: tuple[float, ...], reference_length: float | None = None
+) -> tuple[float, ...]:
+    """The token spacing in reference lengths, spacing_j / L, that `grid_positions` takes for physical positions.
+
+    `spacing` is the distance between neighbouring token centres per axis in the data's units. L is
+    `reference_length` (same units) or, when None, the field of view's largest extent max_j grid_j · spacing_j:
+    a cubic isotropic grid of n tokens then spans [0, (n - 1) / n], about the normalized [0, 1], so the scales
+    searched with normalized positions stay sensible. A fixed `reference_length` makes a scale mean "cycles per
+    L" across datasets whatever their spacing and field of view (the default L follows the field of view).
+    ValueError for a spacing or reference length that is not finite and > 0."""
+    if len(spacing) != len(grid) or any(not math.isfinite(h) or h <= 0 for h in spacing):
+        raise ValueError(f"spacing needs one finite value > 0 per grid axis {tuple(grid)}, got {tuple(spacing)}")
+    if reference_length is None:
+        reference_length = max(field_of_view(grid, spacing))
+    if not math.isfinite(reference_length) or reference_length <= 0:
+        raise ValueError(f"reference_length must be a finite number > 0, got {reference_length!r}")
+    return tuple(h / reference_length for h in spacing)
 
 
 def grid_indices(grid: tuple[int, ...]) -> torch.Tensor:
@@ -74,9 +120,14 @@ def grid_indices(grid: tuple[int, ...]) -> torch.Tensor:
 
 
 def token_positions(args: EncodingArgs) -> torch.Tensor:
-    """Extra tokens at `linspace(2, 3, n)` on every axis (outside the [0, 1] grid) first, then the grid."""
-    extra = torch.linspace(2.0, 3.0, args.n_tokens).unsqueeze(1).expand(-1, len(args.grid))
-    return torch.cat([extra, grid_positions(args.grid)])
+    """Extra tokens first, at `linspace(2, 3, n)` · far on every axis, then the grid (`grid_positions`). far is
+    the grid's largest coordinate (1 for normalized positions; 1 too when every axis has one token), so the extra
+    tokens lie outside the grid and scale with it: positions · frequencies is unchanged by spacing · k with
+    scales / k, extra tokens included."""
+    grid = grid_positions(args.grid, args.spacing)
+    far = 1.0 if args.spacing is None else float(grid.max()) or 1.0
+    extra = (torch.linspace(2.0, 3.0, args.n_tokens) * far).unsqueeze(1).expand(-1, len(args.grid))
+    return torch.cat([extra, grid])
 
 
 class PositionalEncoding(nn.Module):

@@ -36,6 +36,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     plot.add_argument("--dim", type=int, default=192, help="encoding width (default: 192)")
     plot.add_argument("--seed", type=int, default=0, help="seed of the frequency draw (default: 0)")
     plot.add_argument("--metric", choices=("cosine", "dot"), default="cosine")
+    plot.add_argument(
+        "--spacing", help="physical positions: token spacing per axis, e.g. 0.8,0.8,5 (default: normalized)"
+    )
+    plot.add_argument("--unit", default="unit", help="the spacing's unit, named on the page (e.g. mm)")
+    plot.add_argument(
+        "--reference-length", type=float, help="length a scale counts cycles over (default: largest extent)"
+    )
     plot.add_argument("--out", required=True, type=Path, help="output HTML file")
     plot.set_defaults(func=_plot)
 
@@ -58,6 +65,9 @@ def _plot(args: argparse.Namespace) -> int:
         scale=args.scale,
         seed=args.seed,
         metric=args.metric,
+        spacing=parse_list(args.spacing) if args.spacing else None,
+        unit=args.unit,
+        reference_length=args.reference_length,
     )
     args.out.parent.mkdir(parents=True, exist_ok=True)
     similarity_figure(panels).write_html(args.out, include_plotlyjs=True, full_html=True)

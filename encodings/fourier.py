@@ -1,7 +1,8 @@
 """The Fourier-feature family: γ(p) = [sin(2π p Bᵀ) ‖ cos(2π p Bᵀ)] with B = G · diag(s), G_ij ~ N(0, 1).
 
 - `fourier` (IFPE): s_j = scale on every axis.
-- `afpe`: s_j = scale · scales_j, default scales = grid / max(grid).
+- `afpe`: s_j = scale · scales_j, default scales = grid / max(grid) (normalized positions: the same frequency per
+  token step on every axis) or 1 (physical positions: the same frequency per unit length on every axis).
 - `lfpe`: B itself is learned, initialised at G · diag(s).
 - `lsfpe`: G fixed, the per-axis scale vector s is learned (initialised at scale · scales, default 1).
 
@@ -86,18 +87,20 @@ class FourierEncoding(PositionalEncoding):
 
 @register_encoding
 class AnisotropicFourierEncoding(FourierEncoding):
-    """`afpe`: B[:, j] ~ N(0, (scale · s_j)²), default s = grid / max(grid)."""
+    """`afpe`: B[:, j] ~ N(0, (scale · s_j)²), default s = grid / max(grid), or 1 with physical positions."""
 
     name = "afpe"
     scale_search = "per_axis"
 
     @staticmethod
-    def default_scales(grid: tuple[int, ...]) -> tuple[float, ...]:
-        return tuple(n / max(grid) for n in grid)
+    def default_scales(args: EncodingArgs) -> tuple[float, ...]:
+        if args.spacing is not None:
+            return (1.0,) * len(args.grid)
+        return tuple(n / max(args.grid) for n in args.grid)
 
     @classmethod
     def initial_scales(cls, args: EncodingArgs) -> tuple[float, ...]:
-        scales = args.scales if args.scales is not None else cls.default_scales(args.grid)
+        scales = args.scales if args.scales is not None else cls.default_scales(args)
         return tuple(args.scale * s for s in scales)
 
 
@@ -109,8 +112,8 @@ class LearnableFourierEncoding(AnisotropicFourierEncoding):
     learn_frequencies = True
 
     @staticmethod
-    def default_scales(grid: tuple[int, ...]) -> tuple[float, ...]:
-        return (1.0,) * len(grid)
+    def default_scales(args: EncodingArgs) -> tuple[float, ...]:
+        return (1.0,) * len(args.grid)
 
 
 @register_encoding

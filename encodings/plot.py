@@ -10,6 +10,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from afpe.encodings import build_encoding, similarity_map
+from afpe.encodings.base import field_of_view, physical_spacing
 
 AXIS_NAMES = {1: ("x",), 2: ("rows", "cols"), 3: ("axis 0", "axis 1", "axis 2")}
 
@@ -32,20 +33,30 @@ def similarity_panels(
     scale: float = 1.0,
     seed: int = 0,
     metric: str = "cosine",
+    spacing: Sequence[float] | None = None,
+    unit: str = "unit",
+    reference_length: float | None = None,
 ) -> list[SimilarityPanel]:
     """1 axis: the profile. 2 axes: the map beside `fourier` and `sincos` at the same grid.
-    3 axes: the three central planes through the centre position."""
+    3 axes: the three central planes through the centre position. With `spacing` (the token spacing per axis in
+    `unit`s) the tokens sit at physical positions over `reference_length` (`base.physical_spacing`), and the
+    titles and axes name the unit."""
     grid = tuple(grid)
-    module = build_encoding(encoding, grid, dim, scales=scales, scale=scale, seed=seed)
+    physical = None if spacing is None else physical_spacing(grid, tuple(spacing), reference_length)
+    module = build_encoding(encoding, grid, dim, scales=scales, scale=scale, seed=seed, spacing=physical)
     sims = similarity_map(module, grid, metric=metric).numpy()
     names = AXIS_NAMES[len(grid)]
     title = _label(encoding, scales, scale)
+    if spacing is not None:
+        length = reference_length or max(field_of_view(grid, tuple(spacing)))
+        names = tuple(f"{name} ({h:g} {unit} per token)" for name, h in zip(names, spacing, strict=True))
+        title = f"{title} per {length:g} {unit}"
     if len(grid) < 3:
         panels = [SimilarityPanel(title, sims, names)]
         if len(grid) == 2:
             for other in ("fourier", "sincos"):
                 if other != encoding:
-                    reference = build_encoding(other, grid, dim, scale=scale, seed=seed)
+                    reference = build_encoding(other, grid, dim, scale=scale, seed=seed, spacing=physical)
                     panels.append(
                         SimilarityPanel(
                             _label(other, None, scale), similarity_map(reference, grid, metric=metric).numpy(), names

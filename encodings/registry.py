@@ -73,11 +73,14 @@ def build_encoding(
     n_tokens: int = 0,
     seed: int = 0,
     temperature: float = 10000.0,
+    spacing: Sequence[float] | None = None,
 ) -> PositionalEncoding:
     """Build encoding `name` for a token `grid` (1 to 3 axes) of width `dim`.
 
     The module returns (1, n_tokens + prod(grid), dim) when called: extra tokens first, then the grid
-    row-major. `seed` fixes every random draw. Bad input raises ValueError naming what is allowed.
+    row-major. `seed` fixes every random draw. `spacing` None places the tokens at normalized positions
+    (`linspace(0, 1, n)` per axis); else at physical ones, index · spacing_j, with the token spacing in reference
+    lengths (`base.grid_positions`). Bad input raises ValueError naming what is allowed.
     """
     _load_builtin()
     encoding = ENCODINGS.get(name)
@@ -89,6 +92,7 @@ def build_encoding(
         n_tokens=n_tokens,
         seed=seed,
         temperature=float(temperature),
+        spacing=None if spacing is None else tuple(float(h) for h in spacing),
     )
     return encoding(args)
 

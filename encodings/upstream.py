@@ -19,7 +19,11 @@ scales=s, scale=c, seed=k, n_tokens=n)`:
   (len(grid) + 2) · eps32 · (1 + 2π max_i Σ_j |B_ij|) (measured over 60 random grids and scales: up to 1.1 ·
   eps32 · (1 + 2π max_i Σ_j |B_ij|); 5.7e-5 on an 8³ grid at scales 20, 9.7e-7 on 4² at scales 1).
 
-Positions: every study so far uses normalised positions, as MONAI does, so the scales carry over unconverted.
+Positions (`base.POSITIONS`): with normalized positions, MONAI's own, the scales carry over unconverted. Physical
+positions put grid axis j's token i at p_j = i · h_j (h_j the token spacing in reference lengths,
+`base.physical_spacing`); MONAI's is q_j = i / (n_j - 1), so p_j = h_j (n_j - 1) q_j and B_j p_j = (B_j h_j (n_j - 1))
+q_j: MONAI's scale is s_j · h_j · (n_j - 1) (0 on an axis of one token, where every angle is 0 anyway). The table
+is then the same up to the same float32 rounding (tests/encodings/test_monai_equality.py).
 """
 
 from __future__ import annotations
@@ -30,23 +34,38 @@ from typing import Any
 
 import torch
 
-#: How a study places its tokens; `monai_scales` converts each kind to MONAI's normalised positions.
-POSITIONS = ("normalised",)
+from afpe.encodings.base import POSITIONS
 
 
-def monai_scales(scales: Sequence[float], scale: float = 1.0, positions: str = "normalised") -> list[float]:
+def monai_scales(
+    scales: Sequence[float],
+    scale: float = 1.0,
+    positions: str = "normalized",
+    grid: Sequence[int] | None = None,
+    spacing: Sequence[float] | None = None,
+) -> list[float]:
     """MONAI's per-axis `scales` for afpe `scales` (times the global `scale`) of a study whose tokens sit at
-    `positions`. Normalised positions (`linspace(0, 1)` per grid axis) are MONAI's own: c · s_j unchanged.
-    ValueError for another kind of positions (none exists yet: physical ones would convert here)."""
+    `positions`. Normalized positions (`linspace(0, 1)` per grid axis) are MONAI's own: c · s_j unchanged.
+    Physical positions need the `grid` and the token `spacing` in reference lengths (what `build_encoding` got):
+    c · s_j · spacing_j · (grid_j - 1). ValueError for unknown positions or a missing grid or spacing."""
     if positions not in POSITIONS:
         raise ValueError(
             f"positions: {positions!r} has no conversion to MONAI's scales (known: {', '.join(POSITIONS)})"
         )
-    return [scale * float(s) for s in scales]
+    if positions == "normalized":
+        return [scale * float(s) for s in scales]
+    if grid is None or spacing is None or not len(grid) == len(spacing) == len(scales):
+        raise ValueError("physical positions need the grid and the token spacing, one value per scale")
+    return [scale * float(s) * float(h) * (int(n) - 1) for s, h, n in zip(scales, spacing, grid, strict=True)]
 
 
 def monai_fourier_arguments(
-    grid: Sequence[int], dim: int, scales: Sequence[float], scale: float = 1.0, positions: str = "normalised"
+    grid: Sequence[int],
+    dim: int,
+    scales: Sequence[float],
+    scale: float = 1.0,
+    positions: str = "normalized",
+    spacing: Sequence[float] | None = None,
 ) -> dict[str, Any]:
     """The keyword arguments of MONAI's `build_fourier_position_embedding` that give afpe's table on `grid` (its
     patch tokens) for the same seed: grid_size, embed_dim, spatial_dims, scales (see the module docstring)."""
@@ -54,7 +73,7 @@ def monai_fourier_arguments(
         "grid_size": [int(n) for n in grid],
         "embed_dim": int(dim),
         "spatial_dims": len(grid),
-        "scales": monai_scales(scales, scale, positions),
+        "scales": monai_scales(scales, scale, positions, grid, spacing),
     }
 
 

@@ -6,9 +6,10 @@ gives both the position embedding afpe trained with: MONAI's `build_fourier_posi
 best configuration's scales (`repeats.best_configuration`: best mean over repeats, else the best trial), drawn
 after `torch.manual_seed(pe_seed)` of that trial (`afpe.encodings.upstream` says what equals what: the block's conv
 draws from the RNG first, and MONAI's ViT takes no `pos_embed_kwargs`, so both get the seeded builder's table).
-Scales are converted by `upstream.monai_scales` for the study's positions (normalised in every study so far:
-unchanged). Only the positional encoding carries over: MONAI's blocks, head and CLS token (not position-encoded
-there) are its own, and no weights are exported (`--checkpoint` keeps those).
+Scales are converted by `upstream.monai_scales` for the study's positions (`trainer.positions`: normalized ones
+unchanged, physical ones times the token spacing in reference lengths · (grid - 1)). Only the positional encoding
+carries over: MONAI's blocks, head and CLS token (not position-encoded there) are its own, and no weights are
+exported (`--checkpoint` keeps those).
 """
 
 from __future__ import annotations
@@ -44,7 +45,16 @@ def monai_text(study: optuna.Study) -> str:
     info = build_task(spec.task, spec.task_options).info(spec.trainer.model.patch_size)
     model = spec.trainer.model
     pool = info.resolve_pool(model.pool, model.cls_token)
-    pe = monai_fourier_arguments(info.patch_grid, model.dim, scales)
+    positions = spec.trainer.positions
+    spacing = info.encoding_spacing(positions, spec.trainer.reference_length)
+    pe = monai_fourier_arguments(info.patch_grid, model.dim, scales, positions=positions, spacing=spacing)
+    converted = (
+        "Positions are normalized (linspace(0, 1) per grid axis) here as in MONAI, so the scales carry over "
+        "unconverted."
+        if spacing is None
+        else f"The study's scales {[round(s, 6) for s in scales]} are for physical positions: converted to MONAI's "
+        "linspace(0, 1) positions."
+    )
     common = (
         f"in_channels={info.input_shape[0]}, img_size={list(info.input_shape[1:])}, "
         f"patch_size={list(info.patch_size)}, hidden_size={model.dim}, num_heads={model.heads}"
@@ -62,7 +72,7 @@ def monai_text(study: optuna.Study) -> str:
     axes = ", ".join(info.axis_names)
     return f'''\
 # afpe export {name} --format monai (MONAI >= 1.6): the best configuration, trial {best.number} ({mean}).
-# Positions are normalised (linspace(0, 1) per grid axis) here as in MONAI, so the scales carry over unconverted.
+# {converted}
 import torch
 from monai.networks.blocks import PatchEmbeddingBlock
 from monai.networks.blocks.pos_embed_utils import build_fourier_position_embedding

@@ -19,7 +19,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from afpe.encodings import list_encodings
-from afpe.trainers import ModelConfig, TrainerSettings, list_tasks, task_info
+from afpe.trainers import ModelConfig, TrainerSettings, build_task, list_tasks, task_info
 from afpe.trainers.options import split_assignment
 
 SLUG_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"
@@ -221,7 +221,10 @@ class StudySpec(_Strict):
     def identity(self) -> dict[str, Any]:
         """The fields that make two specs the same study (a name is refused for a different identity)."""
         data = self.model_dump(mode="json")
-        return {key: data[key] for key in ("task", "task_options", "encoding", "metric", "direction", "axes")}
+        identity = {key: data[key] for key in ("task", "task_options", "encoding", "metric", "direction", "axes")}
+        if self.trainer.positions != "normalized":  # studies from before the option keep their identity
+            identity["positions"] = self.trainer.positions
+        return identity
 
     def search_space(self) -> SearchSpace:
         """What the analysis and the plots need of this spec."""
@@ -253,6 +256,12 @@ class SearchSpace:
     ndim: int = 0
     fixed: dict[int, float] = field(default_factory=dict)
     planned_repeats: int = 0  # repeats.top_k * repeats.seeds
+    #: `trainer.positions`; with "physical", `spacing` (the token spacing in reference lengths on the token `grid`)
+    #: and `positions_note` (how a scale reads, its unit named) when the task is registered here.
+    positions: str = "normalized"
+    grid: tuple[int, ...] | None = None
+    spacing: tuple[float, ...] | None = None
+    positions_note: str | None = None
 
     @classmethod
     def from_spec(cls, data: dict[str, Any], ndim: int | None = None) -> SearchSpace:
@@ -267,9 +276,12 @@ class SearchSpace:
         if ndim is None:
             named = max((*(g for a in axes for g in a.grid_axes), *fixed), default=-1) + 1
             ndim = max(named, _task_ndim(data.get("task"), data.get("task_options")) or 0)
-        model = (data.get("trainer") or {}).get("model") or {}
+        trainer = data.get("trainer") or {}
+        model = trainer.get("model") or {}
         repeats = data.get("repeats") or {}
+        positions = trainer.get("positions") or "normalized"
         return cls(
+            **_physical(data, positions, trainer.get("reference_length"), model.get("patch_size")),
             axes=axes,
             ratio=tuple(ratio) if ratio else None,
             metric=data.get("metric") or "objective",
@@ -295,6 +307,28 @@ class SearchSpace:
             for grid_axis in axis.grid_axes:
                 scales[grid_axis] = float(params[axis.param])
         return scales
+
+
+def _physical(
+    data: dict[str, Any], positions: str, reference_length: float | None, patch_size: list[int] | None
+) -> dict[str, Any]:
+    """`SearchSpace`'s positions fields of a spec dict: the token grid, spacing and note of physical positions
+    (a note saying the units are unknown when the task is not registered here)."""
+    if positions == "normalized":
+        return {}
+    task = data.get("task")
+    try:
+        info = build_task(task, data.get("task_options")).info(patch_size) if task in list_tasks() else None
+    except (ValueError, TypeError):
+        info = None
+    if info is None:
+        return {"positions": positions, "positions_note": f"positions {positions}: units unknown (task {task!r})"}
+    return {
+        "positions": positions,
+        "grid": info.patch_grid,
+        "spacing": info.encoding_spacing(positions, reference_length),
+        "positions_note": info.positions_note(positions, reference_length),
+    }
 
 
 def _task_ndim(task: str | None, options: dict[str, Any] | None) -> int | None:

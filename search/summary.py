@@ -69,10 +69,13 @@ class StudySummary:
     repeats_done: int = 0
     repeats_planned: int = 0
     optimum: Optimum | None = None
+    positions_note: str | None = None
 
     def lines(self) -> list[str]:
         counts = ", ".join(f"{state.lower()} {count}" for state, count in self.states.items() if count)
         lines = [f"study {self.name}: {self.finished}/{self.n_trials} finished ({counts or 'no trials'})"]
+        if self.positions_note is not None:
+            lines.append(self.positions_note)
         if self.repeats_planned:
             lines.append(f"repeats: {self.repeats_done}/{self.repeats_planned} complete")
         if self.answer is None:
@@ -103,7 +106,7 @@ class StudySummary:
 
     def to_json(self) -> dict[str, Any]:
         """The summary as JSON data; `best` carries the answer's `mean`, `ci` ([low, high] or null) and `n`;
-        `optimum` the smoothed optimum (or null)."""
+        `optimum` the smoothed optimum (or null); `positions` the physical positions' note (or null)."""
         best = None
         if self.answer is not None:
             best = {**estimate_json(self.answer.best), "value": self.best_value}
@@ -121,6 +124,7 @@ class StudySummary:
             "repeats": {"done": self.repeats_done, "planned": self.repeats_planned},
             "optimum": optimum_json(self.optimum),
             "warnings": self.warnings,
+            "positions": self.positions_note,
         }
 
 
@@ -137,6 +141,7 @@ def summarize_trials(name: str, trials: Sequence[FrozenTrial], space: SearchSpac
         ratio=space.ratio,
         repeats_done=sum(is_repeat(trial) for trial in complete_trials(trials)),
         repeats_planned=space.planned_repeats,
+        positions_note=space.positions_note,
     )
     summary.answer = study_answer(trials, space.direction, space.ratio)
     if summary.answer is not None:

@@ -18,6 +18,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--encoding", default="fourier", help="positional encoding (default: fourier)")
     parser.add_argument("--scales", help="per-axis scales of the patch grid, e.g. 1,1,0.25 (afpe, lfpe, lsfpe)")
     parser.add_argument("--scale", type=float, default=1.0, help="global frequency scale (fourier; default: 1)")
+    parser.add_argument(
+        "--positions",
+        choices=("normalized", "physical"),
+        default="normalized",
+        help="token positions: normalized (linspace(0, 1) per axis, default) or physical (the task's token spacing "
+        "in pixels, voxels or frames over --reference-length)",
+    )
+    parser.add_argument(
+        "--reference-length",
+        type=float,
+        help="physical positions: the length (task units) a scale counts cycles over (default: the largest extent)",
+    )
     parser.add_argument("--epochs", type=int, help="epochs (default: 10)")
     parser.add_argument("--limit", type=int, help="cap on training samples")
     parser.add_argument("--batch-size", type=int, help="batch size (default: 32)")
@@ -55,6 +67,7 @@ def _train(args: argparse.Namespace) -> int:
         "num_threads": args.threads,
         "metric": args.metric,
         "data_root": args.data_root,
+        "reference_length": args.reference_length,
     }
     try:
         config = TrainConfig(
@@ -65,6 +78,7 @@ def _train(args: argparse.Namespace) -> int:
             scale=args.scale,
             seed=args.seed,
             pe_seed=args.pe_seed,
+            positions=args.positions,
             device=args.device,
             **{k: v for k, v in fields.items() if v is not None},
         )
@@ -99,6 +113,7 @@ def _train(args: argparse.Namespace) -> int:
         "task": config.task,
         "encoding": config.encoding,
         "scales": config.scales,
+        "positions": config.positions,
         "epochs": result["epochs"],
         "best_epoch": result["best_epoch"],
         "metric": result["metric"],
@@ -115,6 +130,11 @@ def _train(args: argparse.Namespace) -> int:
         )
         for name, value in result["metrics"].items():
             print(f"  {name:<12} {value:.4f}")
+        if config.positions == "physical":
+            from afpe.trainers.tasks import build_task
+
+            info = build_task(config.task, config.task_options).info(config.model.patch_size)
+            print(info.positions_note(config.positions, config.reference_length))
     return 0
 
 

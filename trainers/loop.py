@@ -45,6 +45,9 @@ IDENTITY_FIELDS = (
     "limit",
     "grad_clip",
 )
+#: Identity fields added later, with their defaults: they join the identity only when set, so that checkpoints
+#: written before them still resume.
+LATER_IDENTITY_FIELDS = {"positions": "normalized", "reference_length": None}
 
 EXPONENTIAL_GAMMA = 0.97
 
@@ -90,7 +93,8 @@ def train(
         optimizer, lambda step: lr_factor(step, steps_per_epoch, config.warmup_epochs, config.epochs, config.schedule)
     )
 
-    identity = config.model_dump(mode="json", include=set(IDENTITY_FIELDS))
+    identity = config.model_dump(mode="json", include=set(IDENTITY_FIELDS) | set(LATER_IDENTITY_FIELDS))
+    identity = {k: v for k, v in identity.items() if k not in LATER_IDENTITY_FIELDS or v != LATER_IDENTITY_FIELDS[k]}
     epoch, best_epoch, history, seconds, best_state = 0, 0, [], 0.0, None
     saved = load_checkpoint(checkpoint_dir, identity) if checkpoint_dir is not None else None
     if saved is not None:

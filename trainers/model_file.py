@@ -31,6 +31,7 @@ def model_arguments(config: TrainConfig, info: TaskInfo) -> dict[str, Any]:
         "scales": None if config.scales is None else list(config.scales),
         "scale": config.scale,
         "pe_seed": config.pe_seed,
+        "spacing": _list(info.encoding_spacing(config.positions, config.reference_length)),
         "dim": config.model.dim,
         "depth": config.model.depth,
         "heads": config.model.heads,
@@ -38,6 +39,10 @@ def model_arguments(config: TrainConfig, info: TaskInfo) -> dict[str, Any]:
         "cls_token": config.model.cls_token,
         "pool": info.resolve_pool(config.model.pool, config.model.cls_token),
     }
+
+
+def _list(values: tuple[float, ...] | None) -> list[float] | None:
+    return None if values is None else list(values)
 
 
 def model_content(config: TrainConfig, result: dict[str, Any]) -> dict[str, Any]:

@@ -67,6 +67,18 @@ class TrainerSettings(BaseModel):
     loader_workers: int | None = Field(
         None, ge=0, le=64, description="data loader processes (None = on CUDA one per CPU but one, on CPU none)"
     )
+    positions: Literal["normalized", "physical"] = Field(
+        "normalized",
+        description="token positions of the Fourier encodings: normalized = linspace(0, 1) per grid axis; physical "
+        "= token index x the task's token spacing (pixels, voxels, frames) / reference_length",
+    )
+    reference_length: float | None = Field(
+        None,
+        gt=0,
+        le=1e12,
+        description="physical positions: the length, in the task's units, a scale's cycles are counted over "
+        "(None = the field of view's largest extent)",
+    )
     model: ModelConfig = Field(default_factory=ModelConfig)
 
 

@@ -1,7 +1,8 @@
 """One Vision Transformer for 2D images, 3D volumes and time x H x W video.
 
 tokens = Conv_Nd(kernel = stride = patch)(x) flattened row-major, [CLS] first when enabled;
-tokens += encoding(); timm `Block`s (fused scaled-dot-product attention); LayerNorm; CLS or mean pool; head.
+tokens += encoding() (`spacing`: None for normalized positions, else the token spacing in reference lengths);
+timm `Block`s (fused scaled-dot-product attention); LayerNorm; CLS or mean pool; head.
 With `pool="tokens"` there is no pooling: the head reads every patch token, output (B, n_patches * n_outputs)
 in token order (a dense prediction, one value per token).
 """
@@ -38,6 +39,7 @@ class ViT(nn.Module):
         scales: Sequence[float] | None = None,
         scale: float = 1.0,
         pe_seed: int = 0,
+        spacing: Sequence[float] | None = None,
         dim: int = 64,
         depth: int = 2,
         heads: int = 4,
@@ -53,7 +55,7 @@ class ViT(nn.Module):
         )
         self.cls_token = nn.Parameter(torch.zeros(1, 1, dim)) if cls_token else None
         self.pos_embed = build_encoding(
-            encoding, self.grid, dim, scales=scales, scale=scale, n_tokens=int(cls_token), seed=pe_seed
+            encoding, self.grid, dim, scales=scales, scale=scale, n_tokens=int(cls_token), seed=pe_seed, spacing=spacing
         )
         self.blocks = nn.Sequential(
             *(Block(dim, heads, mlp_ratio=mlp_ratio, qkv_bias=True, norm_layer=_layer_norm) for _ in range(depth))

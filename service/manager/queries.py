@@ -158,6 +158,7 @@ class StudyQueries:
             repeats=answer["repeats"],
             optimum=answer["optimum"],
             warnings=summary.warnings,
+            positions=answer["positions"],
             error=sanitize_error(record.error, self.secrets),
             note=record.note,
             spec=record.spec,

@@ -97,6 +97,9 @@ class StudyStatus(BaseModel):
     repeats: dict[str, int] = Field(default_factory=dict, description="repeats done and planned")
     optimum: SmoothedOptimum | None = Field(None, description="the smoothed optimum (>= 6 complete trials)")
     warnings: list[str] = Field(description="the best scale or ratio in the outer 10 % of its range (log scale)")
+    positions: str | None = Field(
+        None, description="with trainer.positions physical: how a scale reads, its unit named (else null)"
+    )
     error: str | None
     note: str | None = Field(
         None, description="why the current attempt was resubmitted (a lost Ray job, a storage outage)"

@@ -115,6 +115,7 @@ class RatioData:
     repeats: list[RepeatSpread] = field(default_factory=list)
     optimum: tuple[float, float, float] | None = None  # smoothed optimum: log2 ratio, 95 % interval low, high
     total: int = 0  # COMPLETE trials with a ratio (the trend's); x, y and numbers hold `shown_points` of them
+    positions: str | None = None  # physical positions: how a scale reads, its unit named (`SearchSpace`)
 
 
 def ratio_data(trials: Sequence[FrozenTrial], space: SearchSpace) -> RatioData:
@@ -145,7 +146,18 @@ def ratio_data(trials: Sequence[FrozenTrial], space: SearchSpace) -> RatioData:
         optimum = (math.log2(smoothed.ratio), math.log2(smoothed.ci[0]), math.log2(smoothed.ci[1]))
     x, y, numbers = ([seq[i] for i in shown] for seq in (x, y, numbers))
     return RatioData(
-        space.ratio, space.metric, x, y, numbers, best_index, searched, trend, spread, optimum, len(points)
+        space.ratio,
+        space.metric,
+        x,
+        y,
+        numbers,
+        best_index,
+        searched,
+        trend,
+        spread,
+        optimum,
+        len(points),
+        space.positions_note,
     )
 
 
@@ -320,6 +332,7 @@ class SimilarityData:
     best_map: list[list[float]]
     isotropic_map: list[list[float]]
     axis_labels: tuple[str, ...]
+    positions: str | None = None  # physical positions: how a scale reads, its unit named (`SearchSpace`)
 
 
 def similarity_data(trials: Sequence[FrozenTrial], space: SearchSpace) -> SimilarityData:
@@ -334,15 +347,24 @@ def similarity_data(trials: Sequence[FrozenTrial], space: SearchSpace) -> Simila
     isotropic = float(np.exp(np.mean(np.log(scales))))
     shown = _shown_grid_axes(space, ndim)
     maps = []
+    spacing = _display_spacing(space, grid)
     for per_axis in (scales, [isotropic] * ndim):
-        module = build_encoding(space.encoding, grid, space.dim, scales=per_axis, seed=space.pe_seed)
+        module = build_encoding(space.encoding, grid, space.dim, scales=per_axis, seed=space.pe_seed, spacing=spacing)
         sims = similarity_map(module, grid).numpy()
         for g in reversed(range(ndim)):
             if g not in shown:
                 sims = np.take(sims, grid[g] // 2, axis=g)
         maps.append(np.atleast_2d(sims).tolist())
     labels = _axis_labels(space, shown)
-    return SimilarityData(space.encoding, scales, isotropic, maps[0], maps[1], labels)
+    return SimilarityData(space.encoding, scales, isotropic, maps[0], maps[1], labels, space.positions_note)
+
+
+def _display_spacing(space: SearchSpace, grid: tuple[int, ...]) -> tuple[float, ...] | None:
+    """The display grid's spacing in reference lengths: None (normalized, [0, 1] per axis as the study's tokens),
+    or with physical positions the study's first-to-last token span per axis, as many display points over it."""
+    if space.spacing is None or space.grid is None:
+        return None
+    return tuple(h * max(g - 1, 1) / (n - 1) for h, g, n in zip(space.spacing, space.grid, grid, strict=True))
 
 
 def _shown_grid_axes(space: SearchSpace, ndim: int) -> tuple[int, ...]:

@@ -4,6 +4,7 @@ convention of `afpe.encodings.registry`): each renderer is registered with its d
 
 from __future__ import annotations
 
+import html
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -145,11 +146,16 @@ def ratio_figure(d: data.RatioData) -> go.Figure:
             )
         )
     fig.update_layout(
-        title=f"{d.metric} vs scale ratio s_{a}/s_{b}{_shown(len(d.x), d.total)}",
+        title=f"{d.metric} vs scale ratio s_{a}/s_{b}{_shown(len(d.x), d.total)}{_positions(d.positions)}",
         xaxis_title=f"log2(s_{a} / s_{b})",
         yaxis_title=d.metric,
     )
     return fig
+
+
+def _positions(note: str | None) -> str:
+    """The physical positions' note as a title's second line ('' for normalized positions)."""
+    return "" if note is None else f"<br><sup>{html.escape(note, quote=False)}</sup>"
 
 
 def _shown(shown: int, total: int, what: str = "trials") -> str:
@@ -331,7 +337,7 @@ def similarity_figure(d: data.SimilarityData) -> go.Figure:
             title=d.axis_labels[0] if len(d.axis_labels) == 2 else "",
         )
         fig.update_xaxes(title=d.axis_labels[-1] if d.axis_labels else "", row=1, col=col)
-    fig.update_layout(title=f"{d.encoding} similarity to the centre position")
+    fig.update_layout(title=f"{d.encoding} similarity to the centre position{_positions(d.positions)}")
     return fig
 
 

@@ -90,3 +90,32 @@ def test_a_patch_embedding_block_with_the_exported_arguments_has_afpes_embedding
     x = torch.randn(2, 1, *img_size)
     expected = block.patch_embeddings(x).flatten(2).transpose(1, 2) + pe()
     assert (block(x) - expected).abs().max().item() <= tolerance(pe)
+
+
+PHYSICAL_CASES = [  # grid, token spacing in reference lengths, scales, dim, seed
+    ((4, 4), (0.25, 0.25), (1.0, 1.0), 16, 0),
+    ((6, 9), (0.02, 0.11), (3.0, 0.5), 64, 3),
+    ((8, 8, 2), (1 / 51.2 * 0.8, 1 / 51.2 * 0.8, 5 / 51.2), (0.4, 1.6, 2.0), 96, 11),
+    ((5, 7, 1), (0.3, 0.7, 2.0), (12.0, 0.05, 1.0), 64, 42),
+]
+
+
+@pytest.mark.parametrize(("grid", "spacing", "scales", "dim", "seed"), PHYSICAL_CASES)
+def test_physical_scales_converted_give_monais_table(grid, spacing, scales, dim, seed) -> None:
+    """MONAI's q_j = i / (n_j - 1), ours p_j = i · h_j = h_j (n_j - 1) q_j: MONAI's scale s_j h_j (n_j - 1)."""
+    pe = build_encoding("afpe", grid, dim, scales=scales, seed=seed, n_tokens=1, spacing=spacing)
+    converted = monai_scales(scales, 1.0, "physical", grid, spacing)
+    assert converted == pytest.approx([s * h * (n - 1) for s, h, n in zip(scales, spacing, grid, strict=True)])
+    theirs = seeded_monai(seed, **monai_fourier_arguments(grid, dim, scales, positions="physical", spacing=spacing))
+    limit = rounding_bound(pe.gaussian * torch.tensor(converted))  # MONAI's frequencies, positions in [0, 1]
+    assert (pe()[:, 1:] - theirs).abs().max().item() <= limit
+    unconverted = seeded_monai(seed, grid_size=list(grid), embed_dim=dim, spatial_dims=len(grid), scales=list(scales))
+    assert (pe()[:, 1:] - unconverted).abs().max().item() > 100 * limit, "physical scales need the conversion"
+
+
+def test_monai_scales_names_what_a_conversion_lacks() -> None:
+    assert monai_scales([1.0, 2.0], 3.0, "normalized") == [3.0, 6.0]
+    with pytest.raises(ValueError, match="known: normalized, physical"):
+        monai_scales([1.0], positions="normalised")
+    with pytest.raises(ValueError, match="physical positions need the grid and the token spacing"):
+        monai_scales([1.0, 2.0], positions="physical", grid=[4, 4])

@@ -14,6 +14,7 @@ import torch
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 from torch.utils.data import Dataset
 
+from afpe.encodings.base import field_of_view, physical_spacing
 from afpe.trainers.grid import patch_grid
 from afpe.trainers.objectives import Objective
 
@@ -85,6 +86,39 @@ class TaskInfo:
     patch_grid: tuple[int, ...]
     n_outputs: int
     per_token: bool = False
+    #: Distance between neighbouring token centres per patch-grid axis, in `units` (`Task.voxel_spacing` · patch).
+    spacing: tuple[float, ...] = ()
+    #: The unit of each axis's spacing, e.g. ("voxel", "voxel", "voxel") or ("frame", "pixel", "pixel").
+    units: tuple[str, ...] = ()
+
+    def encoding_spacing(self, positions: str, reference_length: float | None = None) -> tuple[float, ...] | None:
+        """What the encoding's `spacing` is for `positions`: None (normalized), or the token spacing in reference
+        lengths (`afpe.encodings.base.physical_spacing`: L = `reference_length` in `units`, default the field of
+        view's largest extent)."""
+        if positions == "normalized":
+            return None
+        return physical_spacing(self.patch_grid, self.spacing, reference_length)
+
+    def reference_length(self, reference_length: float | None = None) -> float:
+        """L in `units`: `reference_length`, or the field of view's largest extent max_j grid_j · spacing_j."""
+        if reference_length is not None:
+            return reference_length
+        return max(field_of_view(self.patch_grid, self.spacing))
+
+    def positions_note(self, positions: str, reference_length: float | None = None) -> str:
+        """How a scale reads, e.g. "positions physical: scales in cycles per 24 voxel (token spacing d0: 4 voxel,
+        d1: 4 voxel, d2: 4 voxel)"."""
+        if positions == "normalized":
+            return "positions normalized: scales in cycles per field of view (linspace(0, 1) per axis)"
+        extents = field_of_view(self.patch_grid, self.spacing)
+        unit = self.units[0] if len(set(self.units)) == 1 else "task units"
+        if reference_length is None:
+            unit = self.units[extents.index(max(extents))]
+        axes = ", ".join(f"{a}: {h:g} {u}" for a, h, u in zip(self.axis_names, self.spacing, self.units, strict=True))
+        return (
+            f"positions physical: scales in cycles per {self.reference_length(reference_length):g} {unit} "
+            f"(token spacing {axes})"
+        )
 
     def resolve_pool(self, pool: str | None, cls_token: bool = True) -> str:
         """The model's pooling for this task: `pool`, or when None the task's default ("tokens" for a per-token
@@ -145,6 +179,8 @@ class Task(ABC):
     Options: ClassVar[type[TaskOptions]] = TaskOptions
     #: Whether `datasets` decodes files into the on-disk cache (see `prepare`).
     disk_cache: ClassVar[bool] = False
+    #: The unit of each input axis (physical positions); None: "pixel" in 2D, "voxel" otherwise.
+    units: ClassVar[tuple[str, ...] | None] = None
 
     def __init__(self, options: Mapping[str, Any] | None = None, data_root: str | Path | None = None) -> None:
         try:
@@ -178,6 +214,19 @@ class Task(ABC):
     def datasets(self) -> tuple[Dataset, Dataset]:
         """(train, validation); validation is deterministic."""
 
+    @property
+    def voxel_spacing(self) -> tuple[float, ...]:
+        """Distance between neighbouring input elements per axis, in `axis_units`: the anisotropy stride for tasks
+        that simulate it (a unit of the original isotropic grid), else 1 (the data's pixels or voxels: no task
+        reads spacing metadata)."""
+        if isinstance(self.options, AnisotropicOptions):
+            return tuple(float(a) for a in self.options.strides(self.ndim))
+        return (1.0,) * self.ndim
+
+    @property
+    def axis_units(self) -> tuple[str, ...]:
+        return self.units or (("pixel",) * 2 if self.ndim == 2 else ("voxel",) * self.ndim)
+
     def prepare(self) -> None:
         """Build what `datasets` reads from the on-disk cache (`cache.py`), once, before trials start: tasks with
         `disk_cache` build their datasets; the others (generated in memory) do nothing."""
@@ -207,6 +256,8 @@ class Task(ABC):
             patch_grid=patch_grid(self.input_shape[1:], patch),
             n_outputs=objective.n_outputs,
             per_token=objective.per_token,
+            spacing=tuple(p * h for p, h in zip(patch, self.voxel_spacing, strict=True)),
+            units=self.axis_units,
         )
 
     def require_root(self) -> Path:

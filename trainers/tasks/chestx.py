@@ -6,6 +6,7 @@ under `images*/**/` (e.g. images_001/images/00000001_000.png; RGBA copies are re
 Validation = a seeded `val_fraction` of the train_val patients (no patient in both); `test_list.txt` is
 not used for training or selection. Images are resized (shorter side) and centre-cropped to `size`, and
 cached on disk; listed images that are not present are skipped with a warning (partial downloads).
+Physical positions: pixels of the resized image (the file list's pixel spacing is not read).
 """
 
 from __future__ import annotations

@@ -5,6 +5,9 @@ TRAIN/VAL/TEST) and `Videos/<FileName>.avi`. Videos are decoded once (grayscale,
 cached on disk. A sample is a clip of `frames` frames taken every `period` frames: in training a random start
 drawn from the loader's (seed, epoch, index) generator, the first frames in validation (fixed); videos shorter
 than the clip are padded with zeros.
+
+Physical positions: time in frames of the source video (every `period`-th is kept; the frame interval, from the
+file list's FPS, is not read), height and width in pixels of the source 112x112 frames (112 / `size` each).
 """
 
 from __future__ import annotations
@@ -76,6 +79,13 @@ class EchoNet(Task):
     axis_names = ("time", "height", "width")
     Options = EchoNetOptions
     disk_cache = True
+    units = ("frame", "pixel", "pixel")
+    SOURCE_SIZE = 112
+
+    @property
+    def voxel_spacing(self) -> tuple[float, ...]:
+        pixel = self.SOURCE_SIZE / self.options.size
+        return (float(self.options.period), pixel, pixel)
 
     @property
     def input_shape(self) -> tuple[int, ...]:

@@ -3,6 +3,8 @@
 Keys train/val_images (N, S, S, S) uint8 and train/val_labels (N, 1). Anisotropy is simulated by stride
 (`img[:, ::a0, ::a1, ::a2]`, e.g. `1,1,4` gives 64x64x16), patch sizes round(patch / a_i) >= 1.
 The strided uint8 volumes are cached on disk. Metrics: accuracy, auroc (macro one-vs-rest or binary).
+Physical positions: the files carry no spacing (MedMNIST resized every scan to S^3), so the unit is a voxel of
+the stored volume (times the anisotropy stride), not millimetres.
 """
 
 from __future__ import annotations

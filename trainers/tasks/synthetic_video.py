@@ -4,6 +4,7 @@ ejection-fraction-like quantity EF = 100 * (1 - min area / max area) over the cl
 The radius follows r(t) = r_min + (r_max - r_min) (1 + cos(2 pi t / period + phase)) / 2 with a period of
 half to the whole clip, so a full cycle is in view; the label is computed from the frames generated.
 Input (1, time, height, width) = (1, 16, 32, 32), tubelets (4, 4, 4): 4 x 8 x 8 = 256 tokens.
+Physical positions: time in frames, height and width in pixels of the generated video (times the strides).
 """
 
 from __future__ import annotations
@@ -88,6 +89,7 @@ class SyntheticVideo(Task):
     name = "synthetic_video"
     axis_names = ("time", "height", "width")
     Options = VideoPhantomOptions
+    units = ("frame", "pixel", "pixel")
 
     @property
     def strides(self) -> tuple[int, ...]:

@@ -75,6 +75,7 @@ def test_import_status_trials_plots_compare(client, auth):
     assert created.status_code == 201, created.text
     status = created.json()
     assert status["state"] == "succeeded" and status["finished"] == 140 and status["trials"]["COMPLETE"] == 140
+    assert status["positions"] is None, "normalized positions: no note"
     assert status["best"]["params"].keys() == {"s_rows", "s_cols"}
     assert status["best"]["ratio"] == pytest.approx(
         status["best"]["params"]["s_rows"] / status["best"]["params"]["s_cols"]
