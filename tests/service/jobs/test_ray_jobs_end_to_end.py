@@ -9,6 +9,8 @@ import time
 import torch
 from fastapi.testclient import TestClient
 
+from afpe.search import load_spec
+from afpe.search.catalog import spec_path
 from afpe.service.app import create_app
 
 OVERRIDES = "\n".join(
@@ -54,11 +56,12 @@ def test_start_from_form_restart_midway_then_succeed(make_settings, auth):
         if running["state"] == "running":
             assert done["attempt"] == 2 and done["job_id"] == "afpe-e2e-2"
         assert done["trials"]["COMPLETE"] >= 3 and done["trials"]["RUNNING"] == 0
-        assert done["best"]["params"].keys() == {"s_xy", "s_z"}
+        params = {axis.param for axis in load_spec(spec_path("quickstart")).axes}
+        assert done["best"]["params"].keys() == params
         for kind in ("ratio", "axes", "contour", "history", "intermediate", "similarity"):
             assert second.get(f"/api/studies/e2e/plots/{kind}").status_code == 200, kind
         rows = list(csv.DictReader(io.StringIO(second.get("/api/studies/e2e/trials?format=csv").text)))
-        assert {r["state"] for r in rows} <= {"COMPLETE", "FAIL"} and {"s_xy", "s_z", "value"} <= rows[0].keys()
+        assert {r["state"] for r in rows} <= {"COMPLETE", "FAIL"} and {*params, "value"} <= rows[0].keys()
         # the quickstart's repeats section ran after the search: its rows are in the CSV, and the answer uses them
         assert sum(r["state"] == "COMPLETE" for r in rows) == done["trials"]["COMPLETE"] + done["repeats"]["done"]
         assert done["repeats"]["done"] > 0 and done["best"]["n"] > 1 and len(done["best"]["ci"]) == 2
