@@ -144,24 +144,6 @@ def trial_page(request: Request, name: str, number: int, manager: Manager) -> HT
     return templates.TemplateResponse(request, "trial.html.jinja", context)
 
 
-@router.post("/studies/{name}/cancel")
-def cancel_from_form(
-    request: Request, name: str, manager: Manager, token: Annotated[str | None, Form()] = None
-) -> RedirectResponse:
-    _check_form_token(request, token)
-    manager.lifecycle.cancel(name)
-    return RedirectResponse(f"/studies/{name}", status_code=303)
-
-
-@router.post("/studies/{name}/resume")
-def resume_from_form(
-    request: Request, name: str, manager: Manager, token: Annotated[str | None, Form()] = None
-) -> RedirectResponse:
-    _check_form_token(request, token)
-    manager.lifecycle.resume(name)
-    return RedirectResponse(f"/studies/{name}", status_code=303)
-
-
 @router.get("/compare", response_class=HTMLResponse)
 def compare_page(
     request: Request, manager: Manager, names: Annotated[list[str], Query(min_length=1, max_length=12)]
