@@ -17,6 +17,7 @@ from starlette.middleware.trustedhost import TrustedHostMiddleware
 from afpe.search.storage import open_storage
 from afpe.service.api.errors import install_error_handlers
 from afpe.service.api.guard import RequestGuard
+from afpe.service.api.headers import SecurityHeaders
 from afpe.service.api.routes import health_router, router
 from afpe.service.jobs.backend import JobBackend
 from afpe.service.jobs.ray_jobs import RayJobBackend
@@ -68,4 +69,5 @@ def create_app(settings: ServiceSettings | None = None, backend: JobBackend | No
         max_upload_bytes=settings.max_upload_bytes,
     )
     app.add_middleware(TrustedHostMiddleware, allowed_hosts=settings.allowed_hosts)
+    app.add_middleware(SecurityHeaders)  # outermost: every answer carries them, the guard's refusals too
     return app
