@@ -11,7 +11,8 @@ Goal: ICC >= 0.8. Trainer settings come from a spec (default studies/quickstart.
 the quickstart as shipped before the field task (octant of a cube, anisotropy 1,1,4). History, 2 shared cores:
 the pre-issue-11 quickstart ICC 0.375 (within SD 0.45, between 0.35); `target: centre`, 15 epochs: ICC 0.237;
 mean pooling without a CLS token: ICC 0.058 (22 of 24 runs at chance), neither adopted; the octant quickstart
-of 16^3 voxels, 1024 samples, batch 16: ICC 0.541 (within SD 0.49, between 0.53). `synthetic3d_field` with
+of 16^3 voxels, 1024 samples, batch 16: ICC 0.541 (within SD 0.49, between 0.53; `--before` again on an idle
+machine a session later: 0.392, within 0.61, between 0.49, 84 s). `synthetic3d_field` with
 the label summed over lit cells and a pooled head: ICC 0.244 (most runs above val_loss 1), not adopted. The
 quickstart read per token (`pool: tokens`, dim 64, 10 epochs, metric r2): ICC 0.954 (within SD 0.095, between
 0.43; 336 s with 2 workers beside two other sessions' jobs), goal met.
