@@ -281,22 +281,25 @@ class StudyQueries:
         record = get_record(self.sessions, name)
         return trials_text(self._trials(name), "csv", SearchSpace.from_spec(record.spec))
 
-    def figure(self, name: str, kind: str, unless: str = "") -> tuple[str, str | None]:
+    def figure(self, name: str, kind: str, unless: str = "", states: Sequence[str] = ()) -> tuple[str, str | None]:
         """(the ETag of plot `kind` of study `name`: a hash of its Plotly JSON, that JSON; None when the ETag is
-        in `unless`, an If-None-Match header). A figure is built once per `study_version`, so a new version
-        whose figure of this kind is the same keeps its ETag. NotFound for an unknown study; Conflict when the
-        study has no data for the plot yet."""
+        in `unless`, an If-None-Match header). `states`: only trials in these states (all if empty). A figure is
+        built once per `study_version` and state filter, so a new version whose figure of this kind is the same
+        keeps its ETag. NotFound for an unknown study; Conflict when the study (or the filter) leaves no data for
+        the plot."""
         record = self.lifecycle.refresh(get_record(self.sessions, name))
         trials = self._trials(name)
+        chosen = tuple(sorted(set(states)))
 
         def build() -> tuple[str, str]:
+            shown = [t for t in trials if t.state.name in chosen] if chosen else trials
             try:
-                text = build_figure(kind, trials, SearchSpace.from_spec(record.spec)).to_json()
+                text = build_figure(kind, shown, SearchSpace.from_spec(record.spec)).to_json()
             except ValueError as error:
                 raise Conflict(f"plot {kind}: {error}") from None
             return f'"{hashlib.blake2b(text.encode(), digest_size=12).hexdigest()}"', text
 
-        etag, text = self._latest.get(("figure", name, kind), study_version(record.spec, trials), build)
+        etag, text = self._latest.get(("figure", name, kind, chosen), study_version(record.spec, trials), build)
         return etag, None if etag in unless else text
 
     def compare(self, names: Sequence[str]) -> CompareResult:

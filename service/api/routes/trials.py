@@ -98,12 +98,19 @@ def get_trial_checkpoint(name: str, number: int, manager: Manager) -> FileRespon
 
 @router.get(
     "/plots/{kind}",
-    summary="A Plotly figure (JSON) of the study; with its ETag in If-None-Match, 304 while the figure is unchanged",
+    summary="A Plotly figure (JSON) of the study, of the trials in `state` (all if none); with its ETag in "
+    "If-None-Match, 304 while the figure is unchanged",
     response_model=PlotlyFigure,
     responses={**ERRORS, 304: {"description": "the figure did not change since the ETag given"}},
 )
-def get_plot(name: str, kind: PlotKind, manager: Manager, request: Request) -> Response:
-    etag, figure = manager.queries.figure(name, kind.value, request.headers.get("if-none-match", ""))
+def get_plot(
+    name: str,
+    kind: PlotKind,
+    manager: Manager,
+    request: Request,
+    state: States = [],  # noqa: B006 - FastAPI copies a list default
+) -> Response:
+    etag, figure = manager.queries.figure(name, kind.value, request.headers.get("if-none-match", ""), state)
     headers = {"ETag": etag, "Cache-Control": "no-cache"}
     if figure is None:
         return Response(status_code=304, headers=headers)

@@ -76,3 +76,21 @@ def test_a_running_trial_is_read_fresh_while_ended_ones_are_kept(make_settings, 
         assert (newest()["state"], newest()["value"]) == ("COMPLETE", 2.0)
         page = client.get("/studies/table/trials", params=best_first).text
         assert f'trials/{running.number}">' in page, "the table's ordering follows the trial that ended"
+
+
+def test_plots_take_the_same_state_filter(make_settings, store_table_study):
+    settings = make_settings()
+    store_table_study(settings.storage)
+    with TestClient(create_app(settings)) as client:
+        everything = client.get("/api/studies/table/plots/timeline")
+        failed = client.get("/api/studies/table/plots/timeline", params={"state": "FAIL"})
+        assert everything.status_code == failed.status_code == 200
+        assert {trace["name"] for trace in everything.json()["data"]} >= {"COMPLETE", "FAIL"}
+        assert {trace["name"] for trace in failed.json()["data"]} == {"FAIL"}
+        assert failed.headers["etag"] != everything.headers["etag"]
+        # a FAIL has no value: the filter leaves the ratio plot no point to draw
+        points = client.get("/api/studies/table/plots/ratio").json()["data"]
+        nothing = client.get("/api/studies/table/plots/ratio", params={"state": "FAIL"}).json()["data"]
+        assert sum(len(trace.get("x") or []) for trace in points) >= 32
+        assert sum(len(trace.get("x") or []) for trace in nothing) == 0
+        assert client.get("/api/studies/table/plots/ratio", params={"state": "DONE"}).status_code == 422
