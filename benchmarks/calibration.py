@@ -19,6 +19,12 @@ found 0.306 [95 % CI 0.00246, 38.1] / 0.966 [0.31, 3] / 2.42 [0.74, 7.9] (per se
 0.821, 1.62, 0.678 / 2.13, 1.62, 4.1); `calibration: spearman=1.000 within_2x=3/3`. With 10 trials per search
 the smoothed optimum equals the best trial's ratio in every search here; one search in nine (l = 0.2, 0.4,
 seed 1) landed 5.6x off its prediction, hence the wide first interval.
+Full sweep (5 settings x 3 seeds x 24 trials, idle machine, 1291 s): predicted 0.25 / 0.5 / 1 / 2 / 4, found
+(smoothed) 0.465 [0.0436, 4.96] / 0.264 [0.021, 3.32] / 0.959 [0.272, 3.39] / 4.08 [1.62, 10.3] / 5.11 [2.44, 10.7];
+`calibration: spearman=0.900 within_2x=4/5` (best trial: spearman 0.800, within_2x 3/5). The miss is l = 0.4, 0.2
+(found 4.08 for a predicted 2), as in the quickstart: above the prediction where l0 > l1. The seeds share their
+sampler draws across settings (seed s draws the same 24 scale pairs for every setting), so a found ratio is
+one of the same candidates in every row.
 
     python benchmarks/calibration.py [--quick] [--trials 24] [--seeds 3] [--epochs 10] [--workers 2]
 """
