@@ -15,9 +15,9 @@ import torch
 from torch.utils.data import DataLoader
 
 from afpe.trainers.batches import eval_loader, loader_workers, train_loader
-from afpe.trainers.checkpoint import load_checkpoint, save_checkpoint
+from afpe.trainers.checkpoint import load_checkpoint, save_atomically, save_checkpoint
 from afpe.trainers.device import autocast_context, select_device
-from afpe.trainers.model_file import model_arguments, model_content, save_model_file
+from afpe.trainers.model_file import model_arguments, model_content
 from afpe.trainers.objectives import Objective
 from afpe.trainers.settings import TrainConfig
 from afpe.trainers.tasks import build_task
@@ -154,7 +154,7 @@ def train(
                 },
             )
         if model_file is not None and epoch == config.epochs:
-            save_model_file(model_file, model_content(config, outcome()))
+            save_atomically(model_file, model_content(config, outcome()))
         if report is not None:
             report(epoch, metrics)
     return outcome()

@@ -10,7 +10,6 @@ from typing import Any
 
 import torch
 
-from afpe.trainers.checkpoint import save_atomically
 from afpe.trainers.settings import TrainConfig
 from afpe.trainers.tasks.base import TaskInfo
 from afpe.trainers.vit import ViT
@@ -62,11 +61,6 @@ def model_content(config: TrainConfig, result: dict[str, Any]) -> dict[str, Any]
         "metrics": result["metrics"],
         "model": result["model"],
     }
-
-
-def save_model_file(path: str | Path, content: dict[str, Any]) -> Path:
-    """Write `content` to `path` atomically (`checkpoint.save_atomically`)."""
-    return save_atomically(path, content)
 
 
 def load_model(path: str | Path) -> tuple[ViT, dict[str, Any]]:
