@@ -66,6 +66,9 @@ def monai_text(study: optuna.Study) -> str:
         "cls": "a linear head on the CLS token (MONAI's CLS token has no position embedding)",
         "mean": "a linear head on the mean patch token: add yours on the tokens the ViT returns",
         "tokens": f"{info.n_outputs} value(s) per patch token: add your head on the tokens the ViT returns",
+        "voxels": f"{info.n_outputs} classes per voxel: the study's UNETR-style decoder reads the input and every "
+        "block's tokens (MONAI's UNETR takes no pos_embed_type: copy this table into its "
+        "vit.patch_embedding.position_embeddings, frozen)",
     }[pool]
     runs = f"mean of {answer.best.n} runs" if answer.best.n > 1 else "one run"
     mean = f"{spec.metric} {answer.best.mean:.6g}, {runs}"

@@ -133,7 +133,7 @@ def _train(args: argparse.Namespace) -> int:
         if config.positions == "physical":
             from afpe.trainers.tasks import build_task
 
-            info = build_task(config.task, config.task_options).info(config.model.patch_size)
+            info = build_task(config.task, config.task_options, config.data_root).info(config.model.patch_size)
             print(info.positions_note(config.positions, config.reference_length))
     return 0
 

@@ -37,6 +37,7 @@ def model_arguments(config: TrainConfig, info: TaskInfo) -> dict[str, Any]:
         "mlp_ratio": config.model.mlp_ratio,
         "cls_token": config.model.cls_token,
         "pool": info.resolve_pool(config.model.pool, config.model.cls_token),
+        "decoder_features": config.model.decoder_features,
     }
 
 

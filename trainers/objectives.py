@@ -1,4 +1,5 @@
-"""What a task predicts: the loss on model outputs and the validation metrics (scikit-learn), with directions.
+"""What a task predicts: the loss on model outputs and the validation metrics (scikit-learn; MONAI for Dice),
+with directions.
 
 Every objective also reports `val_loss` (its training loss on the validation set, minimised).
 """
@@ -7,6 +8,7 @@ from __future__ import annotations
 
 import math
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from types import ModuleType
 
 import numpy as np
@@ -27,8 +29,9 @@ class Objective(ABC):
     n_outputs: int
     metrics: dict[str, Direction]
     default_metric: str
-    #: One prediction per patch token (`n_outputs` each; the model's `pool` is "tokens") instead of one per input.
-    per_token: bool = False
+    #: The pooling a dense objective needs (`ModelConfig.pool`): "tokens" = `n_outputs` values per patch token,
+    #: "voxels" = `n_outputs` channels per input voxel (the ViT's segmentation decoder); None = one per input.
+    dense: str | None = None
 
     @abstractmethod
     def loss(self, outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor: ...
@@ -114,7 +117,7 @@ class TokenRegression(Objective):
     metrics = {"r2": "maximize", "mae": "minimize", "rmse": "minimize", "val_loss": "minimize"}
     default_metric = "r2"
     n_outputs = 1
-    per_token = True
+    dense = "tokens"
 
     def loss(self, outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         scored = torch.isfinite(targets)
@@ -130,6 +133,46 @@ class TokenRegression(Objective):
             "mae": float((pred - y).abs().mean()),
             "rmse": math.sqrt(mse),
         }
+
+
+class Segmentation(Objective):
+    """Voxel labels 0..C-1 (0 the background): outputs (n, C, *spatial) logits, targets (n, *spatial) int.
+    Loss: MONAI's `DiceCELoss` (soft Dice over all C classes + cross-entropy, softmax, one-hot targets). Metrics:
+    `dice_<class>` = MONAI's `DiceMetric` of the argmax prediction per foreground class, averaged over the samples
+    whose label has that class (an absent class is not scored: NaN, skipped); `dice` = the mean of the foreground
+    classes' values (maximised, the default), `val_loss`. Class names are lower-cased into metric names."""
+
+    default_metric = "dice"
+    dense = "voxels"
+
+    def __init__(self, class_names: Sequence[str]) -> None:
+        if len(class_names) < 2:
+            raise ValueError(f"segmentation needs the background and at least one class, got {list(class_names)}")
+        self.class_names = tuple(class_names)
+        self.n_outputs = len(class_names)
+        foreground = [f"dice_{name.lower()}" for name in self.class_names[1:]]
+        self.metrics = {"dice": "maximize", **dict.fromkeys(foreground, "maximize"), "val_loss": "minimize"}
+        self._loss: torch.nn.Module | None = None
+
+    def loss(self, outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        if self._loss is None:  # MONAI imported on first use, as scikit-learn is
+            from monai.losses import DiceCELoss
+
+            self._loss = DiceCELoss(to_onehot_y=True, softmax=True)
+        return self._loss(outputs, targets.long().unsqueeze(1))
+
+    def scores(self, outputs: torch.Tensor, targets: torch.Tensor) -> dict[str, float]:
+        from monai.metrics import DiceMetric
+
+        metric = DiceMetric(
+            include_background=False, reduction="mean_batch", get_not_nans=True, num_classes=self.n_outputs
+        )
+        metric(outputs.argmax(1, keepdim=True), targets.long().unsqueeze(1))
+        means, counts = metric.aggregate()  # a class no sample has: mean 0 over 0 samples -> NaN
+        per_class = [float(mean) if count else math.nan for mean, count in zip(means, counts, strict=True)]
+        scores = {f"dice_{name.lower()}": value for name, value in zip(self.class_names[1:], per_class, strict=True)}
+        present = [value for value in per_class if not math.isnan(value)]
+        return {"dice": sum(present) / len(present) if present else math.nan, **scores}
 
 
 def _class_auroc(y: np.ndarray, probs: np.ndarray) -> float:

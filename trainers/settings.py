@@ -20,11 +20,13 @@ class ModelConfig(BaseModel):
     mlp_ratio: float = Field(2.0, gt=0, le=16, description="MLP hidden width / dim")
     patch_size: list[int] | None = Field(None, description="per-axis patch size; None = task default")
     cls_token: bool = True
-    pool: Literal["cls", "mean", "tokens"] | None = Field(
+    pool: Literal["cls", "mean", "tokens", "voxels"] | None = Field(
         None,
-        description="cls or mean: one prediction per input; tokens: one per patch (dense tasks); "
-        "None = the task's (tokens for dense tasks, else cls, or mean without a CLS token)",
+        description="cls or mean: one prediction per input; tokens: one per patch; voxels: one per voxel through a "
+        "UNETR-style decoder (segmentation); None = the task's (its dense pooling, else cls, or mean without a "
+        "CLS token)",
     )
+    decoder_features: int = Field(16, ge=1, le=512, description="pool voxels: the decoder's feature size F (UNETR's)")
 
     @field_validator("patch_size", mode="before")
     @classmethod

@@ -4,7 +4,8 @@ tokens = Conv_Nd(kernel = stride = patch)(x) flattened row-major, [CLS] first wh
 tokens += encoding() (`spacing`: None for normalized positions, else the token spacing in reference lengths);
 timm `Block`s (fused scaled-dot-product attention); LayerNorm; CLS or mean pool; head.
 With `pool="tokens"` there is no pooling: the head reads every patch token, output (B, n_patches * n_outputs)
-in token order (a dense prediction, one value per token).
+in token order (a dense prediction, one value per token). With `pool="voxels"` a UNETR-style decoder
+(`decoder.py`) reads the input and every block's tokens: output (B, n_outputs, *spatial) (segmentation).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from timm.models.vision_transformer import Block, init_weights_vit_timm
 from torch import nn
 
 from afpe.encodings import build_encoding
+from afpe.trainers.decoder import UnetrDecoder
 from afpe.trainers.grid import patch_grid
 
 _CONV = {1: nn.Conv1d, 2: nn.Conv2d, 3: nn.Conv3d}
@@ -25,8 +27,9 @@ _layer_norm = partial(nn.LayerNorm, eps=1e-6)
 
 
 class ViT(nn.Module):
-    """Input (B, C, *spatial) with 1 to 3 spatial axes; output (B, n_outputs), or (B, n_patches * n_outputs)
-    with `pool="tokens"`."""
+    """Input (B, C, *spatial) with 1 to 3 spatial axes; output (B, n_outputs), (B, n_patches * n_outputs) with
+    `pool="tokens"`, or (B, n_outputs, *spatial) with `pool="voxels"` (`decoder_features`: the decoder's F).
+    ValueError naming `model.patch_size` when `pool="voxels"` and the input is not a whole number of patches."""
 
     def __init__(
         self,
@@ -46,6 +49,7 @@ class ViT(nn.Module):
         mlp_ratio: float = 2.0,
         cls_token: bool = True,
         pool: str = "cls",
+        decoder_features: int = 16,
     ) -> None:
         super().__init__()
         self.grid = patch_grid(spatial, patch_size)
@@ -61,19 +65,43 @@ class ViT(nn.Module):
             *(Block(dim, heads, mlp_ratio=mlp_ratio, qkv_bias=True, norm_layer=_layer_norm) for _ in range(depth))
         )
         self.norm = _layer_norm(dim)
-        self.head = nn.Linear(dim, n_outputs)
+        if pool == "voxels":
+            if any(g * p != s for g, p, s in zip(self.grid, patch_size, spatial, strict=True)):
+                raise ValueError(f"model.patch_size {list(patch_size)} must divide the input {list(spatial)}")
+            self.head = UnetrDecoder(
+                in_channels=in_channels,
+                dim=dim,
+                depth=depth,
+                grid=self.grid,
+                patch_size=patch_size,
+                n_outputs=n_outputs,
+                features=decoder_features,
+            )
+        else:
+            self.head = nn.Linear(dim, n_outputs)
         if self.cls_token is not None:
             trunc_normal_(self.cls_token, std=0.02)
-        # timm's ViT initialisation for our layers; the encoding keeps its own (seeded) draw.
-        for module in (self.blocks, self.norm, self.head):
+        # timm's ViT initialisation for our layers; the encoding keeps its own (seeded) draw, the decoder's
+        # convolutions PyTorch's (as in MONAI's UNETR).
+        for module in (self.blocks, self.norm, *([self.head] if pool != "voxels" else [])):
             module.apply(init_weights_vit_timm)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        image = x
         x = self.patch_embed(x).flatten(2).transpose(1, 2)
+        first = int(self.cls_token is not None)
         if self.cls_token is not None:
             x = torch.cat([self.cls_token.expand(x.shape[0], -1, -1), x], dim=1)
-        x = self.norm(self.blocks(x + self.pos_embed()))
-        patches = x[:, int(self.cls_token is not None) :]
+        x = x + self.pos_embed()
+        if self.pool == "voxels":
+            hidden = [x[:, first:]]
+            for block in self.blocks:
+                x = block(x)
+                hidden.append(x[:, first:])
+            hidden[-1] = self.norm(hidden[-1])
+            return self.head(image, hidden)
+        x = self.norm(self.blocks(x))
+        patches = x[:, first:]
         if self.pool == "tokens":
             return self.head(patches).flatten(1)
         return self.head(x[:, 0] if self.pool == "cls" else patches.mean(dim=1))

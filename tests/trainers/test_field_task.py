@@ -24,7 +24,7 @@ def arrays(options: dict) -> tuple[np.ndarray, ...]:
 def test_geometry_follows_grid_and_patch() -> None:
     info = task_info("synthetic3d_field", {**SMALL, "patch": 2})
     assert (info.input_shape, info.patch_size, info.patch_grid) == ((1, 12, 10, 8), (2, 2, 2), (6, 5, 4))
-    assert info.per_token and info.n_outputs == 1 and info.default_metric == "r2" and "val_loss" in info.metrics
+    assert info.dense == "tokens" and info.n_outputs == 1 and info.default_metric == "r2" and "val_loss" in info.metrics
     x, y, vx, vy = arrays({**SMALL, "patch": 2})
     assert x.shape == (64, 1, 12, 10, 8) and vx.shape == (32, 1, 12, 10, 8)
     assert y.shape == (64, 120) and vy.shape == (32, 120) and y.dtype == np.float32

@@ -85,7 +85,8 @@ class TaskInfo:
     patch_size: tuple[int, ...]
     patch_grid: tuple[int, ...]
     n_outputs: int
-    per_token: bool = False
+    #: The pooling a dense task needs: "tokens" (one prediction per patch token), "voxels" (per input voxel), or None.
+    dense: str | None = None
     #: Distance between neighbouring token centres per patch-grid axis, in `units` (`Task.voxel_spacing` · patch).
     spacing: tuple[float, ...] = ()
     #: The unit of each axis's spacing, e.g. ("voxel", "voxel", "voxel") or ("frame", "pixel", "pixel").
@@ -121,16 +122,17 @@ class TaskInfo:
         )
 
     def resolve_pool(self, pool: str | None, cls_token: bool = True) -> str:
-        """The model's pooling for this task: `pool`, or when None the task's default ("tokens" for a per-token
-        task, else "cls", or "mean" without a CLS token). Raises ValueError naming `model.pool` when `pool` is
-        "tokens" for a per-input task or anything else for a per-token task."""
-        if pool is None:
-            return "tokens" if self.per_token else "cls" if cls_token else "mean"
-        if self.per_token and pool != "tokens":
-            raise ValueError(f"model.pool: task {self.name!r} predicts one value per token: set pool to 'tokens'")
-        if not self.per_token and pool == "tokens":
+        """The model's pooling for this task: `pool`, or when None the task's default (the pooling a dense task
+        needs, `dense`; else "cls", or "mean" without a CLS token). Raises ValueError naming `model.pool` when
+        `pool` does not fit the task."""
+        if self.dense is not None:
+            if pool not in (None, self.dense):
+                per = "patch token" if self.dense == "tokens" else "voxel"
+                raise ValueError(f"model.pool: task {self.name!r} predicts per {per}: set pool to {self.dense!r}")
+            return self.dense
+        if pool in ("tokens", "voxels"):
             raise ValueError(f"model.pool: task {self.name!r} predicts one value per input: use 'cls' or 'mean'")
-        return pool
+        return pool or ("cls" if cls_token else "mean")
 
 
 class ArrayDataset(Dataset):
@@ -255,7 +257,7 @@ class Task(ABC):
             patch_size=patch,
             patch_grid=patch_grid(self.input_shape[1:], patch),
             n_outputs=objective.n_outputs,
-            per_token=objective.per_token,
+            dense=objective.dense,
             spacing=tuple(p * h for p, h in zip(patch, self.voxel_spacing, strict=True)),
             units=self.axis_units,
         )
