@@ -175,15 +175,14 @@ def lr_factor(step: int, steps_per_epoch: int, warmup_epochs: float, epochs: int
 def evaluate(
     model: torch.nn.Module, loader: DataLoader, objective: Objective, device: torch.device, autocast: Any
 ) -> dict[str, float]:
-    """Validation metrics of `model` over the whole (deterministic) loader."""
+    """Validation metrics of `model` over the whole (deterministic) loader, batch by batch (`Objective.scorer`)."""
     model.eval()
-    outputs, targets = [], []
+    scorer = objective.scorer()
     with torch.no_grad(), autocast:
         for inputs, target in loader:
-            outputs.append(model(normalize(inputs.to(device, non_blocking=True))).float().cpu())
-            targets.append(target)
+            scorer.add(model(normalize(inputs.to(device, non_blocking=True))).float().cpu(), target)
     model.train()
-    return objective.evaluate(torch.cat(outputs), torch.cat(targets))
+    return scorer.result()
 
 
 def _train_epoch(

@@ -43,6 +43,24 @@ class Objective(ABC):
     def evaluate(self, outputs: torch.Tensor, targets: torch.Tensor) -> dict[str, float]:
         return {**self.scores(outputs, targets), "val_loss": float(self.loss(outputs, targets))}
 
+    def scorer(self) -> Scorer:
+        """What the validation pass feeds batch by batch (`Scorer.add`, then `Scorer.result`)."""
+        return Scorer(self)
+
+
+class Scorer:
+    """Keeps every batch's outputs and evaluates the whole set at the end (AUROC and r2 need every sample)."""
+
+    def __init__(self, objective: Objective) -> None:
+        self.objective, self.outputs, self.targets = objective, [], []
+
+    def add(self, outputs: torch.Tensor, targets: torch.Tensor) -> None:
+        self.outputs.append(outputs)
+        self.targets.append(targets)
+
+    def result(self) -> dict[str, float]:
+        return self.objective.evaluate(torch.cat(self.outputs), torch.cat(self.targets))
+
 
 class Classification(Objective):
     """Single-label classes: cross-entropy; `accuracy`, `auroc` (binary, or macro one-vs-rest)."""
@@ -162,17 +180,41 @@ class Segmentation(Objective):
         return self._loss(outputs, targets.long().unsqueeze(1))
 
     def scores(self, outputs: torch.Tensor, targets: torch.Tensor) -> dict[str, float]:
+        scorer = self.scorer()
+        scorer.add(outputs, targets)
+        return {k: v for k, v in scorer.result().items() if k != "val_loss"}
+
+    def scorer(self) -> SegmentationScorer:
+        return SegmentationScorer(self)
+
+
+class SegmentationScorer(Scorer):
+    """Streams: keeps no logits (a validation set of volumes would not fit), only MONAI's `DiceMetric` buffer of
+    per-sample Dice values and the loss summed per sample. Every sample has the same voxel count, so the mean of
+    the per-batch `DiceCELoss` weighted by batch size is the whole set's."""
+
+    def __init__(self, objective: Segmentation) -> None:
         from monai.metrics import DiceMetric
 
-        metric = DiceMetric(
-            include_background=False, reduction="mean_batch", get_not_nans=True, num_classes=self.n_outputs
+        super().__init__(objective)
+        self.metric = DiceMetric(
+            include_background=False, reduction="mean_batch", get_not_nans=True, num_classes=objective.n_outputs
         )
-        metric(outputs.argmax(1, keepdim=True), targets.long().unsqueeze(1))
-        means, counts = metric.aggregate()  # a class no sample has: mean 0 over 0 samples -> NaN
+        self.loss_sum, self.count = 0.0, 0
+
+    def add(self, outputs: torch.Tensor, targets: torch.Tensor) -> None:
+        self.metric(outputs.argmax(1, keepdim=True), targets.long().unsqueeze(1))
+        self.loss_sum += float(self.objective.loss(outputs, targets)) * len(outputs)
+        self.count += len(outputs)
+
+    def result(self) -> dict[str, float]:
+        means, counts = self.metric.aggregate()  # a class no sample has: mean 0 over 0 samples -> NaN
         per_class = [float(mean) if count else math.nan for mean, count in zip(means, counts, strict=True)]
-        scores = {f"dice_{name.lower()}": value for name, value in zip(self.class_names[1:], per_class, strict=True)}
+        names = self.objective.class_names[1:]
+        scores = {f"dice_{name.lower()}": value for name, value in zip(names, per_class, strict=True)}
         present = [value for value in per_class if not math.isnan(value)]
-        return {"dice": sum(present) / len(present) if present else math.nan, **scores}
+        dice = sum(present) / len(present) if present else math.nan
+        return {"dice": dice, **scores, "val_loss": self.loss_sum / max(self.count, 1)}
 
 
 def _class_auroc(y: np.ndarray, probs: np.ndarray) -> float:

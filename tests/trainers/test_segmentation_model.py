@@ -133,3 +133,15 @@ def test_a_segmentation_task_takes_voxel_pooling_only(pool: str, error: str) -> 
     with pytest.raises(ValueError, match="model.pool"):
         pooled.resolve_pool("voxels")
     assert ModelConfig(pool="voxels", decoder_features=8).decoder_features == 8
+
+
+def test_the_streaming_scorer_equals_the_whole_set_evaluation() -> None:
+    """The validation pass feeds batches of different sizes; no logits are kept, the figures are the same."""
+    objective, generator = Segmentation(["background", "a", "b"]), torch.Generator().manual_seed(0)
+    outputs, targets = torch.randn(5, 3, 6, 6, 4, generator=generator), torch.randint(0, 3, (5, 6, 6, 4))
+    scorer = objective.scorer()
+    scorer.add(outputs[:3], targets[:3])
+    scorer.add(outputs[3:], targets[3:])
+    streamed, whole = scorer.result(), objective.evaluate(outputs, targets)
+    assert streamed.keys() == whole.keys() == objective.metrics.keys()
+    assert streamed == pytest.approx(whole, rel=1e-5)
