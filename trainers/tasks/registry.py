@@ -36,7 +36,17 @@ def task_info(name: str, options: Mapping[str, Any] | None = None) -> TaskInfo:
 #: Modules whose task classes register themselves, imported in this order (the order `list_tasks` shows).
 BUILTIN_MODULES = tuple(
     f"afpe.trainers.tasks.{module}"
-    for module in ("synthetic2d", "synthetic3d", "synthetic_video", "field3d", "medmnist3d", "chestx", "echonet")
+    for module in (
+        "synthetic2d",
+        "synthetic3d",
+        "synthetic_video",
+        "field3d",
+        "medmnist3d",
+        "chestx",
+        "echonet",
+        "msd",
+        "brats",
+    )
 )
 
 
