@@ -279,7 +279,8 @@ def decode_case(
     outside = sorted(set(found.tolist()) - set(label_values))
     if outside:
         raise DataError(
-            f"{case.label}: label value(s) {outside[:5]} outside the declared classes' values {list(label_values)}"
+            f"{case.label}: label value(s) {', '.join(f'{v:g}' for v in outside[:5])} outside the declared classes' "
+            f"values {list(label_values)}"
         )
     label = np.searchsorted(np.asarray(sorted(label_values)), label).astype(np.uint8)
     return {"image": image, "label": label, **_sampling(label)}
