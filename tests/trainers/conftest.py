@@ -15,6 +15,7 @@ import pytest
 #: The fixtures' voxel size in mm (x, y, z): thin in-plane, thick slices, as in the Decathlon's CT tasks.
 VOLUME_SPACING = (0.8, 0.8, 2.5)
 VOLUME_SHAPE = (40, 40, 12)
+BRATS_SURROUND = 2
 BRATS_SUFFIXES = {"2021": ("_", ("t1", "t1ce", "t2", "flair"), 4), "2023": ("-", ("t1n", "t1c", "t2w", "t2f"), 3)}
 
 ECHONET_COLUMNS = ["FileName", "EF", "ESV", "EDV", "FrameHeight", "FrameWidth", "FPS", "NumberOfFrames", "Split"]
@@ -136,11 +137,16 @@ def write_brats(
 ) -> Path:
     """BraTS case folders in the 2021 (`BraTS2021_00000/BraTS2021_00000_t1.nii.gz`, seg labels 0, 1, 2, 4) or
     2023 naming (`BraTS-GLI-00000-000/BraTS-GLI-00000-000-t1n.nii.gz`, labels 0, 1, 2, 3): classes 1..3 as blobs,
-    one file per modality."""
+    one file per modality, MRI-like: positive intensities in a "brain" with a zero surround of `BRATS_SURROUND`
+    voxels in x and y, as skull-stripped BraTS volumes have."""
     separator, modalities, enhancing = BRATS_SUFFIXES[version]
     for index in range(cases):
         name = f"BraTS2021_{index:05d}" if version == "2021" else f"BraTS-GLI-{index:05d}-000"
         image, label = blob_case(index, shape, spacing, 3, 4)
+        image += 200.0
+        surround = np.ones(shape[:2], bool)
+        surround[BRATS_SURROUND:-BRATS_SURROUND, BRATS_SURROUND:-BRATS_SURROUND] = False
+        image[surround] = 0.0
         label[label == 3] = enhancing
         for channel, suffix in enumerate(modalities):
             write_nifti(root / name / f"{name}{separator}{suffix}.nii.gz", image[..., channel], spacing)

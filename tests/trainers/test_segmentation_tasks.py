@@ -123,6 +123,7 @@ def test_each_case_is_decoded_once_into_the_cache(msd_root: Path, cache_dir: Pat
     train, _ = build_task("msd", {**SMALL, "foreground_fraction": 0.9}, msd_root).datasets()  # crops: same entries
     assert sorted(cache_dir.glob("msd/*/complete")) == entries and [e.stat().st_mtime_ns for e in entries] == stamps
     image = train.volumes[0]["image"]
+    assert image.shape == (1, *VOLUME_SHAPE)  # CT-like, no zero voxels: nothing cropped
     assert isinstance(image, np.memmap) and Path(image.filename).parent in {e.parent for e in entries}
     build_task("msd", {**SMALL, "pixdim": [1.6, 1.6, 2.5]}, msd_root).prepare()  # another shaping: new entries
     assert len(list(cache_dir.glob("msd/*/complete"))) == 10
@@ -138,6 +139,9 @@ def test_brats_2021_label_4_becomes_class_3_and_2023_names_are_read(
         assert written == ([0, 1, 2, 4] if version == "2021" else [0, 1, 2, 3])
         train, val = build_task("brats", SMALL, root).datasets()
         assert [np.unique(v["label"]).tolist() for v in train.volumes + val.volumes] == [[0, 1, 2, 3]] * 2
+    # the MRI path crops the zero surround (2 voxels in x and y) before the z-score, cached in float16
+    image = train.volumes[0]["image"]
+    assert image.shape == (4, 36, 36, 12) and image.dtype == np.float16
 
 
 def _rewrite_label(path: Path, change: Callable[[np.ndarray], np.ndarray]) -> None:

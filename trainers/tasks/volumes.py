@@ -3,15 +3,18 @@
 Reading (MONAI, one case at a time): `LoadImaged` (nibabel; one 4D file or one file per channel, stacked) ->
 `EnsureChannelFirstd` -> `Orientationd("RAS")` -> `Spacingd(pixdim)` (bilinear image, nearest label) when the option
 `pixdim` (mm) is set -> intensity: `ScaleIntensityRanged` of the option `ct_window` [low, high] onto [0, 1] (clipped;
-CT in HU) or, without a window, `NormalizeIntensityd` per channel over the nonzero voxels (z-score; MRI). A label's
-values must be the task's declared source values; the k-th of them (sorted) becomes class k (BraTS 2021: 4 -> 3).
+CT in HU) or, without a window (MRI), `CropForegroundd` to the bounding box of the nonzero voxels (a skull-stripped
+BraTS volume loses its zero surround) and `NormalizeIntensityd` per channel over the nonzero voxels (z-score). A
+label's values must be the task's declared source values; the k-th of them (sorted) becomes class k (BraTS 2021:
+4 -> 3).
 
 Cache: each case is decoded once into its own entry (`cache.cached_arrays`, keyed by the case's files and the
 options that shape it; the entries of a split are built a few at a time by `cache.decoded_in_order`): `image`
-float32 (C, X, Y, Z), `label` uint8 (X, Y, Z), `centre` (3,) the foreground's bounding-box centre (the volume's
-without foreground), `fg`/`bg` at most `MAX_INDICES` raveled foreground/background voxel indices, evenly spaced.
-One entry per case lets volumes of any size sit side by side, keeps a build's memory at a few volumes (a single
-flat array would need a second pass or every label in memory), and re-decodes nothing when cases are added.
+float16 (C, X, Y, Z) (z-scores and [0, 1] windows keep 3 significant digits on half float32's disk), `label` uint8
+(X, Y, Z), `centre` (3,) the foreground's bounding-box centre (the volume's without foreground), `fg`/`bg` at most
+`MAX_INDICES` raveled foreground/background voxel indices, evenly spaced. One entry per case lets volumes of any
+size sit side by side, keeps a build's memory at a few volumes (a single flat array would need a second pass or
+every label in memory), and re-decodes nothing when cases are added.
 
 Items: (image float32 (C, *roi), label int64 (*roi)) with classes 0..n_classes-1. Training: a crop of `roi` centred
 on a foreground voxel with probability `foreground_fraction`, else on a background one (MONAI's
@@ -274,7 +277,7 @@ def decode_case(
             f"differs from the image's {tuple(image.shape[1:])} ({case.images[0]})"
         )
     data = _shape_transform(options)(data)
-    image, label = np.asarray(data["image"], dtype=np.float32), np.asarray(data["label"][0])
+    image, label = np.asarray(data["image"], dtype=np.float16), np.asarray(data["label"][0])
     found = np.unique(label)
     outside = sorted(set(found.tolist()) - set(label_values))
     if outside:
@@ -289,6 +292,7 @@ def decode_case(
 def _shape_transform(options: VolumeOptions) -> Any:
     from monai.transforms import (
         Compose,
+        CropForegroundd,
         NormalizeIntensityd,
         Orientationd,
         ScaleIntensityRanged,
@@ -302,8 +306,17 @@ def _shape_transform(options: VolumeOptions) -> Any:
         low, high = options.ct_window
         transforms.append(ScaleIntensityRanged("image", a_min=low, a_max=high, b_min=0.0, b_max=1.0, clip=True))
     else:
+        keys = ["image", "label"]
+        crop = CropForegroundd(keys, "image", _nonzero, allow_smaller=True, start_coord_key=None, end_coord_key=None)
+        transforms.append(crop)
         transforms.append(NormalizeIntensityd("image", nonzero=True, channel_wise=True))
     return Compose(transforms)
+
+
+def _nonzero(image: torch.Tensor) -> torch.Tensor:
+    """The voxels `CropForegroundd` keeps: nonzero, the set `NormalizeIntensityd(nonzero=True)` z-scores over
+    (MONAI's default keeps positive values only, which would crop a CT read without a window to its soft tissue)."""
+    return image != 0
 
 
 def _sampling(label: np.ndarray) -> dict[str, np.ndarray]:
