@@ -17,6 +17,7 @@ import nibabel
 import numpy as np
 import pytest
 import torch
+import yaml
 
 from afpe.trainers import build_task, task_info
 from afpe.trainers.tasks.base import DataError
@@ -236,3 +237,15 @@ def test_afpe_train_reports_dice_on_both_layouts_with_physical_positions(
     assert summary["metric"] == "dice" and summary["positions"] == "physical"
     assert set(summary["metrics"]) == {"dice", "dice_ncr", "dice_ed", "dice_et", "val_loss", "train_loss"}
     assert 0.0 <= summary["metrics"]["dice"] <= 1.0
+
+
+def test_the_shipped_segmentation_specs_read_their_tasks_without_data() -> None:
+    studies = Path(__file__).resolve().parents[2] / "studies"
+    spleen = yaml.safe_load((studies / "msd-spleen-afpe.yaml").read_text())
+    info = build_task(spleen["task"], spleen["task_options"]).info()
+    assert (spleen["task"], spleen["metric"], spleen["trainer"]["positions"]) == ("msd", "dice", "physical")
+    assert info.units == ("mm", "mm", "mm") and info.spacing == (24.0, 24.0, 20.0)  # pixdim x patch
+    assert info.positions_note("physical").startswith("positions physical: scales in cycles per 192 mm")
+    brats = yaml.safe_load((studies / "brats-afpe.yaml").read_text())
+    assert (brats["task"], brats["metric"], brats["ratio"]) == ("brats", "dice", ["z", "xy"])
+    assert task_info(brats["task"], brats["task_options"]).patch_grid == (8, 8, 8)
