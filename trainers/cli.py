@@ -37,7 +37,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--seed", type=int, default=0, help="seed of initialisation and data order (default: 0)")
     parser.add_argument("--pe-seed", type=int, default=0, help="seed of the encoding's random draw (default: 0)")
     parser.add_argument("--metric", help="metric to select the best epoch (default: the task's)")
-    parser.add_argument("--data-root", help="dataset folder (medmnist3d, chestx, echonet)")
+    parser.add_argument("--data-root", help="dataset folder (medmnist3d, chestx, echonet, msd, brats)")
     parser.add_argument(
         "--option",
         action="append",
