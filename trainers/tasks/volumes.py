@@ -206,6 +206,7 @@ class VolumeCrops(AugmentedDataset):
         return len(self.volumes)
 
     def draw(self, index: int, rng: np.random.Generator | None) -> tuple[torch.Tensor, torch.Tensor]:
+        # MONAI is imported on first use here and in `decode_case`: a spec reads `Task.info()` without it (~5 s)
         from monai.transforms.utils import correct_crop_centers, generate_pos_neg_label_crop_centers
 
         volume = self.volumes[index]
