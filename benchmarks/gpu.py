@@ -7,7 +7,8 @@
    are skipped with a note). Ray's start is not counted. Prints each setting's trials/hour and its ratio to the
    plain loop, with the device and dtype the trials recorded, and the GPU utilisation (mean and peak over the
    node's GPUs) and peak GPU memory sampled from NVML (`nvidia-smi`, polled in a thread) while it ran: "n/a"
-   without CUDA or nvidia-smi. `--data-root` is handed to specs that read a dataset.
+   without CUDA or nvidia-smi. `--data-root` is handed to specs that read a dataset; its cache is built first
+   (not counted), e.g. `--spec msd-spleen-afpe --data-root ~/data/Task09_Spleen`.
 2. precision: val_loss at fixed scales, float32 vs bf16, over `--repeats` seeds (a tiny synthetic2d): with CUDA,
    CPU float32 vs the GPU's bf16 autocast; without, CPU float32 vs CPU bf16 autocast (same cast rules for matmul).
    Prints the mean difference bf16 - fp32 against the noise floor (the seed-to-seed SD of fp32) and their ratio.
@@ -36,7 +37,7 @@ from afpe.search.catalog import spec_path
 from afpe.search.driver import base_train_config, make_sampler, ray_session
 from afpe.search.spec import StudySpec, load_spec
 from afpe.search.testing import tiny_synthetic2d
-from afpe.trainers import train
+from afpe.trainers import build_task, train
 
 GPU_SHARES = (1.0, 0.5, 0.25, 0.125)
 CPU_SHARES = (1, 2)
@@ -104,9 +105,10 @@ class Throughput:
 
 def bench_spec(name: str, trials: int, epochs: int, resources: dict[str, float], data_root: str | None) -> StudySpec:
     """The spec `name` (a path or a shipped spec) cut to `trials` random trials of `epochs` epochs, no repeats,
-    no scheduler, `resources` per trial, as many at once as they fit."""
+    no scheduler, `resources` per trial (the spec's own GPU share dropped), as many at once as they fit."""
     overrides = [f"n_trials={trials}", f"trainer.epochs={epochs}", "repeats=null", "scheduler=null", "sampler=random"]
-    overrides += ["resources.max_concurrent=null", *(f"resources.{key}={value}" for key, value in resources.items())]
+    overrides += ["resources.max_concurrent=null", "resources.gpu=0"]  # CPU unless `resources` gives a GPU share
+    overrides += [f"resources.{key}={value}" for key, value in resources.items()]
     overrides += [f"data_root={data_root}"] if data_root else []
     path = spec_path(name)
     overrides.append(f"name=gpu-bench-{path.stem}-{'-'.join(f'{k}{v:g}' for k, v in resources.items())}")
@@ -151,6 +153,9 @@ def throughput(name: str, trials: int, epochs: int, data_root: str | None) -> No
     print(f"throughput: {trials} trials of {epochs} epochs, spec {name} (task {reference_spec.task})")
     if not on_gpu:
         print(f"  no CUDA here: resources.gpu {', '.join(map(str, GPU_SHARES))} skipped; CPU shares instead")
+    started = time.perf_counter()
+    build_task(reference_spec.task, reference_spec.task_options, reference_spec.resolved_data_root()).prepare()
+    print(f"  (dataset cache built in {time.perf_counter() - started:.1f} s, not counted)")
     reference = plain_loop(reference_spec)
     with tempfile.TemporaryDirectory(prefix="afpe-gpu-bench-") as folder:
         os.environ["AFPE_TUNE_DIR"] = os.path.join(folder, "tune")
