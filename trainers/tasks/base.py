@@ -219,8 +219,8 @@ class Task(ABC):
     @property
     def voxel_spacing(self) -> tuple[float, ...]:
         """Distance between neighbouring input elements per axis, in `axis_units`: the anisotropy stride for tasks
-        that simulate it (a unit of the original isotropic grid), else 1 (the data's pixels or voxels: no task
-        reads spacing metadata)."""
+        that simulate it (a unit of the original isotropic grid), else 1 (the data's pixels or voxels); the NIfTI
+        tasks override it with millimetres (`volumes.py`)."""
         if isinstance(self.options, AnisotropicOptions):
             return tuple(float(a) for a in self.options.strides(self.ndim))
         return (1.0,) * self.ndim
