@@ -43,7 +43,8 @@ def test_info_comes_from_the_options_without_data() -> None:
 @pytest.mark.parametrize(
     ("options", "field"),
     [({"roi": [16, 16, 6], "patch": [4, 4, 4]}, "multiple of patch"), ({"window": [0, 1]}, "window"),
-     ({"pixdim": [1, 0, 1]}, "pixdim"), ({"ct_window": [5, 1]}, "ct_window")],
+     ({"pixdim": [1, 0, 1]}, "pixdim"), ({"ct_window": [5, 1]}, "ct_window"),
+     ({"roi": [36, 36, 12], "patch": [6, 6, 2]}, "patch: .*powers of two")],
 )  # fmt: skip
 def test_bad_options_name_the_option(options: dict, field: str) -> None:
     with pytest.raises(ValueError, match=f"task_options of 'msd': .*{field}"):

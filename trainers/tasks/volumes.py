@@ -95,6 +95,13 @@ class VolumeOptions(TaskOptions):
             raise ValueError(f"needs [low, high] with low < high, got {value}")
         return value
 
+    @field_validator("patch")
+    @classmethod
+    def _powers_of_two(cls, value: list[int]) -> list[int]:
+        if any(p & (p - 1) for p in value) or max(value) < 2:
+            raise ValueError(f"the segmentation decoder needs powers of two, at least one > 1 (x, y, z), got {value}")
+        return value
+
     @model_validator(mode="after")
     def _roi_in_patches(self) -> VolumeOptions:
         if any(r % p for r, p in zip(self.roi, self.patch, strict=True)):
