@@ -21,7 +21,7 @@ from afpe.service.app import create_app
 def test_eight_parallel_resumes_run_one_driver_and_afpe_run_is_refused(make_settings, auth, tiny, tmp_path: Path):
     settings = make_settings()
     with TestClient(create_app(settings)) as client:
-        spec = tiny(client, "contested", n_trials=6, epochs=3)
+        spec = tiny(client, "contested", n_trials=6, epochs=30)  # still running when the CLI is refused, under load too
         assert client.post("/api/studies", json=spec, headers=auth).status_code == 201
         assert client.post("/api/studies/contested/cancel", headers=auth).json()["state"] == "cancelled"
         with ThreadPoolExecutor(8) as pool:
