@@ -1,7 +1,7 @@
 """scripts/compose-smoke end to end: docker-compose.yml's CPU profile built and brought up under a real container
 engine, the quickstart run over REST on its worker container, and nothing left after `down -v`.
 
-Minutes: about 4 on a machine where the images are cached, 12 or more on the first run (README, "Run a sweep
+Minutes: 45–80 s measured where the images are cached, 334 s on a first run that makes them (README, "Run a sweep
 cluster"). Skipped where no engine is installed, except in CI (`CI` set; `.ci/run` installs podman), where a missing
 engine fails the test. The script gives each run its own compose project, ports and temporary folder and tears down
 on failure and on SIGTERM, so two suites on one machine do not collide.
