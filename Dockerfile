@@ -1,7 +1,10 @@
 # One image for the Ray head, the Ray workers and the API (docker-compose.yml).
 # torch from PyPI is a CUDA build (its nvidia-* wheels bring CUDA and cuDNN); the host only needs the NVIDIA
 # driver and the NVIDIA container toolkit. The same image runs on CPU-only machines.
-FROM python:3.11-slim
+# BASE: any Debian-based image with Python 3.11 whose `python` and `pip` are on PATH; scripts/compose-smoke builds
+# from a locally made one (debootstrap, a venv at /usr/local) where no image registry can be reached.
+ARG BASE=python:3.11-slim
+FROM ${BASE}
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
