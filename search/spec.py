@@ -142,6 +142,10 @@ class StudySpec(_Strict):
         elif not self.axes:
             raise ValueError(f"axes: {self.encoding} needs at least one searched axis")
         self._check_axes(info.ndim, info.axis_names)
+        if self.trainer.positions == "physical":
+            needs = build_task(self.task, self.task_options).spacing_needs_data
+            if needs is not None:
+                raise ValueError(f"{needs}; a study places its tokens in physical units without reading the data")
         try:
             info.resolve_pool(self.trainer.model.pool)
         except ValueError as error:

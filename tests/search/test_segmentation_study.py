@@ -10,11 +10,14 @@ import re
 import subprocess
 from pathlib import Path
 
+import pytest
 import torch
 
 from afpe.encodings.upstream import rounding_bound
+from afpe.search import SpecError, load_spec
 from afpe.trainers.model_file import load_model
 
+SPLEEN = Path(__file__).resolve().parents[2] / "studies" / "msd-spleen-afpe.yaml"
 TINY = [
     "n_trials=2",
     "trainer.epochs=1",
@@ -62,3 +65,11 @@ def test_the_spleen_spec_runs_reports_dice_in_mm_and_exports_for_monai(
     ours = model.pos_embed()[:, 1:]  # the table the kept model trained with, CLS row dropped
     bound = rounding_bound(model.pos_embed.gaussian * torch.tensor(exported))
     assert theirs.shape == ours.shape and (theirs - ours).abs().max().item() <= bound
+
+
+def test_physical_positions_without_pixdim_are_refused_naming_it() -> None:
+    """Without pixdim a trial reads the spacing from the headers, which the study's notes and export cannot see."""
+    with pytest.raises(SpecError, match=r"task_options.pixdim: set the voxel size \(mm\)"):
+        load_spec(SPLEEN, ["task_options.pixdim=null"])
+    spec = load_spec(SPLEEN, ["task_options.pixdim=null", "trainer.positions=normalized"])
+    assert spec.search_space().positions_note is None

@@ -229,6 +229,13 @@ class Task(ABC):
     def axis_units(self) -> tuple[str, ...]:
         return self.units or (("pixel",) * 2 if self.ndim == 2 else ("voxel",) * self.ndim)
 
+    @property
+    def spacing_needs_data(self) -> str | None:
+        """None when `voxel_spacing` follows from the options alone; else what to set so that it does, starting
+        with the field's name (a study places its tokens without reading data: `search/spec.py` refuses physical
+        positions then, lest its notes and MONAI export use another spacing than its trials)."""
+        return None
+
     def prepare(self) -> None:
         """Build what `datasets` reads from the on-disk cache (`cache.py`), once, before trials start: tasks with
         `disk_cache` build their datasets; the others (generated in memory) do nothing."""

@@ -28,8 +28,9 @@ same split whatever order the files are listed in; adding a case moves at most o
 
 Physical spacing (`voxel_spacing`, `axis_units`): `pixdim` in mm when set (the volumes are resampled to it); else,
 when data_root is set, the median over the cases' NIfTI headers of the voxel size along each RAS axis (the affine's
-column norms, as `Spacingd` reads them; a header read, no decoding), in mm; else 1 voxel (units "voxel"). A study's
-spec computes its positions without data (`search/spec.py`), so a spec for physical positions sets `pixdim`.
+column norms, as `Spacingd` reads them; a header read, no decoding), in mm; else 1 voxel (units "voxel"). A study
+places its tokens without reading data, so its spec refuses physical positions without `pixdim`
+(`spacing_needs_data`).
 """
 
 from __future__ import annotations
@@ -170,6 +171,12 @@ class VolumeTask(Task):
     def axis_units(self) -> tuple[str, ...]:
         known = self.options.pixdim is not None or self.data_root is not None
         return ("mm",) * 3 if known else ("voxel",) * 3
+
+    @property
+    def spacing_needs_data(self) -> str | None:
+        if self.options.pixdim is not None:
+            return None
+        return "task_options.pixdim: set the voxel size (mm); without it the spacing is read from the volumes' headers"
 
     def datasets(self) -> tuple[Dataset, Dataset]:
         cases = self.cases()
