@@ -128,8 +128,9 @@ def _train(args: argparse.Namespace) -> int:
             f"best epoch {result['best_epoch']}/{result['epochs']} ({result['metric']} = {result['objective']:.4f}),"
             f" {result['seconds']:.1f} s"
         )
+        width = max(map(len, result["metrics"]), default=0)
         for name, value in result["metrics"].items():
-            print(f"  {name:<12} {value:.4f}")
+            print(f"  {name:<{width}}  {value:.4f}")
         if config.positions == "physical":
             from afpe.trainers.tasks import build_task
 

@@ -228,6 +228,8 @@ def test_afpe_train_reports_dice_on_both_layouts_with_physical_positions(
     run = afpe_train(*msd, *small, "--positions", "physical", cache=cache_dir)
     assert run.returncode == 0, run.stderr
     assert "best epoch" in run.stdout and re.search(r"dice_spleen\s+0\.\d+", run.stdout), run.stdout
+    rows = [line for line in run.stdout.splitlines() if re.fullmatch(r"  \w+ +\S+", line)]
+    assert len(rows) == 4 and len({line.rindex(" ") for line in rows}) == 1, run.stdout  # one value column
     assert "positions physical: scales in cycles per 20 mm (token spacing x: 3.2 mm, y: 3.2 mm, z: 5 mm)" in run.stdout
     run = afpe_train(
         "--task", "brats", "--data-root", str(brats_root), *small, "--encoding", "afpe", "--scales", "1,1,0.5",
