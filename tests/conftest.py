@@ -21,6 +21,13 @@ BARE_PATH = "/usr/bin:/bin"
 POSTGRES_ADMIN_URL = os.environ.get("AFPE_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The `container` tests first: their minutes (an image build on a new machine) then overlap the rest of the
+    suite in the other xdist process (`--dist loadfile` hands out files in collection order) instead of running
+    alone at its end."""
+    items.sort(key=lambda item: item.get_closest_marker("container") is None)
+
+
 @pytest.fixture(scope="session")
 def postgres_server() -> str:
     """The admin URL of the local PostgreSQL; fails loudly in CI when it is missing, skips elsewhere."""
