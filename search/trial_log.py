@@ -4,7 +4,8 @@ private Ray (whose temp dir, with Ray's own worker logs, is deleted when `afpe r
 Warnings are also collected so the trial can report them with its next result: the driver stores them on the
 Optuna trial (user attr `warnings`) and shows each distinct one once. Python shows a warning once per code
 location and process, so a reused Ray actor would hide it from every later trial: inside the capture every
-warning is shown ("always").
+warning is shown ("always"), except those an `ignore` filter names by message (a deliberate silencing of one known
+warning, such as MONAI's import-time deprecation in `afpe.trainers`).
 """
 
 from __future__ import annotations
@@ -75,7 +76,12 @@ def captured_trial_output(path: Path) -> Iterator[TrialLog]:
                 redirect_stderr(_Tee(sys.stderr, log)),
                 warnings.catch_warnings(),
             ):
+                silenced = [spec for spec in warnings.filters if spec[0] == "ignore" and spec[1] is not None]
                 warnings.simplefilter("always")
+                for _, message, category, module, lineno in reversed(silenced):
+                    warnings.filterwarnings(
+                        "ignore", message.pattern, category, module.pattern if module else "", lineno
+                    )
                 warnings.showwarning = trial.show
                 yield trial
         except BaseException:

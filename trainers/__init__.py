@@ -3,9 +3,14 @@ and `train(config, report, checkpoint_dir)`, called once per trial by the search
 
 from __future__ import annotations
 
+import warnings
 from typing import TYPE_CHECKING
 
 from afpe.encodings.lazy import lazy_exports
+
+# MONAI 1.6 calls `torch.jit.interface` (deprecated since torch 2.14) when `monai.networks.nets` is imported, which
+# any MONAI import pulls in: without this filter every segmentation trial stored and `afpe run` printed that warning.
+warnings.filterwarnings("ignore", message=r"`torch\.jit\.interface` is deprecated", category=FutureWarning)
 
 if TYPE_CHECKING:
     from afpe.trainers.loop import train
