@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import hashlib
 import json
@@ -260,26 +261,34 @@ class StudyQueries:
             )
         return CheckpointFile(path, meta.filename, trial.number)
 
+    def _shown_attrs(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        """A trial's user attrs as every read shows them (reads are not authenticated): `error` passes
+        `sanitize_error`, `log` is the log file's name (the path says where the driver ran)."""
+        shown = dict(attrs)
+        if isinstance(shown.get("error"), str):
+            shown["error"] = sanitize_error(shown["error"], self.secrets)
+        if isinstance(shown.get("log"), str):
+            shown["log"] = PurePath(shown["log"]).name
+        return shown
+
     def _trial_item(self, t: FrozenTrial, row: TrialRowView) -> TrialItem:
-        """A whole trial as reads show it (they are not authenticated): its `error` attr passes
-        `sanitize_error`, its `log` attr is the log file's name (the path says where the driver ran)."""
-        attrs = dict(t.user_attrs)
-        if isinstance(attrs.get("error"), str):
-            attrs["error"] = sanitize_error(attrs["error"], self.secrets)
-        if isinstance(attrs.get("log"), str):
-            attrs["log"] = PurePath(attrs["log"]).name
+        """A whole trial as reads show it (its user attrs: `_shown_attrs`)."""
         return TrialItem(
             **row.model_dump(),
-            user_attrs=attrs,
+            user_attrs=self._shown_attrs(t.user_attrs),
             intermediate_values=t.intermediate_values,
             datetime_start=t.datetime_start,
             datetime_complete=t.datetime_complete,
         )
 
     def trials_csv(self, name: str) -> str:
-        """The study's trials as the one CSV export of `afpe.search.export` (as `afpe export`)."""
+        """The study's trials as the one CSV export of `afpe.search.export` (as `afpe export`), their user attrs
+        as every read shows them (`_shown_attrs`)."""
         record = get_record(self.sessions, name)
-        return trials_text(self._trials(name), "csv", SearchSpace.from_spec(record.spec))
+        shown = [copy.copy(trial) for trial in self._trials(name)]  # the cached trials stay as stored
+        for trial in shown:
+            trial.user_attrs = self._shown_attrs(trial.user_attrs)
+        return trials_text(shown, "csv", SearchSpace.from_spec(record.spec))
 
     def figure(self, name: str, kind: str, unless: str = "", states: Sequence[str] = ()) -> tuple[str, str | None]:
         """(the ETag of plot `kind` of study `name`: a hash of its Plotly JSON, that JSON; None when the ETag is

@@ -52,6 +52,10 @@ def test_trials_sorted_filtered_paginated_and_one_trial(make_settings, store_tab
         for secret in ("/home/alice", "10.1.2.3", "abcdef123456"):
             assert secret not in trial["error"] and secret not in str(trial["user_attrs"])
         assert "CUDA out of memory" in trial["error"] and trial["intermediate_values"] == {"1": 0.4}
+        exported = client.get("/api/studies/table/trials", params={"format": "csv"}).text  # the CSV as the JSON
+        assert "trial-00036.log" in exported and "CUDA out of memory" in exported
+        for secret in ("/srv/tune", "/home/alice", "10.1.2.3", "abcdef123456"):
+            assert secret not in exported
         assert client.get("/api/studies/table/trials/99").status_code == 404
 
 
