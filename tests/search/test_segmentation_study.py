@@ -26,6 +26,7 @@ TINY = [
     "task_options.roi=[32, 32, 16]",
     "task_options.patch=[8, 8, 4]",
     "resources={cpus: 1, gpu: 0}",
+    "repeats={top_k: 1, seeds: 1}",  # the spec's repeats, cut to one
 ]
 
 
@@ -45,6 +46,7 @@ def test_the_spleen_spec_runs_reports_dice_in_mm_and_exports_for_monai(
 
     status = json.loads(afpe(afpe_executable, "status", "msd-spleen-afpe", "--json", env=user_env, cwd=tmp_path).stdout)
     assert status["metric"] == "dice" and 0.0 <= status["best"]["mean"] <= 1.0
+    assert status["best"]["n"] == 2  # the best configuration's search trial and its repeat
     # 32 x 32 x 16 voxels of 1.5 x 1.5 x 5 mm in patches of 8 x 8 x 4: tokens 12 x 12 x 20 mm apart
     assert status["positions"] == (
         "positions physical: scales in cycles per 80 mm (token spacing x: 12 mm, y: 12 mm, z: 20 mm)"
