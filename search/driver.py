@@ -330,8 +330,8 @@ def run_study(
     storage is lost and one when it is back. `outage_budget_s` (default $AFPE_STORAGE_OUTAGE_S, else 300):
     how long an outage is ridden out before StorageOutage ends the run. The study's lease (`lease.py`) is held
     throughout: LeaseHeldError (a ValueError naming the holder) when another driver runs the study."""
-    optuna_storage = open_storage(storage)
     guard = StorageGuard(public_url(storage or default_storage_url()), outage_budget_s, on_storage)
+    optuna_storage = guard.call(lambda: open_storage(storage))  # a database not up yet is waited for, as an outage
     checkpoints = study_folder(artifact_root(storage or default_storage_url()), spec.name)
     with driver_lease(storage, spec.name):
         return _run_leased(spec, optuna_storage, guard, ray_address, resume, on_progress, on_warning, checkpoints)

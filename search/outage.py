@@ -39,6 +39,9 @@ TRANSIENT_SQLSTATES = frozenset(
     {"40001", "40P01", "57P01", "57P02", "57P03", "08000", "08001", "08003", "08004", "08006", "53300"}
 )
 SQLITE_BUSY_TEXTS = ("database is locked", "database is busy", "disk i/o error", "unable to open database")
+# A server that answered and refused these credentials or this database (libpq gives no SQLSTATE at connect):
+# waiting would not help, so these are not transient.
+REFUSAL_TEXTS = ("authentication failed", "does not exist", "no pg_hba.conf entry", "no password supplied")
 
 T = TypeVar("T")
 
@@ -110,12 +113,13 @@ def is_transient(error: BaseException) -> bool:
 
 
 def _is_psycopg_operational(error: BaseException) -> bool:
-    """psycopg's OperationalError: a connection refused, reset or closed by a server shutting down."""
+    """psycopg's OperationalError: a connection refused, reset or closed by a server shutting down, or a host
+    name not resolved (yet: a container network's DNS reloads as containers join), but not a refusal."""
     try:
         import psycopg
     except ImportError:  # SQLite-only installs
         return False
-    return isinstance(error, psycopg.OperationalError)
+    return isinstance(error, psycopg.OperationalError) and not any(text in str(error) for text in REFUSAL_TEXTS)
 
 
 def retry(fn: Callable[[], T], budget_s: float, storage: str = "the storage") -> T:

@@ -122,7 +122,8 @@ def use_wal(engine: Engine) -> None:
 
 def open_storage(url: str | None = None) -> optuna.storages.RDBStorage:
     """An Optuna RDBStorage for `url` (default: `default_storage_url()`), its schema created here, once.
-    ValueError naming `storage` for an unsupported or unreachable database.
+    ValueError naming `storage` for an unsupported or unreachable database (raised from the database's error, so
+    `outage.is_transient` tells a server not up yet from one that refused the credentials).
 
     Creating a fresh schema from two processes at once can race (UniqueViolation): a failed attempt is
     retried, by which time the other process has finished it."""
@@ -138,7 +139,7 @@ def open_storage(url: str | None = None) -> optuna.storages.RDBStorage:
                 raise
             time.sleep(0.5 * (attempt + 1))
         except sqlalchemy.exc.OperationalError as error:
-            raise ValueError(f"storage: cannot connect to {safe_url}: {error.orig}") from None
+            raise ValueError(f"storage: cannot connect to {safe_url}: {error.orig}") from error
     raise AssertionError("unreachable")
 
 

@@ -45,9 +45,22 @@ def test_transient_errors_are_told_from_the_others(private_postgres: PrivatePost
     with pytest.raises(sqlalchemy.exc.OperationalError) as refused:
         engine.connect()
     assert is_transient(refused.value)
+    with pytest.raises(ValueError) as not_up:  # what a driver started before its database meets
+        open_storage(private_postgres.url)
+    assert is_transient(not_up.value) and str(not_up.value).startswith("storage: cannot connect to")
+    with pytest.raises(sqlalchemy.exc.OperationalError) as unresolved:  # a container network's DNS reloading
+        create_engine("postgresql+psycopg://afpe@no-such-host.invalid/afpe").connect()
+    assert is_transient(unresolved.value)
     private_postgres.start()
     with engine.connect() as connection:  # pool_pre_ping: a fresh connection after the restart
         assert connection.exec_driver_sql("SELECT 1").scalar() == 1
+    for refused_url in (  # the server answered and said no: waiting would not help
+        private_postgres.url.replace("postgres@", "nobody@"),
+        private_postgres.url.removesuffix("/postgres") + "/no_such_database",
+    ):
+        with pytest.raises(ValueError) as refusal:
+            open_storage(refused_url)
+        assert "does not exist" in str(refusal.value) and not is_transient(refusal.value)
 
 
 def test_writes_buffered_through_an_outage_land_in_order_once(private_postgres: PrivatePostgres) -> None:
@@ -187,3 +200,22 @@ def test_an_outage_past_its_budget_exits_2_then_resume_completes(
     states = [t.state for t in trials]
     assert states.count(TrialState.COMPLETE) == N_TRIALS and not {TrialState.RUNNING, TrialState.WAITING} & set(states)
     assert all("driver" in t.user_attrs["error"] for t in trials if t.state == TrialState.FAIL)
+
+
+def test_a_driver_started_before_its_database_waits_for_it_and_a_refused_one_does_not(
+    private_postgres: PrivatePostgres, tmp_path: Path, study_env
+) -> None:
+    private_postgres.stop()  # as in `docker compose up`: the driver may start while the database is not up yet
+    driver = start_afpe("run", str(write_spec(tmp_path, "early")), "--storage", private_postgres.url, env=study_env)
+    said = [driver.stdout.readline() for _ in range(2)]  # the study's line, then (bounded by the budget) the wait's
+    assert said[1].startswith("storage lost: postgresql+psycopg://postgres@127.0.0.1"), said + [driver.stderr.read()]
+    private_postgres.start()
+    output, errors = driver.communicate(timeout=600)
+    assert driver.returncode == 0, output + errors
+    assert output.count("storage back") == 1 and f"{N_TRIALS}/{N_TRIALS} finished" in output, output
+
+    refused = private_postgres.url.replace("postgres@", "nobody@")
+    driver = start_afpe("run", str(write_spec(tmp_path, "refused")), "--storage", refused, env=study_env)
+    output, errors = driver.communicate(timeout=120)  # not the 300 s outage budget
+    assert driver.returncode == 2 and 'role "nobody" does not exist' in errors, output + errors
+    assert "storage lost" not in output and "Traceback" not in errors
