@@ -333,7 +333,7 @@ def run_study(
     guard = StorageGuard(public_url(storage or default_storage_url()), outage_budget_s, on_storage)
     optuna_storage = guard.call(lambda: open_storage(storage))  # a database not up yet is waited for, as an outage
     checkpoints = study_folder(artifact_root(storage or default_storage_url()), spec.name)
-    with driver_lease(storage, spec.name):
+    with driver_lease(storage, spec.name, guard.call):
         return _run_leased(spec, optuna_storage, guard, ray_address, resume, on_progress, on_warning, checkpoints)
 
 

@@ -215,15 +215,16 @@ def holder_id() -> str:
 
 
 @contextmanager
-def driver_lease(storage: str | None, study: str) -> Iterator[None]:
-    """Hold the lease of `study` while a driver runs it, renewed every HEARTBEAT_S by a daemon thread.
+def driver_lease(storage: str | None, study: str, call: Callable[[Callable[[], None]], None]) -> Iterator[None]:
+    """Hold the lease of `study` while a driver runs it, renewed every HEARTBEAT_S by a daemon thread; it is taken
+    through `call` (the run's `StorageGuard.call`, which rides out a transient error).
     LeaseHeldError / LeaseRevokedError when it cannot be taken. A driver that loses its lease (revoked by the
     service's cancel, or taken over after it stalled past the TTL) must not write one more trial: the thread
     releases what it still holds and ends the process at once with exit code 2 (`os._exit`: no cleanup that
     could still tell a trial); the trials it left RUNNING are failed by the next holder."""
     leases = StudyLeases(create_engine(storage or default_storage_url()))
     holder = holder_id()
-    leases.acquire(study, holder)
+    call(lambda: leases.acquire(study, holder))
     stop = threading.Event()
 
     def lost() -> None:
