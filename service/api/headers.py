@@ -2,9 +2,12 @@
 buffers a body, so streamed files and plots pass through unchanged).
 
 - `Content-Security-Policy`: scripts, styles, fetches and images from this origin only (the dashboard serves its
-  own plotly.js; inline scripts and styles are the templates', whose every value is escaped); no plugins, no
-  `<base>`, no framing by another site (clickjacking), forms post only here. `'unsafe-eval'` is not granted:
-  the plot kinds the dashboard draws (scatter, bar, heatmap, contour) do not need it.
+  own plotly.js and page scripts). No inline script runs (no `'unsafe-inline'` in `script-src`: the pages pass
+  values to their scripts in `<script type="application/json">` blocks, and bind events with
+  `addEventListener`), so markup that slipped past escaping could not run a script either; inline styles stay
+  allowed (plotly.js sets them). No plugins, no `<base>`, no framing by another site (clickjacking), forms post
+  only here. `'unsafe-eval'` is not granted: the plot kinds the dashboard draws (scatter, bar, heatmap,
+  contour) do not need it.
 - `X-Content-Type-Options: nosniff`, `Referrer-Policy: same-origin`.
 """
 
@@ -15,7 +18,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 CONTENT_SECURITY_POLICY = "; ".join(
     [
         "default-src 'self'",
-        "script-src 'self' 'unsafe-inline'",
+        "script-src 'self'",
         "style-src 'self' 'unsafe-inline'",
         "img-src 'self' data: blob:",
         "object-src 'none'",

@@ -1,10 +1,12 @@
 """Server-rendered dashboard: study list + start form, study page (live status and plots), comparison view,
-the API's operations (/docs). plotly.js comes from the installed plotly package (no CDN). A user signs in
-once per tab (`base.html.jinja`): the pages' scripts send the token as `Authorization: Bearer` with each
-action (see `afpe.service.api.auth`)."""
+the API's operations (/docs). plotly.js comes from the installed plotly package (no CDN), the pages' own scripts
+from `static/` (no inline script: the Content-Security-Policy allows none); the values a script needs sit in a
+`<script type="application/json">` block. A user signs in once per tab (`static/auth.js`): the pages' scripts
+send the token as `Authorization: Bearer` with each action (see `afpe.service.api.auth`)."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 from pathlib import Path
@@ -20,18 +22,24 @@ from fastapi.templating import Jinja2Templates
 from afpe.search.spec import SLUG_PATTERN
 from afpe.service.api.auth import request_authorized
 from afpe.service.api.deps import Manager
-from afpe.service.errors import Unauthorized
+from afpe.service.errors import NotFound, Unauthorized
 from afpe.service.manager.queries import ROW_COLUMNS, TrialQuery
 from afpe.service.plots.compare import compare_figure
 from afpe.service.plots.figures import build_figure, list_plot_kinds
 from afpe.service.plots.trend import TrendData, trend_figure
 
 PLOTLY_JS = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
+SCRIPTS = {path.name: path for path in (Path(__file__).parent / "static").glob("*.js")}
+# a script's URL carries a hash of its content: a browser may keep it for a year, and a changed script is fetched anew
+SCRIPT_URLS = {
+    name: f"/static/{name}?v={hashlib.sha256(path.read_bytes()).hexdigest()[:16]}" for name, path in SCRIPTS.items()
+}
 # autoescape by the environment, not by file extension: Starlette's default escapes only .html/.htm/.xml,
 # and the templates are named *.html.jinja
 templates = Jinja2Templates(
     env=jinja2.Environment(loader=jinja2.FileSystemLoader(Path(__file__).parent / "templates"), autoescape=True)
 )
+templates.env.globals["script_url"] = SCRIPT_URLS.__getitem__
 router = APIRouter(include_in_schema=False)
 
 
@@ -43,6 +51,15 @@ def _check_form_token(request: Request, token: str | None) -> None:
 @router.get("/static/plotly.min.js")
 def plotly_js() -> FileResponse:
     return FileResponse(PLOTLY_JS, media_type="text/javascript", headers={"Cache-Control": "max-age=86400"})
+
+
+@router.get("/static/{name}")
+def page_script(name: str) -> FileResponse:
+    """One of the pages' scripts (`SCRIPTS`, by file name only: any other name is a 404)."""
+    if name not in SCRIPTS:
+        raise NotFound(f"/static/{name}: no such file")
+    headers = {"Cache-Control": "max-age=31536000, immutable"}
+    return FileResponse(SCRIPTS[name], media_type="application/javascript", headers=headers)
 
 
 @router.get("/docs", response_class=HTMLResponse)
