@@ -4,6 +4,14 @@
 # BASE: any Debian-based image with Python 3.11 whose `python` and `pip` are on PATH; scripts/compose-smoke builds
 # from a locally made one (debootstrap, a venv at /usr/local) where no image registry can be reached.
 ARG BASE=python:3.11-slim
+
+# The runtime requirements (`project.dependencies`) as a file of their own: the large layer below is keyed on its
+# content and the lock's, so an edit elsewhere in pyproject.toml (tool settings, package data) keeps it.
+FROM ${BASE} AS requirements
+COPY pyproject.toml /tmp/
+RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('/tmp/pyproject.toml', 'rb'))['project']['dependencies']))" \
+        > /tmp/requirements.txt
+
 FROM ${BASE}
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -19,16 +27,14 @@ RUN useradd --create-home --uid 1000 --shell /bin/bash afpe \
 
 WORKDIR /opt/afpe
 
-# Dependencies first, at the tested versions (requirements.lock): this (large) layer is rebuilt only when
-# pyproject.toml or the lock changes.
-COPY pyproject.toml requirements.lock ./
-RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']))" \
-        > /tmp/requirements.txt \
-    && pip install -c requirements.lock -r /tmp/requirements.txt \
-    && rm /tmp/requirements.txt
+# Dependencies first, at the tested versions (requirements.lock): this (large) layer is rebuilt only when the
+# runtime requirements or the lock change.
+COPY --from=requirements /tmp/requirements.txt /tmp/requirements.txt
+COPY requirements.lock ./
+RUN pip install -c requirements.lock -r /tmp/requirements.txt && rm /tmp/requirements.txt
 
 # Then the source (small layer), installed as a user installs it: not editable, the shipped specs as package data.
-COPY README.md ./
+COPY pyproject.toml README.md ./
 COPY encodings ./encodings
 COPY trainers ./trainers
 COPY search ./search
