@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from afpe.encodings.lazy import lazy_exports
+from afpe.core.lazy import lazy_exports
 
 if TYPE_CHECKING:
     from afpe.encodings.base import EncodingArgs, PositionalEncoding, grid_positions
-    from afpe.encodings.registry import Registry, build_encoding, list_encodings, register_encoding
+    from afpe.encodings.registry import build_encoding, list_encodings, register_encoding
     from afpe.encodings.similarity import fourier_similarity, similarity_map
 
 _exported = lazy_exports(
@@ -20,7 +20,6 @@ _exported = lazy_exports(
     {
         "EncodingArgs": "afpe.encodings.base",
         "PositionalEncoding": "afpe.encodings.base",
-        "Registry": "afpe.encodings.registry",
         "build_encoding": "afpe.encodings.registry",
         "fourier_similarity": "afpe.encodings.similarity",
         "grid_positions": "afpe.encodings.base",
@@ -45,7 +44,6 @@ __all__ = [
     "SCALED_ENCODINGS",
     "EncodingArgs",
     "PositionalEncoding",
-    "Registry",
     "build_encoding",
     "fourier_similarity",
     "grid_positions",

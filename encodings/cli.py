@@ -1,25 +1,11 @@
-"""`afpe encodings list|plot`: inspect the positional encodings.
-
-As the lowest layer's command module it also holds what every layer's commands share: `CliError` (a
-problem with the user's input: one line, exit code 2) and `parse_list`.
-"""
+"""`afpe encodings list|plot`: inspect the positional encodings."""
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
 
-
-class CliError(Exception):
-    """A problem with the user's input: printed as one line, exit code 2, no traceback."""
-
-
-def parse_list(text: str, kind: type = float) -> list:
-    """'1,0.25' -> [1.0, 0.25]; raises CliError naming the bad item."""
-    try:
-        return [kind(item) for item in text.split(",") if item.strip()]
-    except ValueError:
-        raise CliError(f"expected a comma-separated list of {kind.__name__}s, got {text!r}") from None
+from afpe.core.parsing import parse_list
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

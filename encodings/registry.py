@@ -1,59 +1,22 @@
-"""The one registry convention of the project, and the registry of positional encodings.
-
-Encodings, tasks (`afpe.trainers.tasks`) and plot kinds (`afpe.service.plots.kinds`) are kept alike, as timm
-keeps its models: an item class or object carries its own `name` (and any traits as attributes), a
-`register_*` decorator adds it where it is defined, `list_*` gives the names in registration order (optionally
-filtered by traits) and `build_*`/`get` makes or returns one by name. No list of names is kept anywhere else.
+"""The registry of positional encodings, after the project's one registry convention (`afpe.core.registry`, which
+the tasks and the service's plot kinds follow too): an encoding class carries its `name` and `scale_search` and the
+`register_encoding` decorator in its own module of this package; `list_encodings` and `build_encoding` find it.
 """
 
 from __future__ import annotations
 
-import importlib
-from collections.abc import Callable, Iterator, Sequence
-from typing import Any, Generic, TypeVar
+from collections.abc import Callable, Sequence
+from typing import Any
 
+from afpe.core.registry import Registry, import_submodules
 from afpe.encodings.base import EncodingArgs, PositionalEncoding
 
-T = TypeVar("T")
-
-
-class Registry(Generic[T]):
-    """Items by their `name` attribute, in registration order; `kind` names them in error messages."""
-
-    def __init__(self, kind: str) -> None:
-        self.kind = kind
-        self._items: dict[str, T] = {}
-
-    def register(self, item: T) -> T:
-        """Add `item` under `item.name` (usable as a class decorator). A name registered twice is a ValueError."""
-        name = item.name  # type: ignore[attr-defined]
-        if name in self._items:
-            raise ValueError(f"{self.kind} {name!r} is registered twice")
-        self._items[name] = item
-        return item
-
-    def names(self, **traits: Any) -> list[str]:
-        """Registered names whose attributes equal every given trait, e.g. `names(scale_search="per_axis")`."""
-        return [name for name, item in self._items.items() if _has(item, traits)]
-
-    def get(self, name: str) -> T:
-        """The item `name`; ValueError listing the valid names when there is none."""
-        if name not in self._items:
-            raise ValueError(f"unknown {self.kind} {name!r}; valid {self.kind}s: {', '.join(self._items)}")
-        return self._items[name]
-
-    def __contains__(self, name: object) -> bool:
-        return name in self._items
-
-    def __iter__(self) -> Iterator[T]:
-        return iter(self._items.values())
-
-
-def _has(item: Any, traits: dict[str, Any]) -> bool:
-    return all(getattr(item, key) == value for key, value in traits.items())
-
-
-ENCODINGS: Registry[type[PositionalEncoding]] = Registry("encoding")
+#: The order encodings are listed in: baselines without a scale first, then one isotropic scale, then per-axis scales
+#: (each in the order they are defined).
+SCALE_SEARCH_ORDER = ("none", "isotropic", "per_axis")
+ENCODINGS: Registry[type[PositionalEncoding]] = Registry(
+    "encoding", order=lambda encoding: SCALE_SEARCH_ORDER.index(encoding.scale_search)
+)
 register_encoding: Callable[[type[PositionalEncoding]], type[PositionalEncoding]] = ENCODINGS.register
 
 
@@ -97,10 +60,5 @@ def build_encoding(
     return encoding(args)
 
 
-#: Modules whose classes register themselves, imported in this order (the order `list_encodings` shows).
-BUILTIN_MODULES = ("afpe.encodings.tables", "afpe.encodings.fourier")
-
-
 def _load_builtin() -> None:
-    for module in BUILTIN_MODULES:
-        importlib.import_module(module)
+    import_submodules("afpe.encodings", "@register_encoding")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from afpe.encodings.lazy import lazy_exports
+from afpe.core.lazy import lazy_exports
 
 if TYPE_CHECKING:
     from afpe.search.driver import run_study

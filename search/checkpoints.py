@@ -28,7 +28,7 @@ from optuna.artifacts.exceptions import ArtifactNotFound
 from optuna.trial import FrozenTrial
 from sqlalchemy.engine import make_url
 
-from afpe.encodings.cli import CliError
+from afpe.core.errors import UserError
 from afpe.search.analysis import REPEAT_OF, complete_trials, is_repeat
 from afpe.search.repeats import best_configuration, ranked
 from afpe.search.storage import normalize_url, remove_trial_artifact, set_trial_artifact, trial_artifacts
@@ -119,13 +119,13 @@ def trial_checkpoint(trial: FrozenTrial) -> ArtifactMeta | None:
 
 def export_best(study: optuna.Study, root: Path, out: Path) -> FrozenTrial:
     """Copy the best checkpoint of `study` (kept under `root`) to `out` (replaced if it exists); returns its trial.
-    CliError saying why when there is none."""
+    UserError saying why when there is none."""
     best = best_checkpoint(study.get_trials(deepcopy=False), study.direction.name.lower())
     if best is None:
-        raise CliError(f"study {study.study_name!r} has no COMPLETE trial yet, so no best checkpoint")
+        raise UserError(f"study {study.study_name!r} has no COMPLETE trial yet, so no best checkpoint")
     trial, meta = best
     if meta is None:
-        raise CliError(
+        raise UserError(
             f"study {study.study_name!r}: its best trial {trial.number} has no kept checkpoint (imported trials, and "
             "trials run before checkpoints were kept, have none)"
         )
@@ -135,7 +135,7 @@ def export_best(study: optuna.Study, root: Path, out: Path) -> FrozenTrial:
             with out.open("wb") as writer:
                 shutil.copyfileobj(reader, writer)
     except ArtifactNotFound:
-        raise CliError(
+        raise UserError(
             f"study {study.study_name!r}: the checkpoint of trial {trial.number} is not in {root / study.study_name} "
             f"(set {ARTIFACT_DIR_ENV} to the folder its run kept checkpoints in)"
         ) from None

@@ -28,7 +28,7 @@ from typing import Any
 
 import optuna
 
-from afpe.encodings.cli import CliError
+from afpe.core.errors import UserError
 from afpe.search.analysis import finished_count, search_trials
 from afpe.search.checkpoints import artifact_root, study_folder, sweep
 from afpe.search.lease import driver_lease
@@ -140,7 +140,7 @@ def ray_session(address: str | None) -> Iterator[None]:
             shutil.rmtree(temp_dir, ignore_errors=True)
 
 
-class PrivateRayStartError(CliError):
+class PrivateRayStartError(UserError):
     """The private local Ray did not come up (printed as one line by `afpe`, exit code 2)."""
 
 

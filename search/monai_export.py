@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import optuna
 
-from afpe.encodings.cli import CliError
+from afpe.core.errors import UserError
 from afpe.encodings.upstream import monai_fourier_arguments
 from afpe.search.repeats import study_answer
 from afpe.search.spec import StudySpec, validate_spec
@@ -26,19 +26,19 @@ ENCODING = "afpe"  # MONAI's fourier embedding is afpe's
 
 
 def monai_text(study: optuna.Study) -> str:
-    """The MONAI snippet of `study`'s best configuration (see the module docstring). CliError naming the reason
+    """The MONAI snippet of `study`'s best configuration (see the module docstring). UserError naming the reason
     for a study that has no spec, another encoding than afpe or no COMPLETE trial yet; SpecError when its spec
     does not validate here (a task this install does not know: its input geometry is needed)."""
     name = study.study_name
     spec = _spec(study)
     if spec.encoding != ENCODING:
         why = "has no scales" if not spec.axes else "is not MONAI's fourier embedding (that is afpe)"
-        raise CliError(f"study {name!r}: --format monai exports afpe's scales; its encoding {spec.encoding!r} {why}")
+        raise UserError(f"study {name!r}: --format monai exports afpe's scales; its encoding {spec.encoding!r} {why}")
     trials = study.get_trials(deepcopy=False)
     direction = study.direction.name.lower()
     answer = study_answer(trials, direction, ratio=None)
     if answer is None:
-        raise CliError(f"study {name!r} has no COMPLETE trial yet, so no best scales to export")
+        raise UserError(f"study {name!r} has no COMPLETE trial yet, so no best scales to export")
     best = next(t for t in trials if t.number == answer.best.number)  # as `repeats.best_configuration`
     scales = spec.search_space().scales_for(best.params)
     pe_seed = int(best.user_attrs.get("pe_seed", spec.pe_seed))
@@ -112,8 +112,8 @@ vit.patch_embedding.position_embeddings = fourier_embedding()
 
 
 def _spec(study: optuna.Study) -> StudySpec:
-    """The study's stored spec, validated; CliError when it has none, SpecError when it no longer validates."""
+    """The study's stored spec, validated; UserError when it has none, SpecError when it no longer validates."""
     data = study.user_attrs.get("spec")
     if not data:
-        raise CliError(f"study {study.study_name!r} has no stored spec: its model's geometry is unknown")
+        raise UserError(f"study {study.study_name!r} has no stored spec: its model's geometry is unknown")
     return validate_spec(data, source=f"study {study.study_name!r}'s spec")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import warnings
 from typing import TYPE_CHECKING
 
-from afpe.encodings.lazy import lazy_exports
+from afpe.core.lazy import lazy_exports
 
 # MONAI 1.6 calls `torch.jit.interface` (deprecated since torch 2.14) when `monai.networks.nets` is imported, which
 # any MONAI import pulls in: without this filter every segmentation trial stored and `afpe run` printed that warning.

@@ -7,7 +7,8 @@ import json
 import math
 from typing import Any
 
-from afpe.encodings.cli import CliError, parse_list
+from afpe.core.errors import UserError
+from afpe.core.parsing import parse_list
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -84,7 +85,7 @@ def _train(args: argparse.Namespace) -> int:
         )
     except ValidationError as error:
         problem = error.errors()[0]
-        raise CliError(f"{'.'.join(str(p) for p in problem['loc'])}: {problem['msg']}") from None
+        raise UserError(f"{'.'.join(str(p) for p in problem['loc'])}: {problem['msg']}") from None
 
     from afpe.trainers.loop import train  # the model's libraries, once the input is known to be valid
 

@@ -9,8 +9,8 @@ import os
 import sys
 from importlib.metadata import version
 
+from afpe.core.errors import USER_ERROR_EXIT_CODE, UserError
 from afpe.encodings import cli as encodings_cli
-from afpe.encodings.cli import CliError
 from afpe.search import cli as search_cli
 from afpe.service.cli import cluster as cluster_cli
 from afpe.service.cli import serve as serve_cli
@@ -18,7 +18,7 @@ from afpe.trainers import cli as trainers_cli
 
 COMMANDS = (encodings_cli, search_cli, cluster_cli, trainers_cli, serve_cli)
 
-__all__ = ["CliError", "build_parser", "main"]
+__all__ = ["build_parser", "main"]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -33,7 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run `afpe` with `argv`; returns the exit code (2 for bad input, printed as one line)."""
+    """Run `afpe` with `argv`; returns the exit code (`USER_ERROR_EXIT_CODE` for bad input, printed as one line)."""
     parser = build_parser()
     args = parser.parse_args(argv)
     if not hasattr(args, "func"):
@@ -41,11 +41,11 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     try:
         return args.func(args) or 0
-    except (CliError, ValueError, FileNotFoundError) as error:
+    except (UserError, ValueError, FileNotFoundError) as error:
         if os.environ.get("AFPE_DEBUG"):
             raise
         print(f"afpe: error: {error}", file=sys.stderr)
-        return 2
+        return USER_ERROR_EXIT_CODE
     except KeyboardInterrupt:
         print("afpe: interrupted", file=sys.stderr)
         return 130

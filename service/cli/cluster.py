@@ -6,7 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
-from afpe.encodings.cli import CliError
+from afpe.core.errors import UserError
 from afpe.service.cluster.topology import API_PORT, DASHBOARD_PORT, DEFAULT_CLUSTER_DIR, RAY_PORT
 
 
@@ -60,7 +60,7 @@ def _up(args: argparse.Namespace) -> int:
             timeout=args.timeout,
         )
     except (RuntimeError, TimeoutError) as error:  # start-up failed; everything started was stopped again
-        raise CliError(str(error)) from None
+        raise UserError(str(error)) from None
     print(f"cluster up: {args.workers} worker node(s); state and logs in {Path(args.dir).expanduser()}")
     print(f"API        {state.api_url}  (token: afpe cluster status --json | jq -r .api_token)")
     print(f"dashboard  {state.dashboard_url}")

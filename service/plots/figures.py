@@ -1,5 +1,5 @@
 """Plotly rendering of the plot data in `data.py`, and `PLOT_KINDS`, the registry of plot kinds (the
-convention of `afpe.encodings.registry`): each renderer is registered with its data function by
+convention of `afpe.core.registry`): each renderer is registered with its data function by
 `@register_plot(name, data_function)`, in the order the study page shows them."""
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import plotly.graph_objects as go
 from optuna.trial import FrozenTrial
 from plotly.subplots import make_subplots
 
-from afpe.encodings import Registry
+from afpe.core.registry import Registry
 from afpe.search.spec import SearchSpace
 from afpe.service.plots import data
 

@@ -1,14 +1,13 @@
-"""The registry of tasks (the convention of `afpe.encodings.registry`): a task class carries its `name` and
-the `@register_task` decorator; `build_task` is the factory."""
+"""The registry of tasks (the convention of `afpe.core.registry`): a task class carries its `name` and the
+`register_task` decorator in its own module of this package; `build_task` is the factory."""
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from afpe.encodings import Registry
+from afpe.core.registry import Registry, import_submodules
 from afpe.trainers.tasks.base import Task, TaskInfo
 
 TASKS: Registry[type[Task]] = Registry("task")
@@ -33,23 +32,5 @@ def task_info(name: str, options: Mapping[str, Any] | None = None) -> TaskInfo:
     return build_task(name, options).info()
 
 
-#: Modules whose task classes register themselves, imported in this order (the order `list_tasks` shows).
-BUILTIN_MODULES = tuple(
-    f"afpe.trainers.tasks.{module}"
-    for module in (
-        "synthetic2d",
-        "synthetic3d",
-        "synthetic_video",
-        "field3d",
-        "medmnist3d",
-        "chestx",
-        "echonet",
-        "msd",
-        "brats",
-    )
-)
-
-
 def _load_builtin() -> None:
-    for module in BUILTIN_MODULES:
-        importlib.import_module(module)
+    import_submodules("afpe.trainers.tasks", "@register_task")
