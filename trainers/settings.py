@@ -4,9 +4,11 @@ specs) and one run (`TrainConfig`: task, encoding, scales, seeds, data)."""
 from __future__ import annotations
 
 import os
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from afpe.core.per_axis import PerAxis
 
 
 class ModelConfig(BaseModel):
@@ -18,7 +20,9 @@ class ModelConfig(BaseModel):
     depth: int = Field(2, ge=1, le=64, description="number of transformer blocks")
     heads: int = Field(4, ge=1, le=64, description="attention heads per block")
     mlp_ratio: float = Field(2.0, gt=0, le=16, description="MLP hidden width / dim")
-    patch_size: list[int] | None = Field(None, description="per-axis patch size; None = task default")
+    patch_size: Annotated[list[int], PerAxis(ge=1)] | None = Field(
+        None, description="patch size, one value or one per axis; None = task default"
+    )
     cls_token: bool = True
     pool: Literal["cls", "mean", "tokens", "voxels"] | None = Field(
         None,
@@ -27,18 +31,6 @@ class ModelConfig(BaseModel):
         "CLS token)",
     )
     decoder_features: int = Field(16, ge=1, le=512, description="pool voxels: the decoder's feature size F (UNETR's)")
-
-    @field_validator("patch_size", mode="before")
-    @classmethod
-    def _one_or_many(cls, value: Any) -> Any:
-        return [value] if isinstance(value, int) else value
-
-    @field_validator("patch_size")
-    @classmethod
-    def _positive(cls, value: list[int] | None) -> list[int] | None:
-        if value is not None and (not value or any(p < 1 for p in value)):
-            raise ValueError(f"every patch size must be an integer >= 1, got {value}")
-        return value
 
     @model_validator(mode="after")
     def _consistent(self) -> ModelConfig:

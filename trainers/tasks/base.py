@@ -7,13 +7,14 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Annotated, Any, ClassVar
 
 import numpy as np
 import torch
-from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, ValidationError
 from torch.utils.data import Dataset
 
+from afpe.core.per_axis import PerAxis
 from afpe.encodings.base import field_of_view, physical_spacing
 from afpe.trainers.grid import patch_grid
 from afpe.trainers.objectives import Objective
@@ -33,21 +34,7 @@ class AnisotropicOptions(TaskOptions):
     """`anisotropy`: integer stride per axis, `img[:, ::a0, ::a1, ...]` (no resize back); a single value
     applies to the last axis. Patch sizes follow: round(p / a_i), at least 1."""
 
-    anisotropy: list[int] | None = None
-
-    @field_validator("anisotropy", mode="before")
-    @classmethod
-    def _parse(cls, value: Any) -> Any:
-        if isinstance(value, str):
-            value = [item for item in value.split(",") if item.strip()]
-        return [value] if isinstance(value, int) else value
-
-    @field_validator("anisotropy")
-    @classmethod
-    def _positive(cls, value: list[int] | None) -> list[int] | None:
-        if value is not None and (not value or any(a < 1 for a in value)):
-            raise ValueError(f"every anisotropy stride must be an integer >= 1, got {value}")
-        return value
+    anisotropy: Annotated[list[int], PerAxis(ge=1)] | None = None
 
     def strides(self, ndim: int) -> tuple[int, ...]:
         value = self.anisotropy or [1]

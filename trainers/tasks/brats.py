@@ -17,7 +17,7 @@ from pydantic import Field
 
 from afpe.trainers.tasks.base import DataError
 from afpe.trainers.tasks.registry import register_task
-from afpe.trainers.tasks.volumes import Case, VolumeOptions, VolumeTask
+from afpe.trainers.tasks.volumes import Case, VolumeOptions, VolumeTask, Voxels
 
 #: Per naming (selected by the case folder's prefix): separator, modality suffixes in channel order, label values.
 NAMINGS = {
@@ -30,8 +30,8 @@ CLASSES = ("background", "NCR", "ED", "ET")
 class BraTSOptions(VolumeOptions):
     # 64^3 voxels of 1 mm: a 64 mm cube, about a tumour's extent; patch 8^3 gives 8^3 = 512 tokens, a ViT step a CPU
     # takes in about a second at batch 2 (the 240 x 240 x 155 volume would be 7,200 tokens).
-    roi: list[int] = Field([64, 64, 64], description="crop size (x, y, z) in voxels after resampling")
-    patch: list[int] = Field([8, 8, 8], description="ViT patch size (x, y, z); roi must be a multiple of it")
+    roi: Voxels = Field([64, 64, 64], description="crop size (x, y, z) in voxels after resampling")
+    patch: Voxels = Field([8, 8, 8], description="ViT patch size (x, y, z); roi must be a multiple of it")
 
 
 @register_task

@@ -16,13 +16,15 @@ import csv
 from collections.abc import Iterator
 from functools import cached_property
 from pathlib import Path
+from typing import Annotated
 
 import cv2
 import numpy as np
 import torch
-from pydantic import Field, field_validator
+from pydantic import Field
 from torch.utils.data import Dataset
 
+from afpe.core.per_axis import PerAxis
 from afpe.trainers.objectives import Objective, Regression
 from afpe.trainers.tasks.base import AugmentedDataset, DataError, Task, TaskOptions, to_input
 from afpe.trainers.tasks.cache import cached_arrays, decoded_in_order
@@ -37,19 +39,9 @@ class EchoNetOptions(TaskOptions):
     frames: int = Field(16, ge=1, le=512, description="frames per clip")
     period: int = Field(4, ge=1, le=64, description="take every period-th frame")
     size: int = Field(64, ge=8, le=512, description="frame edge after resize (videos are 112x112)")
-    patch: list[int] = Field([4, 8, 8], description="tubelet (time, height, width)")
-
-    @field_validator("patch", mode="before")
-    @classmethod
-    def _patch(cls, value: object) -> object:
-        return [value] * 3 if isinstance(value, int) else value
-
-    @field_validator("patch")
-    @classmethod
-    def _three(cls, value: list[int]) -> list[int]:
-        if len(value) != 3 or any(p < 1 for p in value):
-            raise ValueError(f"patch needs 3 integers >= 1 (time, height, width), got {value}")
-        return value
+    patch: Annotated[list[int], PerAxis(axes=("time", "height", "width"), ge=1)] = Field(
+        [4, 8, 8], description="tubelet (time, height, width)"
+    )
 
 
 class EchoClips(AugmentedDataset):

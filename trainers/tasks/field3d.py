@@ -32,39 +32,31 @@ the kernel, so the found ratio is also judged over several `pe_seed` draws.
 from __future__ import annotations
 
 from functools import cached_property
+from typing import Annotated
 
 import numpy as np
-from pydantic import Field, field_validator
+from pydantic import Field
 from torch.utils.data import Dataset
 
+from afpe.core.per_axis import PerAxis
 from afpe.trainers.objectives import Objective, TokenRegression
 from afpe.trainers.tasks.base import ArrayDataset, Task, TaskOptions
 from afpe.trainers.tasks.registry import register_task
 
+AXES = ("d0", "d1", "d2")
+
 
 class FieldOptions(TaskOptions):
-    grid: list[int] = Field([8, 8, 8], description="tokens per axis (d0, d1, d2)")
-    lengths: list[float] = Field([0.3, 0.3, 0.15], description="correlation length per axis, in [0, 1] units")
+    grid: Annotated[list[int], PerAxis(axes=AXES, ge=1)] = Field([8, 8, 8], description="tokens per axis")
+    lengths: Annotated[list[float], PerAxis(axes=AXES, gt=0, le=10)] = Field(
+        [0.3, 0.3, 0.15], description="correlation length per axis, in [0, 1] units"
+    )
     patch: int = Field(1, ge=1, le=16, description="isotropic patch edge (one patch per cell)")
     n_train: int = Field(1024, ge=1, le=1_000_000, description="training samples (noise inputs)")
     n_val: int = Field(64, ge=1, le=1_000_000, description="validation samples (noise inputs)")
     train_fraction: float = Field(0.5, gt=0, lt=1, description="share of the cells whose f is trained on")
     noise: float = Field(0.1, ge=0, le=10, description="SD of the input noise")
     data_seed: int = Field(0, description="seed of the field, the cell split and the inputs")
-
-    @field_validator("grid")
-    @classmethod
-    def _grid(cls, value: list[int]) -> list[int]:
-        if len(value) != 3 or any(g < 1 for g in value):
-            raise ValueError(f"grid needs 3 values >= 1 (tokens per axis), got {value}")
-        return value
-
-    @field_validator("lengths")
-    @classmethod
-    def _lengths(cls, value: list[float]) -> list[float]:
-        if len(value) != 3 or any(not 0 < length <= 10 for length in value):
-            raise ValueError(f"lengths needs 3 values in (0, 10], got {value}")
-        return value
 
 
 def gaussian_field(grid: list[int], lengths: list[float], rng: np.random.Generator) -> np.ndarray:

@@ -20,7 +20,7 @@ from pydantic import Field, field_validator
 
 from afpe.trainers.tasks.base import DataError
 from afpe.trainers.tasks.registry import register_task
-from afpe.trainers.tasks.volumes import Case, VolumeOptions, VolumeTask
+from afpe.trainers.tasks.volumes import Case, VolumeOptions, VolumeTask, Voxels
 
 DATASET_JSON = "dataset.json"
 FOLDERS = ("imagesTr", "labelsTr")
@@ -29,8 +29,8 @@ FOLDERS = ("imagesTr", "labelsTr")
 class MSDOptions(VolumeOptions):
     # 64 x 64 x 32 voxels: a 96 mm cube at pixdim (1.5, 1.5, 3), the usual resampling of the thick-slice CT tasks;
     # patch 8 x 8 x 4 gives 8 x 8 x 8 = 512 tokens, a ViT step a CPU takes in about a second at batch 2.
-    roi: list[int] = Field([64, 64, 32], description="crop size (x, y, z) in voxels after resampling")
-    patch: list[int] = Field([8, 8, 4], description="ViT patch size (x, y, z); roi must be a multiple of it")
+    roi: Voxels = Field([64, 64, 32], description="crop size (x, y, z) in voxels after resampling")
+    patch: Voxels = Field([8, 8, 4], description="ViT patch size (x, y, z); roi must be a multiple of it")
     labels: list[str] = Field(["foreground"], min_length=1, description="foreground class names, label 1, 2, ...")
     channels: int = Field(1, ge=1, le=16, description="image channels (dataset.json 'modality' entries)")
 

@@ -10,11 +10,13 @@ Physical positions: time in frames, height and width in pixels of the generated 
 from __future__ import annotations
 
 from functools import cached_property
+from typing import Annotated
 
 import numpy as np
-from pydantic import Field, field_validator
+from pydantic import Field
 from torch.utils.data import Dataset
 
+from afpe.core.per_axis import PerAxis
 from afpe.trainers.objectives import Objective, Regression
 from afpe.trainers.tasks.base import (
     AnisotropicOptions,
@@ -30,27 +32,13 @@ from afpe.trainers.tasks.registry import register_task
 class VideoPhantomOptions(AnisotropicOptions):
     frames: int = Field(16, ge=2, le=1024)
     size: int = Field(32, ge=8, le=512, description="frame edge length before anisotropy")
-    patch: list[int] = Field([4, 4, 4], description="tubelet (time, height, width) before anisotropy")
+    patch: Annotated[list[int], PerAxis(axes=("time", "height", "width"), ge=1)] = Field(
+        [4, 4, 4], description="tubelet (time, height, width) before anisotropy"
+    )
     n_train: int = Field(512, ge=1, le=1_000_000)
     n_val: int = Field(256, ge=1, le=1_000_000)
     noise: float = Field(0.1, ge=0, le=10)
     data_seed: int = Field(0, description="seed of the generated data (independent of the training seed)")
-
-    @field_validator("patch", mode="before")
-    @classmethod
-    def _patch(cls, value: object) -> object:
-        if isinstance(value, str):
-            value = [item for item in value.split(",") if item.strip()]
-        if isinstance(value, int):
-            value = [value] * 3
-        return value
-
-    @field_validator("patch")
-    @classmethod
-    def _three(cls, value: list[int]) -> list[int]:
-        if len(value) != 3 or any(p < 1 for p in value):
-            raise ValueError(f"patch needs 3 integers >= 1 (time, height, width), got {value}")
-        return value
 
 
 def pulsating_phantoms(

@@ -36,19 +36,19 @@ places its tokens without reading data, so its spec refuses physical positions w
 from __future__ import annotations
 
 import hashlib
-import math
 from abc import abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import numpy as np
 import torch
 from pydantic import Field, field_validator, model_validator
 from torch.utils.data import Dataset
 
+from afpe.core.per_axis import PerAxis
 from afpe.trainers.objectives import Objective, Segmentation
 from afpe.trainers.tasks.base import AugmentedDataset, DataError, Task, TaskOptions
 from afpe.trainers.tasks.cache import cached_arrays, decoded_in_order
@@ -58,36 +58,21 @@ MAX_INDICES = 4096
 #: Cases decoded at once while a split is cached (each holds a few float32 copies of its volume).
 DECODE_AHEAD = 4
 CACHE_VERSION = 1
+#: Sizes in voxels along (x, y, z) (a crop, a patch): one value for every axis or three.
+Voxels = Annotated[list[int], PerAxis(axes=("x", "y", "z"), ge=1)]
 
 
 class VolumeOptions(TaskOptions):
     """Options of a volume task; subclasses set the defaults of `roi` and `patch`."""
 
-    roi: list[int] = Field(description="crop size (x, y, z) in voxels after resampling; one value: a cube")
-    patch: list[int] = Field(description="ViT patch size (x, y, z); roi must be a multiple of it")
-    pixdim: list[float] | None = Field(None, description="resample to this voxel size (x, y, z) in mm")
+    roi: Voxels = Field(description="crop size (x, y, z) in voxels after resampling; one value: a cube")
+    patch: Voxels = Field(description="ViT patch size (x, y, z); roi must be a multiple of it")
+    pixdim: Annotated[list[float], PerAxis(axes=("x", "y", "z"), gt=0)] | None = Field(
+        None, description="resample to this voxel size (x, y, z) in mm"
+    )
     ct_window: list[float] | None = Field(None, description="[low, high] intensities (HU) scaled to [0, 1]")
     foreground_fraction: float = Field(0.5, ge=0.0, le=1.0, description="training crops centred on foreground")
     val_fraction: float = Field(0.2, gt=0.0, lt=1.0, description="share of the cases that validate")
-
-    @field_validator("roi", "patch", "pixdim", mode="before")
-    @classmethod
-    def _one_for_all(cls, value: Any) -> Any:
-        return [value] * 3 if isinstance(value, int | float) else value
-
-    @field_validator("roi", "patch")
-    @classmethod
-    def _sizes(cls, value: list[int]) -> list[int]:
-        if len(value) != 3 or any(v < 1 for v in value):
-            raise ValueError(f"needs 3 integers >= 1 (x, y, z), got {value}")
-        return value
-
-    @field_validator("pixdim")
-    @classmethod
-    def _pixdim(cls, value: list[float] | None) -> list[float] | None:
-        if value is not None and (len(value) != 3 or any(not math.isfinite(v) or v <= 0 for v in value)):
-            raise ValueError(f"needs 3 voxel sizes > 0 in mm (x, y, z), got {value}")
-        return value
 
     @field_validator("ct_window")
     @classmethod
