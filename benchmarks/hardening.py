@@ -30,8 +30,9 @@ from optuna.trial import create_trial
 
 from afpe.search.catalog import spec_path
 from afpe.search.spec import load_spec
-from afpe.search.storage import add_finished_trials, open_storage
+from afpe.search.storage import open_storage
 from afpe.search.testing import postgres_database
+from afpe.search.trial_writes import add_finished_trials
 from afpe.service.app import create_app
 from afpe.service.cluster.topology import free_port
 from afpe.service.jobs.backend import JobState, submission_id

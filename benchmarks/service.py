@@ -5,7 +5,7 @@ same run.
 Goals (issue 13 item 7): every plot and the trials page p95 <= 150 ms at 10,000 trials and <= 300 ms at 50,000,
 with bounded payloads; status p95 <= 50 ms (issue 5, at 10,000). The studies follow the search layout (params
 s_<axis>, the contract's user attrs, one intermediate value per epoch; every 5th trial PRUNED after 2 epochs,
-every 50th FAIL; 8 trials run at a time) and are written in bulk (`storage.add_finished_trials`). Requests go
+every 50th FAIL; 8 trials run at a time) and are written in bulk (`trial_writes.add_finished_trials`). Requests go
 through the real app (in-process ASGI client) without If-None-Match, so each sends the whole figure (built
 once per study version, then kept); the first request of each kind is reported apart (the status's first reads
 every trial from the database and fits the smoothed optimum's GP; a plot's first builds its figure). Optuna's
@@ -58,8 +58,8 @@ from optuna.trial import TrialState
 
 from afpe.search.catalog import shipped_specs_dir
 from afpe.search.spec import load_spec
-from afpe.search.storage import add_finished_trials
 from afpe.search.testing import make_trial
+from afpe.search.trial_writes import add_finished_trials
 from afpe.service.app import create_app
 from afpe.service.manager.records import StudyRecord, StudySource, StudyState, open_records
 from afpe.service.plots.figures import list_plot_kinds

@@ -22,8 +22,9 @@ import optuna
 from optuna.distributions import FloatDistribution
 
 from afpe.search.outage import StorageGuard
-from afpe.search.storage import open_storage, set_intermediate_value
-from afpe.search.storage import trial_id as storage_id
+from afpe.search.storage import open_storage
+from afpe.search.trial_writes import set_intermediate_value
+from afpe.search.trial_writes import trial_id as storage_id
 
 
 def per_call(calls: int, call: Callable[[int], object]) -> float:

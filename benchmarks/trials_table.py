@@ -1,7 +1,7 @@
 """Latency of the trials table, a trial's page and the `importance` and `timeline` plots on a study of N trials
 (default 10,000, 20 epochs each) in PostgreSQL, through the real app (in-process ASGI client), beside the
 references measured in the same run: Optuna's own read of every trial (`RDBStorage.get_all_trials`, cold, as
-a fresh service does), the table's read (`storage.trial_rows`), and Optuna's `plot_param_importances` (same
+a fresh service does), the table's read (`trial_reads.trial_rows`), and Optuna's `plot_param_importances` (same
 PED-ANOVA evaluator) and `plot_timeline` on the same study.
 
     python benchmarks/trials_table.py [--trials 10000] [--epochs 20] [--repeats 30] [--admin-url ...]
@@ -22,8 +22,10 @@ import sqlalchemy
 from fastapi.testclient import TestClient
 from optuna.trial import TrialState
 
-from afpe.search.storage import add_finished_trials, open_storage, trial_rows
+from afpe.search.storage import open_storage
 from afpe.search.testing import make_trial, rows_cols_axes
+from afpe.search.trial_reads import trial_rows
+from afpe.search.trial_writes import add_finished_trials
 from afpe.service.app import create_app
 from afpe.service.manager.queries import ROW_ATTRS
 from afpe.service.manager.records import StudyRecord, StudySource, StudyState, open_records
@@ -87,7 +89,7 @@ def main() -> None:
         full = seconds(lambda: storage.get_all_trials(study_id, deepcopy=False))
         rows = [seconds(lambda: trial_rows(storage, NAME, ROW_ATTRS)) for _ in range(args.repeats)]
         print(f"{'Optuna get_all_trials (reference)':<34} {full * 1000:8.1f} ms, once")
-        report("storage.trial_rows", rows)
+        report("trial_reads.trial_rows", rows)
         print(f"  -> the table's read takes {statistics.median(rows) / full:.3f} of Optuna's full read")
         work = tempfile.mkdtemp(prefix="afpe-bench-")
         settings = ServiceSettings(

@@ -31,7 +31,8 @@ from sqlalchemy.engine import make_url
 from afpe.core.errors import UserError
 from afpe.search.analysis import REPEAT_OF, complete_trials, is_repeat
 from afpe.search.repeats import best_configuration, ranked
-from afpe.search.storage import normalize_url, remove_trial_artifact, set_trial_artifact, trial_artifacts
+from afpe.search.storage import normalize_url
+from afpe.search.trial_writes import remove_trial_artifact, set_trial_artifact, trial_artifacts
 
 ARTIFACT_DIR_ENV = "AFPE_ARTIFACT_DIR"
 DEFAULT_ARTIFACT_DIR = "~/.afpe/artifacts"

@@ -48,9 +48,10 @@ from afpe.search.recorder import (
 )
 from afpe.search.repeats import PlannedRepeat, plan_repeats
 from afpe.search.spec import StudySpec
-from afpe.search.storage import claim_study, default_storage_url, fail_stale_trials, open_storage, public_url
+from afpe.search.storage import claim_study, default_storage_url, open_storage, public_url
 from afpe.search.summary import StudySummary, summarize
 from afpe.search.trial_log import captured_trial_output, trial_log_path
+from afpe.search.trial_writes import fail_stale_trials
 
 TUNE_DIR_ENV = "AFPE_TUNE_DIR"
 PRIVATE_RAY_ATTEMPTS = 3

@@ -42,9 +42,9 @@ from afpe.search.checkpoints import attach, discard, kept_numbers, new_artifact_
 from afpe.search.outage import StorageGuard, StorageOutage, is_transient
 from afpe.search.repeats import REPEAT_OF, PlannedRepeat
 from afpe.search.spec import StudySpec, is_isotropic
-from afpe.search.storage import fail_stale_trials, finish_trial, set_intermediate_value, set_trial_user_attr
-from afpe.search.storage import trial_id as storage_id
 from afpe.search.trial_log import trial_log_path
+from afpe.search.trial_writes import fail_stale_trials, finish_trial, set_intermediate_value, set_trial_user_attr
+from afpe.search.trial_writes import trial_id as storage_id
 
 EPOCH_KEY = "epoch"
 DEVICE_KEY, DTYPE_KEY = "device", "dtype"  # what a trial trains on, reported with each epoch, kept as user attrs

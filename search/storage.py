@@ -1,35 +1,37 @@
-"""Optuna RDB storage: URL handling, schema creation, which spec owns a study name, and trial writes.
+"""Optuna RDB storage: URL handling, engines, schema creation and which spec owns a study name. Trials are written
+and read below Optuna's API in `trial_writes.py` and `trial_reads.py`, under the contract written here.
 
 PostgreSQL goes through psycopg 3 with `pool_pre_ping` (a dropped connection is replaced at the next
 checkout). The password is never kept in a URL we hand on: libpq reads it from PGPASSWORD / ~/.pgpass; a
 password written in the URL is moved into the engine's `connect_args`, which live only in this process
 (the DB URL is pickled into Ray's searcher state, so it must not hold one).
 
-This is the only module that uses Optuna's private internals (`study._storage`, `trial._trial_id`, its table
-models): the recorder writes a trial by its storage id while Tune, not Optuna's ask/tell objects, drives it,
-an import writes its trials in bulk, a table of trials reads only the columns it shows, and a pruned
-checkpoint's artifact is detached from its finished trial.
+**The contract with Optuna's internals** (tested on Optuna 5.0.0; `tests/search/test_optuna_contract.py` fails
+on an Optuna that breaks it). `trial_writes.py` and `trial_reads.py` are the only modules that rely on Optuna's
+private parts, because Tune, not Optuna's ask/tell objects, drives a trial (written by its storage id), an
+import writes its trials in bulk, a table of trials reads only the columns it shows, and a pruned checkpoint's
+artifact is detached from its finished trial:
+
+- private attributes: `Study._storage`, `Study._study_id`, `Trial._trial_id`/`FrozenTrial._trial_id`,
+  `_CachedStorage._backend` (the RDBStorage under Optuna's cache, `rdb_backend`),
+  `RDBStorage._build_frozen_trial_from_trial_model`, `optuna.artifacts._upload.ARTIFACTS_ATTR_PREFIX`
+  (an artifact is the trial system attr `artifacts:<id>` holding its `ArtifactMeta` as JSON);
+- the table models of `optuna.storages._rdb.models` and their value conversions
+  (`TrialValueModel.value_to_stored_repr`/`stored_repr_to_value`,
+  `TrialIntermediateValueModel.intermediate_value_to_stored_repr`);
+- the tables and columns of `OPTUNA_COLUMNS`, read by SELECTs, written by bulk INSERTs (no other column of
+  these tables may be required) and one DELETE of a system attr.
 """
 
 from __future__ import annotations
 
-import itertools
-import json
 import os
-import threading
 import time
-from collections.abc import Collection, Sequence
-from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import optuna
 import sqlalchemy
-import sqlalchemy.orm
-from optuna.artifacts import ArtifactMeta
-from optuna.artifacts._upload import ARTIFACTS_ATTR_PREFIX
-from optuna.exceptions import UpdateFinishedTrialError
-from optuna.trial import FrozenTrial, TrialState
 from sqlalchemy.engine import Engine, make_url
 
 if TYPE_CHECKING:
@@ -38,6 +40,16 @@ if TYPE_CHECKING:
 STORAGE_ENV = "AFPE_STORAGE"
 DEFAULT_SQLITE = "~/.afpe/afpe.db"
 SQLITE_BUSY_TIMEOUT_S = 60.0
+
+#: Optuna's private tables, and their columns, that `trial_writes.py` and `trial_reads.py` read and write in raw SQL.
+OPTUNA_COLUMNS: dict[str, tuple[str, ...]] = {
+    "trials": ("trial_id", "number", "study_id", "state", "datetime_start", "datetime_complete"),
+    "trial_params": ("trial_id", "param_name", "param_value", "distribution_json"),
+    "trial_values": ("trial_id", "objective", "value", "value_type"),
+    "trial_user_attributes": ("trial_id", "key", "value_json"),
+    "trial_system_attributes": ("trial_id", "key", "value_json"),
+    "trial_intermediate_values": ("trial_id", "step", "intermediate_value", "intermediate_value_type"),
+}
 
 
 class StudyConflictError(ValueError):
@@ -195,339 +207,7 @@ def claim_study(storage: optuna.storages.BaseStorage, spec: StudySpec, resume: b
     return study
 
 
-# ---- trial writes by storage id (Optuna internals: here only) ----------------------------------------------
-
-
-def trial_id(trial: optuna.Trial | FrozenTrial) -> int:
-    """The storage id of a trial (what the other functions here take)."""
-    return trial._trial_id
-
-
-def set_trial_user_attr(study: optuna.Study, trial: int, key: str, value: Any) -> None:
-    """Set user attr `key` of the trial with storage id `trial`."""
-    study._storage.set_trial_user_attr(trial, key, value)
-
-
-def set_intermediate_value(study: optuna.Study, trial: int, step: int, value: float) -> None:
-    """Store `value` as the intermediate value at `step` of the trial with storage id `trial`."""
-    study._storage.set_trial_intermediate_value(trial, step, value)
-
-
-def finish_trial(study: optuna.Study, number: int, state: TrialState, value: float | None) -> None:
-    """Tell trial `number` its end `state` (and `value`); a trial already finished is left as it is, so a
-    tell replayed after an outage is not written twice."""
-    study.tell(number, value, state=state, skip_if_finished=True)
-
-
-def fail_stale_trials(study: optuna.Study, reason: str = "left unfinished by a driver that died") -> int:
-    """Mark trials left RUNNING or WAITING as FAIL with `reason` in their `error` user attr (Optuna's
-    heartbeat does not run under ask/tell, so a dead driver leaves them so forever); returns how many.
-    A trial that finishes meanwhile keeps its state."""
-    failed = 0
-    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING, TrialState.WAITING)):
-        try:
-            study._storage.set_trial_user_attr(trial._trial_id, "error", reason)
-            study._storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
-        except UpdateFinishedTrialError:
-            continue
-        failed += 1
-    return failed
-
-
-def add_finished_trials(study: optuna.Study, trials: Sequence[FrozenTrial]) -> None:
-    """Add finished `trials` (e.g. from `optuna.trial.create_trial`) to `study`, numbered after its trials:
-    what `study.add_trials` does, but as one transaction of bulk inserts into Optuna's tables (Optuna writes
-    one transaction per trial: 20,000 trials took minutes). A storage that is not an RDB one gets
-    `study.add_trials`."""
-    from optuna.storages._rdb import models
-
-    backend = getattr(study._storage, "_backend", study._storage)  # the RDBStorage under optuna's cache
-    if not isinstance(backend, optuna.storages.RDBStorage):
-        study.add_trials(trials)
-        return
-    study_id = study._study_id
-    with backend.engine.begin() as connection:
-        start = connection.scalar(
-            sqlalchemy.select(sqlalchemy.func.count(models.TrialModel.trial_id)).where(
-                models.TrialModel.study_id == study_id
-            )
-        )
-        rows = [
-            {
-                "number": start + index,
-                "study_id": study_id,
-                "state": trial.state,
-                "datetime_start": trial.datetime_start,
-                "datetime_complete": trial.datetime_complete,
-            }
-            for index, trial in enumerate(trials)
-        ]
-        inserted = sqlalchemy.insert(models.TrialModel).returning(
-            models.TrialModel.trial_id, sort_by_parameter_order=True
-        )
-        ids = connection.execute(inserted, rows).scalars().all()
-        children: dict[Any, list[dict[str, Any]]] = {
-            models.TrialParamModel: [],
-            models.TrialValueModel: [],
-            models.TrialUserAttributeModel: [],
-            models.TrialSystemAttributeModel: [],
-            models.TrialIntermediateValueModel: [],
-        }
-        for id_, trial in zip(ids, trials, strict=True):
-            for name, value in trial.params.items():
-                distribution = trial.distributions[name]
-                children[models.TrialParamModel].append(
-                    {
-                        "trial_id": id_,
-                        "param_name": name,
-                        "param_value": distribution.to_internal_repr(value),
-                        "distribution_json": optuna.distributions.distribution_to_json(distribution),
-                    }
-                )
-            for objective, value in enumerate(trial.values or ()):
-                stored, kind = models.TrialValueModel.value_to_stored_repr(value)
-                children[models.TrialValueModel].append(
-                    {"trial_id": id_, "objective": objective, "value": stored, "value_type": kind}
-                )
-            for model, attrs in (
-                (models.TrialUserAttributeModel, trial.user_attrs),
-                (models.TrialSystemAttributeModel, trial.system_attrs),
-            ):
-                children[model] += [{"trial_id": id_, "key": k, "value_json": json.dumps(v)} for k, v in attrs.items()]
-            for step, value in trial.intermediate_values.items():
-                stored, kind = models.TrialIntermediateValueModel.intermediate_value_to_stored_repr(value)
-                children[models.TrialIntermediateValueModel].append(
-                    {"trial_id": id_, "step": step, "intermediate_value": stored, "intermediate_value_type": kind}
-                )
-        for model, values in children.items():
-            if values:
-                connection.execute(sqlalchemy.insert(model), values)
-
-
-# ---- a trial's artifacts (Optuna's artifact metadata: system attrs `artifacts:<id>`; here only) ----------------
-
-
-def set_trial_artifact(study: optuna.Study, trial: int, meta: ArtifactMeta) -> None:
-    """Attach artifact `meta` to the unfinished trial with storage id `trial`, as `optuna.artifacts.upload_artifact`
-    does (its file is already in the store: `get_all_artifact_meta` and optuna-dashboard list it)."""
-    study._storage.set_trial_system_attr(trial, ARTIFACTS_ATTR_PREFIX + meta.artifact_id, json.dumps(asdict(meta)))
-
-
-def trial_artifacts(trial: FrozenTrial) -> list[ArtifactMeta]:
-    """The artifacts attached to `trial` (from the system attrs it was read with: no query)."""
-    return [
-        ArtifactMeta(**json.loads(value))
-        for key, value in trial.system_attrs.items()
-        if key.startswith(ARTIFACTS_ATTR_PREFIX)
-    ]
-
-
-def remove_trial_artifact(study: optuna.Study, number: int, artifact_id: str) -> None:
-    """Detach artifact `artifact_id` from trial `number`, finished or not (Optuna has no call for it: one
-    DELETE of its system attr)."""
-    from optuna.storages._rdb import models
-
-    backend = getattr(study._storage, "_backend", study._storage)
-    if not isinstance(backend, optuna.storages.RDBStorage):
-        raise TypeError("removing an artifact needs an RDB storage")
-    trial = sqlalchemy.select(models.TrialModel.trial_id).where(
-        models.TrialModel.study_id == study._study_id, models.TrialModel.number == number
-    )
-    with backend.engine.begin() as connection:
-        connection.execute(
-            sqlalchemy.delete(models.TrialSystemAttributeModel).where(
-                models.TrialSystemAttributeModel.trial_id == trial.scalar_subquery(),
-                models.TrialSystemAttributeModel.key == ARTIFACTS_ATTR_PREFIX + artifact_id,
-            )
-        )
-
-
-# ---- reads of a table of trials (Optuna internals: here only) ------------------------------------------------
-
-
-@dataclass(frozen=True)
-class TrialRow:
-    """One trial without its intermediate values or datetimes: what a table of trials shows; `user_attrs` holds
-    only the keys asked for."""
-
-    number: int
-    state: TrialState
-    value: float | None
-    params: dict[str, Any]
-    user_attrs: dict[str, Any]
-
-
-def trial_rows(storage: optuna.storages.BaseStorage, name: str, attr_keys: Collection[str]) -> list[TrialRow]:
-    """Every trial of study `name` in number order, with only the user attrs `attr_keys`: plain SELECTs on
-    Optuna's tables (trials, values, params, user attrs), never intermediate values (Optuna reads whole
-    trials: 10,000 trials of 20 epochs took 10-16 s cold on PostgreSQL). KeyError for an unknown study; a
-    storage that is not an RDB one is read through `get_all_trials`."""
-    return TrialRowCache(storage, attr_keys).rows(name)
-
-
-@dataclass(frozen=True)
-class _Table:
-    """The rows of one study as last read: `rows` in number order, `by_id` the same by trial id, `open` the ids
-    of trials not finished, `last_id` the highest trial id read, `version` a number no other read gave."""
-
-    rows: tuple[TrialRow, ...]
-    by_id: dict[int, TrialRow]
-    open: frozenset[int]
-    last_id: int
-    version: int
-
-
-class TrialRowCache:
-    """`trial_rows` keeping the rows of finished trials (COMPLETE, PRUNED, FAIL), which never change again
-    (Optuna's own cached storage relies on the same; this project writes a trial's attrs before its end
-    state): a read after the first selects, as Optuna's cache does, only the trials added since (a higher trial
-    id) and those not finished then, so an unchanged study costs one small query. Safe to share between
-    threads."""
-
-    FINISHED = frozenset({TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL})
-    CHUNK = 900  # ids per IN (...) list, under SQLite's limit on bound variables
-
-    def __init__(self, storage: optuna.storages.BaseStorage, attr_keys: Collection[str]) -> None:
-        self.storage = storage
-        self.attr_keys = list(attr_keys)
-        self._tables: dict[int, _Table] = {}  # study id -> its rows as last read
-        self._versions = itertools.count()
-        self._lock = threading.Lock()
-
-    def rows(self, name: str) -> list[TrialRow]:
-        """Every trial of study `name` in number order; KeyError for an unknown study."""
-        return list(self.table(name)[1])
-
-    def table(self, name: str) -> tuple[int, tuple[TrialRow, ...]]:
-        """(a version that changes whenever a row of study `name` changed, every row in number order); KeyError
-        for an unknown study."""
-        from optuna.storages._rdb import models
-
-        study_id = self.storage.get_study_id_from_name(name)
-        backend = getattr(self.storage, "_backend", self.storage)  # the RDBStorage under optuna's cache
-        if not isinstance(backend, optuna.storages.RDBStorage):
-            trials = self.storage.get_all_trials(study_id, deepcopy=False)
-            return next(self._versions), tuple(_row(t, self.attr_keys) for t in trials)
-        trial = models.TrialModel
-        with self._lock:
-            known = self._tables.get(study_id)
-        incremental = known is not None and len(known.open) <= self.CHUNK
-        with backend.engine.connect() as connection:
-            select = sqlalchemy.select(trial.trial_id, trial.number, trial.state).where(trial.study_id == study_id)
-            if incremental:
-                select = select.where(sqlalchemy.or_(trial.trial_id > known.last_id, trial.trial_id.in_(known.open)))
-            listed = connection.execute(select).all()
-            if not incremental:  # one select per table over the study
-                columns = _columns(
-                    connection,
-                    self.attr_keys,
-                    lambda model: model.trial_id.in_(
-                        sqlalchemy.select(trial.trial_id).where(trial.study_id == study_id).scalar_subquery()
-                    ),
-                )
-            else:
-                columns = ({}, {}, {})
-                ids = [id_ for id_, _, _ in listed]
-                for start in range(0, len(ids), self.CHUNK):
-                    chunk = ids[start : start + self.CHUNK]
-                    part = _columns(connection, self.attr_keys, lambda model, ids=chunk: model.trial_id.in_(ids))
-                    for whole, piece in zip(columns, part, strict=True):
-                        whole.update(piece)
-        values, params, attrs = columns
-        fresh = {
-            id_: TrialRow(number, state, values.get(id_), params.get(id_, {}), attrs.get(id_, {}))
-            for id_, number, state in listed
-        }
-        if incremental and all(known.by_id.get(id_) == row for id_, row in fresh.items()):
-            return known.version, known.rows
-        by_id = {**known.by_id, **fresh} if incremental else fresh
-        table = _Table(
-            tuple(sorted(by_id.values(), key=lambda row: row.number)),
-            by_id,
-            frozenset(id_ for id_, row in by_id.items() if row.state not in self.FINISHED),
-            max(by_id, default=-1),
-            next(self._versions),
-        )
-        with self._lock:
-            self._tables[study_id] = table
-        return table.version, table.rows
-
-
-def _columns(
-    connection: sqlalchemy.Connection, attr_keys: list[str], of: Any
-) -> tuple[dict[int, float], dict[int, dict[str, Any]], dict[int, dict[str, Any]]]:
-    """(value, params, user attrs `attr_keys`) per trial id of the trials `of(model)` selects."""
-    from optuna.storages._rdb import models
-
-    value_model = models.TrialValueModel
-    values = {
-        id_: value_model.stored_repr_to_value(stored, kind)
-        for id_, stored, kind in connection.execute(
-            sqlalchemy.select(value_model.trial_id, value_model.value, value_model.value_type).where(
-                of(value_model), value_model.objective == 0
-            )
-        ).all()
-    }
-    param_model = models.TrialParamModel
-    params: dict[int, dict[str, Any]] = {}
-    distributions: dict[str, optuna.distributions.BaseDistribution] = {}
-    for id_, param, stored, distribution in connection.execute(
-        sqlalchemy.select(
-            param_model.trial_id, param_model.param_name, param_model.param_value, param_model.distribution_json
-        ).where(of(param_model))
-    ).all():
-        if distribution not in distributions:
-            distributions[distribution] = optuna.distributions.json_to_distribution(distribution)
-        params.setdefault(id_, {})[param] = distributions[distribution].to_external_repr(stored)
-    attr_model = models.TrialUserAttributeModel
-    attrs: dict[int, dict[str, Any]] = {}
-    for id_, key, value_json in connection.execute(
-        sqlalchemy.select(attr_model.trial_id, attr_model.key, attr_model.value_json).where(
-            of(attr_model), attr_model.key.in_(attr_keys)
-        )
-    ).all():
-        attrs.setdefault(id_, {})[key] = json.loads(value_json)
-    return values, params, attrs
-
-
-def trials_by_number(storage: optuna.storages.BaseStorage, name: str, numbers: Collection[int]) -> list[FrozenTrial]:
-    """The whole trials (intermediate values included) of study `name` numbered `numbers`, in number order, in
-    one query per table as Optuna's own `get_all_trials` builds them. KeyError for an unknown study."""
-    from optuna.storages._rdb import models
-
-    study_id = storage.get_study_id_from_name(name)
+def rdb_backend(storage: optuna.storages.BaseStorage) -> optuna.storages.RDBStorage | None:
+    """The RDBStorage under `storage` (itself, or the one under Optuna's cache), or None for another storage."""
     backend = getattr(storage, "_backend", storage)
-    wanted = set(numbers)
-    if not isinstance(backend, optuna.storages.RDBStorage):
-        return [t for t in storage.get_all_trials(study_id, deepcopy=False) if t.number in wanted]
-    if not wanted:
-        return []
-    query = (
-        sqlalchemy.select(models.TrialModel)
-        .options(
-            *(
-                sqlalchemy.orm.selectinload(relation)
-                for relation in (
-                    models.TrialModel.params,
-                    models.TrialModel.values,
-                    models.TrialModel.user_attributes,
-                    models.TrialModel.system_attributes,
-                    models.TrialModel.intermediate_values,
-                )
-            )
-        )
-        .where(models.TrialModel.study_id == study_id, models.TrialModel.number.in_(sorted(wanted)))
-        .order_by(models.TrialModel.number)
-    )
-    with sqlalchemy.orm.Session(backend.engine) as session:
-        return [backend._build_frozen_trial_from_trial_model(t) for t in session.scalars(query)]
-
-
-def _row(trial: FrozenTrial, attr_keys: Collection[str]) -> TrialRow:
-    return TrialRow(
-        number=trial.number,
-        state=trial.state,
-        value=trial.value,
-        params=dict(trial.params),
-        user_attrs={k: v for k, v in trial.user_attrs.items() if k in attr_keys},
-    )
+    return backend if isinstance(backend, optuna.storages.RDBStorage) else None

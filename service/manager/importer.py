@@ -21,7 +21,7 @@ from sqlalchemy.orm import sessionmaker
 from afpe.encodings import list_encodings
 from afpe.search.analysis import REPEAT_OF
 from afpe.search.spec import PARAM_PREFIX, SLUG_PATTERN, AxisSpec, StudySpec
-from afpe.search.storage import add_finished_trials
+from afpe.search.trial_writes import add_finished_trials
 from afpe.service.errors import Conflict, InvalidInput
 from afpe.service.manager.records import StudyRecord, StudySource, StudyState, utcnow
 from afpe.trainers import list_tasks, task_info
@@ -34,7 +34,7 @@ SLUG = re.compile(SLUG_PATTERN)
 
 class StudyImporter:
     """Imports run without a service-wide lock (two imports of one name: the storage refuses the second) and
-    write their trials in bulk (`afpe.search.storage.add_finished_trials`)."""
+    write their trials in bulk (`afpe.search.trial_writes.add_finished_trials`)."""
 
     def __init__(self, sessions: sessionmaker, storage: optuna.storages.BaseStorage):
         self.sessions = sessions

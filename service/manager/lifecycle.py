@@ -31,7 +31,8 @@ from sqlalchemy.orm import sessionmaker
 
 from afpe.search.lease import HEARTBEAT_S, LEASE_TTL_S, LeaseError, StudyLeases
 from afpe.search.outage import OUTAGE_MARKER
-from afpe.search.storage import StudyConflictError, claim_study, fail_stale_trials
+from afpe.search.storage import StudyConflictError, claim_study
+from afpe.search.trial_writes import fail_stale_trials
 from afpe.service.errors import Conflict, ServiceUnavailable
 from afpe.service.jobs.backend import JobBackend
 from afpe.service.manager.catalog import SpecCatalog

@@ -24,8 +24,8 @@ from afpe.search.checkpoints import best_checkpoint, trial_checkpoint
 from afpe.search.export import trials_text
 from afpe.search.outage import retry
 from afpe.search.spec import PARAM_PREFIX, SearchSpace
-from afpe.search.storage import TrialRow, TrialRowCache, trials_by_number
 from afpe.search.summary import StudySummary, summarize_trials
+from afpe.search.trial_reads import TrialRow, TrialRowCache, trials_by_number
 from afpe.service.errors import Conflict, InvalidInput, NotFound
 from afpe.service.manager.error_text import sanitize_error
 from afpe.service.manager.lifecycle import StudyLifecycle

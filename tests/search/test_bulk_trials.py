@@ -9,7 +9,8 @@ import optuna
 from optuna.distributions import FloatDistribution
 from optuna.trial import TrialState, create_trial
 
-from afpe.search.storage import add_finished_trials, open_storage
+from afpe.search.storage import open_storage
+from afpe.search.trial_writes import add_finished_trials
 
 
 def finished_trials(n: int) -> list[optuna.trial.FrozenTrial]:

@@ -15,15 +15,9 @@ from optuna.trial import TrialState
 
 from afpe.search import summarize, validate_spec
 from afpe.search.export import export_text
-from afpe.search.storage import (
-    StudyConflictError,
-    claim_study,
-    fail_stale_trials,
-    open_storage,
-    public_url,
-    split_password,
-)
+from afpe.search.storage import StudyConflictError, claim_study, open_storage, public_url, split_password
 from afpe.search.testing import rows_cols_axes
+from afpe.search.trial_writes import fail_stale_trials
 from afpe.service.cli import main
 
 SPEC = {

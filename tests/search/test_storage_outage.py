@@ -20,9 +20,10 @@ from optuna.distributions import FloatDistribution
 from optuna.trial import TrialState
 
 from afpe.search.outage import StorageGuard, StorageOutage, is_transient
-from afpe.search.storage import create_engine, open_storage, set_intermediate_value
-from afpe.search.storage import trial_id as storage_id
+from afpe.search.storage import create_engine, open_storage
 from afpe.search.testing import PrivatePostgres, tiny_synthetic2d
+from afpe.search.trial_writes import set_intermediate_value
+from afpe.search.trial_writes import trial_id as storage_id
 
 N_TRIALS = 3
 EPOCHS = 4

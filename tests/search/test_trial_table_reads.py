@@ -10,7 +10,8 @@ import optuna
 from optuna.distributions import FloatDistribution
 from optuna.trial import TrialState, create_trial
 
-from afpe.search.storage import TrialRowCache, open_storage, trial_rows, trials_by_number
+from afpe.search.storage import open_storage
+from afpe.search.trial_reads import TrialRowCache, trial_rows, trials_by_number
 
 
 def test_rows_and_whole_trials_read_back_as_optuna_reads_them(storage_url):
