@@ -28,7 +28,7 @@ import uvicorn
 from optuna.distributions import FloatDistribution
 from optuna.trial import create_trial
 
-from afpe.search.catalog import spec_path
+from afpe.search.shipped_specs import spec_path
 from afpe.search.spec import load_spec
 from afpe.search.storage import open_storage
 from afpe.search.testing import postgres_database

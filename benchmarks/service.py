@@ -56,7 +56,7 @@ import sqlalchemy
 from fastapi.testclient import TestClient
 from optuna.trial import TrialState
 
-from afpe.search.catalog import shipped_specs_dir
+from afpe.search.shipped_specs import shipped_specs_dir
 from afpe.search.spec import load_spec
 from afpe.search.testing import make_trial
 from afpe.search.trial_writes import add_finished_trials

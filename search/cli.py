@@ -107,7 +107,7 @@ def warn_password_in_argv(url: str | None) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from afpe.search.catalog import spec_path
+    from afpe.search.shipped_specs import spec_path
     from afpe.search.spec import DATA_CONFINE_ENV, confine_data_root, load_spec
 
     warn_password_in_argv(args.storage)
@@ -171,7 +171,7 @@ def _export(args: argparse.Namespace) -> int:
 
     study = _open(args)
     if args.checkpoint is not None:
-        from afpe.search.checkpoints import artifact_root, export_best
+        from afpe.search.kept_models import artifact_root, export_best
         from afpe.search.storage import default_storage_url
 
         trial = export_best(study, artifact_root(args.storage or default_storage_url()), args.checkpoint)

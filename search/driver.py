@@ -30,7 +30,7 @@ import optuna
 
 from afpe.core.errors import UserError
 from afpe.search.analysis import finished_count, search_trials
-from afpe.search.checkpoints import artifact_root, study_folder, sweep
+from afpe.search.kept_models import artifact_root, study_folder, sweep
 from afpe.search.lease import driver_lease
 from afpe.search.outage import StorageGuard
 from afpe.search.ray_token import ensure_private_token

@@ -38,7 +38,7 @@ from ray.tune.search import Searcher
 from ray.tune.stopper import Stopper
 
 from afpe.search.analysis import best_trial, finished_count, search_trials
-from afpe.search.checkpoints import attach, discard, kept_numbers, new_artifact_id, prune
+from afpe.search.kept_models import attach, discard, kept_numbers, new_artifact_id, prune
 from afpe.search.outage import StorageGuard, StorageOutage, is_transient
 from afpe.search.repeats import REPEAT_OF, PlannedRepeat
 from afpe.search.spec import StudySpec, is_isotropic

@@ -1,1 +1,3 @@
-"""The front of AFPE Sweep: the `afpe` command line (and, later, the REST service and dashboard)."""
+"""The front of AFPE Sweep: the `afpe` command line (every layer's commands, `serve`, `cluster`), the REST service
+and dashboard (`app.py`, `api/`, `web/`), study management (`manager/`), jobs on Ray (`jobs/`), plots and the
+cluster's topology (`cluster/`)."""

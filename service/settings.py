@@ -10,7 +10,7 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from afpe.search.catalog import shipped_specs_dir
+from afpe.search.shipped_specs import shipped_specs_dir
 from afpe.search.storage import default_storage_url, split_password
 
 MIN_TOKEN_LENGTH = 32

@@ -1,1 +1,1 @@
-"""The shipped study specs: YAML data installed as the package `afpe.studies` (found by `afpe.search.catalog`)."""
+"""The shipped study specs: YAML data installed as the package `afpe.studies` (found by `afpe.search.shipped_specs`)."""

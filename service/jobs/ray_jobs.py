@@ -18,7 +18,7 @@ from typing import Any
 
 from ray.job_submission import JobStatus, JobSubmissionClient
 
-from afpe.search.checkpoints import ARTIFACT_DIR_ENV, artifact_root
+from afpe.search.kept_models import ARTIFACT_DIR_ENV, artifact_root
 from afpe.search.lease import HOLDER_ENV
 from afpe.search.spec import DATA_CONFINE_ENV
 from afpe.search.storage import public_url, split_password

@@ -1,6 +1,6 @@
 """What a spec would cost to run, computed without loading data or building a model: the ViT's parameter
 count, the tokens per sample and the data a synthetic task generates. The service bounds each
-(`catalog.SpecCatalog.validate`)."""
+(`spec_admission.SpecAdmission.validate`)."""
 
 from __future__ import annotations
 

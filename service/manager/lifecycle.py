@@ -35,7 +35,6 @@ from afpe.search.storage import StudyConflictError, claim_study
 from afpe.search.trial_writes import fail_stale_trials
 from afpe.service.errors import Conflict, ServiceUnavailable
 from afpe.service.jobs.backend import JobBackend
-from afpe.service.manager.catalog import SpecCatalog
 from afpe.service.manager.records import (
     ACTIVE_STATES,
     StudyRecord,
@@ -46,6 +45,7 @@ from afpe.service.manager.records import (
     update_record,
     utcnow,
 )
+from afpe.service.manager.spec_admission import SpecAdmission
 
 REFRESH_S = 1.0
 MAX_ATTEMPTS = 5
@@ -62,7 +62,7 @@ class StudyLifecycle:
         sessions: sessionmaker,
         storage: optuna.storages.BaseStorage,
         backend: JobBackend,
-        catalog: SpecCatalog,
+        catalog: SpecAdmission,
         refresh_s: float = REFRESH_S,
     ):
         self.sessions = sessions

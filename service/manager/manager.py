@@ -7,18 +7,18 @@ from dataclasses import dataclass
 import optuna
 from sqlalchemy.orm import sessionmaker
 
-from afpe.search.checkpoints import artifact_root
+from afpe.search.kept_models import artifact_root
 from afpe.service.jobs.backend import JobBackend
-from afpe.service.manager.catalog import SpecCatalog
 from afpe.service.manager.importer import StudyImporter
 from afpe.service.manager.lifecycle import StudyLifecycle
 from afpe.service.manager.queries import StudyQueries
+from afpe.service.manager.spec_admission import SpecAdmission
 from afpe.service.settings import ServiceSettings
 
 
 @dataclass
 class StudyManager:
-    catalog: SpecCatalog
+    catalog: SpecAdmission
     lifecycle: StudyLifecycle
     queries: StudyQueries
     importer: StudyImporter
@@ -32,7 +32,7 @@ class StudyManager:
         storage: optuna.storages.BaseStorage,
         backend: JobBackend,
     ) -> StudyManager:
-        catalog = SpecCatalog(settings)
+        catalog = SpecAdmission(settings)
         lifecycle = StudyLifecycle(sessions, storage, backend, catalog)
         return cls(
             catalog=catalog,

@@ -20,8 +20,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import sessionmaker
 
 from afpe.search.analysis import REPEAT_OF, scale_ratio
-from afpe.search.checkpoints import best_checkpoint, trial_checkpoint
 from afpe.search.export import trials_text
+from afpe.search.kept_models import best_checkpoint, trial_checkpoint
 from afpe.search.outage import retry
 from afpe.search.spec import PARAM_PREFIX, SearchSpace
 from afpe.search.summary import StudySummary, summarize_trials
@@ -85,7 +85,7 @@ class StudyQueries:
         artifacts: Path,
         secrets: Sequence[str] = (),
     ):
-        """`artifacts`: the root of the studies' checkpoint folders (`afpe.search.checkpoints.artifact_root`);
+        """`artifacts`: the root of the studies' checkpoint folders (`afpe.search.kept_models.artifact_root`);
         `secrets` (tokens, the database password) are hidden from every `error` shown."""
         self.artifacts = artifacts
         self.sessions = sessions

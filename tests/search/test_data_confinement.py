@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from afpe.search import load_spec
-from afpe.search.catalog import spec_path
+from afpe.search.shipped_specs import spec_path
 from afpe.search.spec import DATA_CONFINE_ENV, SpecError, confine_data_root
 
 

@@ -21,7 +21,7 @@ from sqlalchemy.engine import make_url
 from afpe.encodings import build_encoding
 from afpe.encodings.upstream import rounding_bound
 from afpe.search import validate_spec
-from afpe.search.checkpoints import best_checkpoint
+from afpe.search.kept_models import best_checkpoint
 from afpe.search.testing import tiny_synthetic2d
 from afpe.service.cli import main
 from afpe.trainers import task_info

@@ -11,7 +11,7 @@ import optuna
 import yaml
 from optuna.trial import TrialState
 
-from afpe.search.catalog import shipped_spec_names, shipped_specs_dir, spec_path
+from afpe.search.shipped_specs import shipped_spec_names, shipped_specs_dir, spec_path
 
 
 def run_afpe(afpe_executable: str, *args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess:

@@ -14,8 +14,8 @@ import sqlalchemy
 from optuna.trial import TrialState
 
 from afpe.search import run_study, validate_spec
-from afpe.search.checkpoints import trial_checkpoint
 from afpe.search.driver import check_resources, prepare_data, ray_session, unplaceable
+from afpe.search.kept_models import trial_checkpoint
 from afpe.search.testing import tiny_synthetic2d
 
 TINY = tiny_synthetic2d(trainer={"lr": 0.003}, max_failures=1)

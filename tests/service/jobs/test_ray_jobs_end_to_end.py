@@ -10,7 +10,7 @@ import torch
 from fastapi.testclient import TestClient
 
 from afpe.search import load_spec
-from afpe.search.catalog import spec_path
+from afpe.search.shipped_specs import spec_path
 from afpe.service.app import create_app
 
 OVERRIDES = "\n".join(

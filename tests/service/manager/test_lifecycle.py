@@ -16,15 +16,15 @@ from afpe.search.lease import StudyLeases
 from afpe.search.outage import StorageOutage
 from afpe.search.storage import create_engine, open_storage
 from afpe.service.errors import Conflict, InvalidInput, ServiceUnavailable
-from afpe.service.manager.catalog import SpecCatalog
 from afpe.service.manager.lifecycle import MAX_ATTEMPTS, StudyLifecycle
 from afpe.service.manager.records import StudyState, get_record, open_records
+from afpe.service.manager.spec_admission import SpecAdmission
 
 
 @pytest.fixture
 def lifecycle(make_settings, storage_url, jobs) -> StudyLifecycle:
     settings = make_settings(storage=storage_url).resolved()
-    return StudyLifecycle(open_records(storage_url), open_storage(storage_url), jobs, SpecCatalog(settings), 0.0)
+    return StudyLifecycle(open_records(storage_url), open_storage(storage_url), jobs, SpecAdmission(settings), 0.0)
 
 
 def quickstart(lifecycle: StudyLifecycle, name: str = "life", n_trials: int = 3) -> dict:

@@ -17,7 +17,9 @@ from afpe.service.settings import ServiceSettings
 SLUG = re.compile(SLUG_PATTERN)
 
 
-class SpecCatalog:
+class SpecAdmission:
+    """Which specs the service admits: the shipped ones it offers, and a submitted one within its bounds."""
+
     def __init__(self, settings: ServiceSettings):
         self.settings = settings
 

@@ -16,7 +16,7 @@ from sqlalchemy.engine import make_url
 
 from afpe.search import summarize, validate_spec
 from afpe.search.analysis import REPEAT_OF, complete_trials, search_trials
-from afpe.search.checkpoints import artifact_root, attach, best_checkpoint, study_folder, sweep
+from afpe.search.kept_models import artifact_root, attach, best_checkpoint, study_folder, sweep
 from afpe.search.storage import open_storage
 from afpe.search.trial_writes import trial_id
 from afpe.service.cli import main
