@@ -144,3 +144,15 @@ def test_a_gpu_trial_takes_any_cuda_device_as_the_granted_one(device: str) -> No
     for gpu in (0.25, 1):
         spec = validate_spec({**BASE, "trainer": {"device": device}, "resources": {"gpu": gpu}})
         assert (spec.trainer.device, spec.resources.gpu) == (device, gpu)
+
+
+@pytest.mark.parametrize("task", ["echonet", "synthetic_video", "synthetic3d_field"])
+def test_a_per_axis_task_option_set_as_text_reads_as_the_list(task: str, tmp_path: Path) -> None:
+    path = tmp_path / "t.yaml"
+    axes = [{"name": "all", "grid_axes": [0, 1, 2], "low": 0.1, "high": 10}]
+    path.write_text(yaml.safe_dump({"name": "t", "task": task, "axes": axes}))
+    option = "grid" if task == "synthetic3d_field" else "patch"
+    as_text = load_spec(path, [f"task_options.{option}=2,4,4"])
+    as_list = load_spec(path, [f"task_options.{option}=[2, 4, 4]"])
+    assert task_info(task, as_text.task_options) == task_info(task, as_list.task_options)
+    assert task_info(task, as_text.task_options).patch_grid != task_info(task).patch_grid
