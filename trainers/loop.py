@@ -15,10 +15,10 @@ import torch
 from torch.utils.data import DataLoader
 
 from afpe.trainers.batches import eval_loader, loader_workers, train_loader
-from afpe.trainers.checkpoint import load_checkpoint, save_atomically, save_checkpoint
 from afpe.trainers.device import autocast_context, select_device
 from afpe.trainers.model_file import model_arguments, model_content
 from afpe.trainers.objectives import Objective
+from afpe.trainers.resume_state import load_checkpoint, save_atomically, save_checkpoint
 from afpe.trainers.settings import TrainConfig
 from afpe.trainers.tasks import build_task
 from afpe.trainers.tasks.base import normalize

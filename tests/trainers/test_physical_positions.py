@@ -14,8 +14,8 @@ from pydantic import ValidationError
 
 from afpe.encodings import build_encoding
 from afpe.trainers import TrainConfig, build_task, train
-from afpe.trainers.checkpoint import checkpoint_path
 from afpe.trainers.model_file import model_arguments
+from afpe.trainers.resume_state import checkpoint_path
 from afpe.trainers.vit import ViT
 
 SMALL = {

@@ -11,9 +11,9 @@ import torch
 
 from afpe.trainers import TrainConfig, build_task, train
 from afpe.trainers.batches import eval_loader
-from afpe.trainers.checkpoint import checkpoint_path
 from afpe.trainers.loop import evaluate, lr_factor
 from afpe.trainers.model_file import load_model
+from afpe.trainers.resume_state import checkpoint_path
 
 SMALL = {
     "task": "synthetic2d",

@@ -1,4 +1,4 @@
-"""Checkpoints of a training run: one file `checkpoint.pt` in the run's folder, written atomically
+"""A training run's resume state (its checkpoint): one file `checkpoint.pt` in the run's folder, written atomically
 (temporary file + rename) after every epoch, holding model, optimizer, scheduler and RNG states, the
 history and the best epoch so far (and its weights), plus the run identity it belongs to."""
 
