@@ -32,7 +32,7 @@ def violations(layer: str, path: Path, source: str) -> list[str]:
     problems = []
     for line, module in afpe_imports(source):
         target = module.split(".")[1] if "." in module else "afpe"
-        allowed = target == "core" if layer == "core" else target in LAYERS[: rank + 1] or target == "studies"
+        allowed = target == "core" if layer == "core" else target in LAYERS[: rank + 1]
         if not allowed:
             problems.append(f"{path}:{line}: {layer} imports {module}")
     return problems
