@@ -41,12 +41,11 @@ from afpe.search.recorder import (
     WARNINGS_KEY,
     ErrorRecorder,
     OutageStopper,
-    Progress,
     RecordingASHA,
     StudyRecorder,
-    TrialWarning,
 )
 from afpe.search.repeats import PlannedRepeat, plan_repeats
+from afpe.search.run_reports import Progress, TrialWarning
 from afpe.search.spec import StudySpec
 from afpe.search.storage import claim_study, default_storage_url, fail_stale_trials, open_storage, public_url
 from afpe.search.summary import StudySummary, summarize
