@@ -62,7 +62,7 @@ from afpe.search.testing import make_trial
 from afpe.search.trial_writes import add_finished_trials
 from afpe.service.app import create_app
 from afpe.service.manager.records import StudyRecord, StudySource, StudyState, open_records
-from afpe.service.plots.figures import list_plot_kinds
+from afpe.service.plots.kinds import list_plot_kinds
 from afpe.service.settings import ServiceSettings
 
 STATUS_GOAL_S = 0.050

@@ -67,7 +67,7 @@ def _duration(seconds: float | None) -> str:
     return f"{minutes}m{seconds:02d}s" if minutes else f"{seconds}s"
 
 
-def _print_progress(progress) -> None:  # noqa: ANN001 - afpe.search.recorder.Progress, imported lazily
+def _print_progress(progress) -> None:  # noqa: ANN001 - afpe.search.run_reports.Progress, imported lazily
     best = "none yet"
     if progress.best_value is not None:
         scales = ", ".join(f"{key}={value:.3g}" for key, value in progress.best_params.items())
@@ -82,7 +82,7 @@ def _print_progress(progress) -> None:  # noqa: ANN001 - afpe.search.recorder.Pr
     )
 
 
-def _print_warning(warning) -> None:  # noqa: ANN001 - afpe.search.recorder.TrialWarning, imported lazily
+def _print_warning(warning) -> None:  # noqa: ANN001 - afpe.search.run_reports.TrialWarning, imported lazily
     where = f" (log: {warning.log})" if warning.log else ""
     print(f"warning: trial {warning.number}: {warning.text}{where}", flush=True)
 

@@ -41,12 +41,11 @@ from afpe.search.recorder import (
     WARNINGS_KEY,
     ErrorRecorder,
     OutageStopper,
-    Progress,
     RecordingASHA,
     StudyRecorder,
-    TrialWarning,
 )
 from afpe.search.repeats import PlannedRepeat, plan_repeats
+from afpe.search.run_reports import Progress, TrialWarning
 from afpe.search.spec import StudySpec
 from afpe.search.storage import claim_study, default_storage_url, open_storage, public_url
 from afpe.search.summary import StudySummary, summarize
@@ -65,7 +64,7 @@ def train_trial(config: dict[str, Any]) -> None:
     with the device and dtype it ran in and the warnings raised since the previous report (`WARNINGS_KEY`);
     its output goes to the trial's log. After its last epoch (before that epoch's report, on which ASHA stops it)
     it writes the best epoch's model file into the study's artifact folder, named by the recorder
-    (`checkpoints.py`)."""
+    (`kept_models.py`)."""
     import ray
     import torch
     from ray import tune

@@ -8,6 +8,7 @@ storage calls for the driver:
 
 - `call(fn)` blocks, retrying a transient error with backoff until `budget_s` of outage has passed, then
   raises `StorageOutage`;
+- `attempt(fn)` never blocks: `fn()` now, or None while the storage is down (the caller asks again later);
 - `write(fn)` never blocks: the write runs now if the storage is up and nothing waits, else it is queued, and
   the queue is written in order by the next `flush()` that finds the storage back. Every write must be
   idempotent (an upsert, or a tell that skips a finished trial): a write whose commit was cut off is replayed.
@@ -179,6 +180,21 @@ class StorageGuard:
             if self.exceeded:
                 raise self.outage([], recorded=False)
             self.sleep(max(self.next_try - self.clock(), 0.0))
+
+    def attempt(self, fn: Callable[[], T]) -> T | None:
+        """`fn()` now, once the pending writes are in; None while the storage is down (the outage noted, nothing
+        retried: for a caller that must not block and asks again later). A non-transient error is raised."""
+        if not self.flush():
+            return None
+        try:
+            result = fn()
+        except Exception as error:
+            if not is_transient(error):
+                raise
+            self.lost()
+            return None
+        self._back()
+        return result
 
     def write(self, fn: Callable[[], object]) -> None:
         """Run the idempotent write `fn` now, or queue it behind the writes already waiting (never blocks)."""

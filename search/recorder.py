@@ -10,13 +10,15 @@ the driver dies (no heartbeat under ask/tell) and (4) pairs with `Tuner.restore`
 - `on_trial_result` stores each epoch's metric as the intermediate value at step = epoch, its one write per
   epoch (the result on which the scheduler says STOP reaches only `on_trial_complete`, stored the same way);
 - `on_trial_complete` tells COMPLETE (value = best epoch's metric) when all epochs ran, its checkpoint attached
-  first and the checkpoints the answer can no longer pick pruned after (`checkpoints.py`), PRUNED when the
+  first and the checkpoints the answer can no longer pick pruned after (`checkpoint_keeper.py`), PRUNED when the
   scheduler stopped it (`RecordingASHA.stopped`), FAIL when it errored past its retries (the error text
   arrives through `ErrorRecorder`) or stopped for any other reason (e.g. the driver was interrupted);
 - it pickles without its study (only names), so Ray's saved state never holds a connection or password;
-- every write goes through a `StorageGuard` (`outage.py`): while the database is down, reports are buffered
-  in order and no new trial starts; trials keep training. `OutageStopper` ends the run when the outage
-  outlasts its budget, and `finish` then raises `StorageOutage`.
+- every storage call (ask, writes, reads) goes through a `StorageGuard` (`outage.py`): while the database is
+  down, reports are buffered in order and no new trial starts; trials keep training. `OutageStopper` ends the
+  run when the outage outlasts its budget, and `finish` then raises `StorageOutage`;
+- progress and warnings go to the caller through `run_reports.py`, kept model files through
+  `checkpoint_keeper.py`.
 """
 
 from __future__ import annotations
@@ -37,10 +39,11 @@ from ray.tune.schedulers import AsyncHyperBandScheduler, TrialScheduler
 from ray.tune.search import Searcher
 from ray.tune.stopper import Stopper
 
-from afpe.search.analysis import best_trial, finished_count, search_trials
-from afpe.search.kept_models import attach, discard, kept_numbers, new_artifact_id, prune
-from afpe.search.outage import StorageGuard, StorageOutage, is_transient
+from afpe.search.checkpoint_keeper import CheckpointKeeper
+from afpe.search.kept_models import new_artifact_id
+from afpe.search.outage import StorageGuard, StorageOutage
 from afpe.search.repeats import REPEAT_OF, PlannedRepeat
+from afpe.search.run_reports import Progress, ProgressReporter, TrialWarning, WarningReporter
 from afpe.search.spec import StudySpec, is_isotropic
 from afpe.search.trial_log import trial_log_path
 from afpe.search.trial_writes import fail_stale_trials, finish_trial, set_intermediate_value, set_trial_user_attr
@@ -68,37 +71,12 @@ class RecordingASHA(AsyncHyperBandScheduler):
 
 
 @dataclass
-class Progress:
-    """Handed to the progress callback each time a trial ends."""
-
-    finished: int
-    failed: int
-    total: int
-    best_value: float | None
-    best_params: dict[str, float]
-    elapsed_s: float
-    eta_s: float | None
-    last_number: int
-    last_state: str
-    phase: str = "search"  # or "repeat"
-
-
-@dataclass(frozen=True)
-class TrialWarning:
-    """A warning raised inside a trial, handed to the warning callback the first time its text is seen."""
-
-    number: int
-    text: str
-    log: str | None
-
-
-@dataclass
 class _Live:
     """A Ray trial's Optuna trial and what it reported in its current attempt."""
 
     optuna_id: int
     number: int
-    artifact: str  # the id of the checkpoint file the trial writes (`checkpoints.new_artifact_id`)
+    artifact: str  # the id of the checkpoint file the trial writes (`kept_models.new_artifact_id`)
     started: float = field(default_factory=time.monotonic)
     values: dict[int, float] = field(default_factory=dict)
     retries: int = 0
@@ -121,7 +99,7 @@ class StudyRecorder(Searcher):
         *,
         checkpoints: Path,
     ) -> None:
-        """`checkpoints`: the study's artifact folder, where each trial writes its model file (`checkpoints.py`)."""
+        """`checkpoints`: the study's artifact folder, where each trial writes its model file (`kept_models.py`)."""
         super().__init__(metric=spec.metric, mode="max" if spec.direction == "maximize" else "min")
         self.spec = spec
         self.study = study
@@ -129,26 +107,20 @@ class StudyRecorder(Searcher):
         self.ask_interrupted = False  # an ask cut off by an outage may have left a trial RUNNING
         self.unsettled: set[int] = set()  # numbers of ended trials whose end is not written yet
         self.scheduler = scheduler
-        self.on_progress = on_progress
-        self.on_warning = on_warning
         self.log_dir = log_dir
-        self.checkpoints = checkpoints
-        self.kept_top_k = spec.repeats.top_k if spec.repeats is not None else 1
-        self.removed: set[str] = set()  # artifact ids this run detached (its cached trials still list them)
-        self.warned: set[str] = set()
+        top_k = spec.repeats.top_k if spec.repeats is not None else 1
+        self.checkpoints = CheckpointKeeper(checkpoints, spec.direction, top_k)
         self.plan = list(plan or [])  # repeats phase: each suggestion is the next planned repeat
-        self.phase = "repeat" if plan else "search"
-        self.total = len(self.plan) if plan else spec.n_trials
+        total, phase = (len(self.plan), "repeat") if plan else (spec.n_trials, "search")
+        self.progress = ProgressReporter(total, phase, spec.direction, on_progress) if on_progress else None
+        self.warnings = WarningReporter(on_warning)
         self.distributions = {axis.param: FloatDistribution(axis.low, axis.high, log=True) for axis in spec.axes}
         self.live: dict[str, _Live] = {}
-        self.started = time.monotonic()
-        self.ended_here = 0
-        self.completed_here = 0
 
     def __getstate__(self) -> dict[str, Any]:
         """Ray pickles searchers into its experiment state: keep names and counters, no study/storage."""
         state = dict(self.__dict__)
-        state.update(study=None, scheduler=None, on_progress=None, on_warning=None, guard=None)
+        state.update(study=None, scheduler=None, guard=None, progress=None, warnings=None)
         return state
 
     # --- Tune Searcher interface -------------------------------------------------------------------
@@ -161,29 +133,14 @@ class StudyRecorder(Searcher):
             return None
         repeat = self.plan.pop(0) if self.plan else None
         seed, pe_seed = (repeat.seed, repeat.pe_seed) if repeat else (self.spec.seed, self.spec.pe_seed)
-        try:
-            if repeat is not None:  # the next ask() takes this enqueued trial: its params are fixed
-                attrs = {REPEAT_OF: repeat.repeat_of, "repeat": repeat.index}
-                self.study.enqueue_trial(repeat.params, user_attrs=attrs)
-            trial = self.study.ask(self.distributions)
-        except Exception as error:
-            if not is_transient(error):
-                raise
-            self.guard.lost()
+        trial = self.guard.attempt(partial(self._ask, repeat))
+        if trial is None:
             self.ask_interrupted = True
             if repeat is not None:
                 self.plan.insert(0, repeat)
             return None
-        attrs = {
-            "encoding": self.spec.encoding,
-            "task": self.spec.task,
-            "pe_seed": pe_seed,
-            "seed": seed,
-            "ray_trial_id": trial_id,
-            "epochs": 0,
-            "seconds": 0.0,
-            "retries": 0,
-        }
+        attrs = {"encoding": self.spec.encoding, "task": self.spec.task, "pe_seed": pe_seed, "seed": seed}
+        attrs |= {"ray_trial_id": trial_id, "epochs": 0, "seconds": 0.0, "retries": 0}
         if self.log_dir is not None:
             attrs["log"] = str(trial_log_path(self.log_dir, trial.number))
         artifact = new_artifact_id(trial.number)
@@ -201,14 +158,16 @@ class StudyRecorder(Searcher):
         live = self.live.get(trial_id)
         if live is None or EPOCH_KEY not in result:
             return
-        if result.get(WARNINGS_KEY):
-            self._record_warnings(live, list(result[WARNINGS_KEY]))
+        if result.get(WARNINGS_KEY):  # kept in the user attr `warnings`; each new text said once
+            texts = list(result[WARNINGS_KEY])
+            live.warnings.extend(texts)
+            self.guard.write(partial(self._set_attrs, live.optuna_id, {WARNINGS_KEY: list(live.warnings)}))
+            self.warnings.heard(live.number, texts, live.log)
         epoch = int(result[EPOCH_KEY])
         if epoch == 1:  # a retried trial starts over (maybe elsewhere)
             live.values.clear()
-            for key in (DEVICE_KEY, DTYPE_KEY):
-                if key in result:
-                    set_trial_user_attr(self.study, live.optuna_id, key, result[key])
+            ran_on = {key: result[key] for key in (DEVICE_KEY, DTYPE_KEY) if key in result}
+            self.guard.write(partial(self._set_attrs, live.optuna_id, ran_on))
         value = float(result.get(self.spec.metric, math.nan))
         live.values[epoch] = value
         self.guard.write(partial(set_intermediate_value, self.study, live.optuna_id, epoch, value))
@@ -244,17 +203,7 @@ class StudyRecorder(Searcher):
         if trial_id in self.live:
             live = self.live[trial_id]
             live.retries += 1
-            self.guard.write(partial(set_trial_user_attr, self.study, live.optuna_id, "retries", live.retries))
-
-    def _record_warnings(self, live: _Live, texts: list[str]) -> None:
-        """Keep a trial's warnings in its user attr `warnings`; hand each new text to `on_warning` once."""
-        live.warnings.extend(texts)
-        self.guard.write(partial(set_trial_user_attr, self.study, live.optuna_id, WARNINGS_KEY, list(live.warnings)))
-        for text in texts:
-            if text not in self.warned:
-                self.warned.add(text)
-                if self.on_warning is not None:
-                    self.on_warning(TrialWarning(live.number, text, live.log))
+            self.guard.write(partial(self._set_attrs, live.optuna_id, {"retries": live.retries}))
 
     def finish(self) -> None:
         """After Tune returns: whatever is still open ends as FAIL, so nothing stays RUNNING, and the buffered
@@ -269,12 +218,18 @@ class StudyRecorder(Searcher):
         in_flight = sorted(self.unsettled)
         if stopped_by_outage:
             if self.guard.flush():
-                self._fail_orphans()
+                self.guard.write(self._fail_orphans)
             raise self.guard.outage(in_flight, recorded=not self.unsettled)
         try:
             self.guard.call(self._fail_orphans)
         except StorageOutage:
             raise self.guard.outage(in_flight, recorded=False) from None
+
+    def _ask(self, repeat: PlannedRepeat | None) -> optuna.Trial:
+        """A new trial from Optuna; a planned repeat is enqueued first, so the ask takes its fixed params."""
+        if repeat is not None:
+            self.study.enqueue_trial(repeat.params, user_attrs={REPEAT_OF: repeat.repeat_of, "repeat": repeat.index})
+        return self.study.ask(self.distributions)
 
     def _fail_orphans(self) -> None:
         """An ask that an outage cut off may have created a trial Tune never ran: record it FAIL."""
@@ -306,56 +261,22 @@ class StudyRecorder(Searcher):
             state = TrialState.FAIL
             reason = "stopped before its first epoch" if last_epoch == 0 else f"stopped after epoch {last_epoch}"
             attrs["error"] = f"{reason} without finishing (driver stopped)"
-        self.ended_here += 1
-        self.completed_here += state == TrialState.COMPLETE
         self.guard.write(partial(self._set_attrs, live.optuna_id, attrs))
         if state == TrialState.COMPLETE:
-            self.guard.write(partial(attach, self.study, live.optuna_id, live.number, self.checkpoints, live.artifact))
+            self.guard.write(partial(self.checkpoints.keep, self.study, live.optuna_id, live.number, live.artifact))
         else:
-            discard(self.checkpoints, live.artifact)
+            self.checkpoints.drop(live.artifact)
         self.unsettled.add(live.number)
         self.guard.write(partial(self._settle, live.number, state, value))
         if state == TrialState.COMPLETE:
-            self.guard.write(self._prune)
-        if self.on_progress is not None:
-            self.guard.write(partial(self._report_progress, live.number))
+            self.guard.write(partial(self.checkpoints.prune, self.study))
+        if self.progress is not None:
+            self.progress.ended(state)
+            self.guard.write(partial(self.progress.report, self.study, live.number))
 
     def _settle(self, number: int, state: TrialState, value: float | None) -> None:
         finish_trial(self.study, number, state, value)
         self.unsettled.discard(number)
-
-    def _prune(self) -> None:
-        """Keep only the checkpoints the answer can still pick (`checkpoints.kept_numbers`)."""
-        keep = kept_numbers(self.study.get_trials(deepcopy=False), self.spec.direction, self.kept_top_k)
-        prune(self.study, self.checkpoints, keep, self.removed)
-
-    def _report_progress(self, number: int) -> None:
-        self.on_progress(self._progress(number))
-
-    def _progress(self, number: int) -> Progress:
-        """Progress of this run's phase: search trials finished of n_trials, or repeats run of those planned;
-        the best value is the best search trial's."""
-        trials = self.study.get_trials(deepcopy=False)
-        searched = search_trials(trials)
-        phase = [trial for trial in trials if trial not in searched] if self.phase == "repeat" else searched
-        # repeats: of those planned for this run; search: finished search trials of n_trials
-        finished = self.completed_here if self.phase == "repeat" else finished_count(searched)
-        best = best_trial(searched, self.spec.direction)
-        elapsed = time.monotonic() - self.started
-        remaining = max(self.total - (self.ended_here if self.phase == "repeat" else finished), 0)
-        eta = elapsed / self.ended_here * remaining if self.ended_here else None
-        return Progress(
-            finished=finished,
-            failed=sum(trial.state == TrialState.FAIL for trial in phase),
-            total=self.total,
-            best_value=best.value if best else None,
-            best_params=dict(best.params) if best else {},
-            elapsed_s=elapsed,
-            eta_s=eta,
-            last_number=number,
-            last_state=trials[number].state.name,
-            phase=self.phase,
-        )
 
 
 class OutageStopper(Stopper):

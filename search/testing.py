@@ -9,6 +9,7 @@ import math
 import os
 import random
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -94,6 +95,11 @@ class PrivatePostgres:
     def stop(self, mode: str = "fast") -> None:
         """Stop the server (`fast`: open connections are cut, as in a restart or failover)."""
         self._pg("pg_ctl", "-D", str(self.data), "-m", mode, "-w", "stop")
+
+    def kill(self) -> None:
+        """SIGKILL the postmaster, as a crash or an OOM kill does: its backends exit when they notice, and
+        `start` recovers the data folder."""
+        os.kill(int((self.data / "postmaster.pid").read_text().split()[0]), signal.SIGKILL)
 
     def restart(self) -> None:
         self.stop()

@@ -44,7 +44,7 @@ from afpe.service.manager.views import (
     TrialsPage,
 )
 from afpe.service.plots import compare, trend
-from afpe.service.plots.figures import build_figure
+from afpe.service.plots.kinds import build_figure
 
 _T = TypeVar("_T")
 

@@ -1,11 +1,14 @@
-"""Comparison of studies that differ only in encoding: each study's best configuration with a bootstrap
-confidence interval of its mean over repeats (COMPLETE trials with the same scales, e.g. other seeds)."""
+"""The plot kind `compare` (across studies): studies that differ only in encoding, each by its best configuration
+with a bootstrap confidence interval of its mean over repeats (COMPLETE trials with the same scales, e.g. other
+seeds). The service's query (`GET /api/compare`) computes the numbers with `best_estimate` and
+`spec_differences`; `compare_figure` draws its answer."""
 
 from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import plotly.graph_objects as go
@@ -13,6 +16,7 @@ from optuna.trial import FrozenTrial
 from scipy.stats import bootstrap
 
 from afpe.search.analysis import complete_trials
+from afpe.service.plots.kinds import register_studies_plot
 
 CONFIDENCE = 0.95
 N_RESAMPLES = 2000
@@ -75,7 +79,8 @@ def spec_differences(specs: dict[str, dict]) -> list[str]:
     return differences
 
 
-def compare_figure(result: dict) -> go.Figure:
+@register_studies_plot("compare")
+def compare_figure(result: dict[str, Any]) -> go.Figure:
     """Best value per study with its bootstrap CI as error bars (none with a single repeat); `result` is
     the JSON of `GET /api/compare`."""
     rows = [r for r in result["studies"] if r["best"] is not None]

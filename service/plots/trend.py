@@ -1,8 +1,8 @@
 """Trend across studies: studies that differ in one task option (e.g. the anisotropy sweep a = 1, 2, 4, 8) each
 summarised by its answer (`afpe.search.summary`): the best scale ratio with the range of ratios tied with it, the
 smoothed optimum's ratio with its 95 % interval, and the best configuration's mean metric with its 95 % interval,
-against that option, one series per encoding (AFPE vs isotropic Fourier at each setting). Plain data here;
-`trend_figure` renders it."""
+against that option, one series per encoding (AFPE vs isotropic Fourier at each setting): the plot kind `trend`
+(across studies). The service's query (`GET /api/trend`) computes `trend_data`; `trend_figure` draws it."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from plotly.subplots import make_subplots
 
 from afpe.search.spec import SearchSpace
 from afpe.search.summary import summarize_trials
+from afpe.service.plots.kinds import register_studies_plot
 
 IGNORED_KEYS = ("name", "description", "encoding", "axes", "ratio", "n_trials", "repeats", "resources", "data_root")
 
@@ -138,6 +139,7 @@ def _series(points: list[TrendPoint], y: list[float | None], low: list, high: li
     )
 
 
+@register_studies_plot("trend")
 def trend_figure(d: TrendData) -> go.Figure:
     """Left: best ratio s_a/s_b (log axis; bars: ratios tied with the best) and the smoothed optimum's ratio (bars:
     its 95 % interval) against the option. Right: the best

@@ -24,9 +24,8 @@ from afpe.service.api.auth import request_authorized
 from afpe.service.api.deps import Manager
 from afpe.service.errors import NotFound, Unauthorized
 from afpe.service.manager.queries import ROW_COLUMNS, TrialQuery
-from afpe.service.plots.compare import compare_figure
-from afpe.service.plots.figures import build_figure, list_plot_kinds
-from afpe.service.plots.trend import TrendData, trend_figure
+from afpe.service.plots.kinds import build_figure, list_plot_kinds, studies_figure
+from afpe.service.plots.trend import TrendData
 
 PLOTLY_JS = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
 SCRIPTS = {path.name: path for path in (Path(__file__).parent / "static").glob("*.js")}
@@ -167,7 +166,7 @@ def compare_page(
 ) -> HTMLResponse:
     result = manager.queries.compare(names).model_dump(mode="json")
     # "</" escaped: the JSON sits inside a <script> element
-    context = {"result": result, "figure": compare_figure(result).to_json().replace("</", "<\\/")}
+    context = {"result": result, "figure": studies_figure("compare", result).to_json().replace("</", "<\\/")}
     return templates.TemplateResponse(request, "compare.html.jinja", context)
 
 
@@ -176,7 +175,7 @@ def trend_page(
     request: Request, manager: Manager, names: Annotated[list[str], Query(min_length=2, max_length=24)]
 ) -> HTMLResponse:
     result = manager.queries.trend(names)
-    figure = trend_figure(TrendData(**dict(result)))
+    figure = studies_figure("trend", TrendData(**dict(result)))
     # "</" escaped: the JSON sits inside a <script> element
     context = {"result": result, "figure": figure.to_json().replace("</", "<\\/")}
     return templates.TemplateResponse(request, "trend.html.jinja", context)

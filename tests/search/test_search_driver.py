@@ -146,7 +146,7 @@ def test_a_terminated_postgres_backend_does_not_lose_the_study(
     admin = sqlalchemy.create_engine(postgres_server, isolation_level="AUTOCOMMIT")
     killed: list[int] = []
 
-    def terminate_backends(progress) -> None:  # noqa: ANN001 - afpe.search.recorder.Progress
+    def terminate_backends(progress) -> None:  # noqa: ANN001 - afpe.search.run_reports.Progress
         if progress.finished == 1:
             with admin.connect() as connection:
                 rows = connection.execute(

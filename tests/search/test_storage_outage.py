@@ -220,3 +220,52 @@ def test_a_driver_started_before_its_database_waits_for_it_and_a_refused_one_doe
     output, errors = driver.communicate(timeout=120)  # not the 300 s outage budget
     assert driver.returncode == 2 and 'role "nobody" does not exist' in errors, output + errors
     assert "storage lost" not in output and "Traceback" not in errors
+
+
+def test_a_postmaster_killed_around_epoch_1_is_a_pause(
+    private_postgres: PrivatePostgres, tmp_path: Path, study_env
+) -> None:
+    """Issue 30 row 1: `kill -9` of the postmaster while two trials start; the epoch-1 reports (device and dtype
+    attrs, first intermediate values) reach the driver while the database is down, and the restarted server
+    gets them all once it is back: the run completes, no trial lost."""
+    url, name = private_postgres.url, "killed"
+    spec = {**tiny_synthetic2d(trainer={"epochs": 2}, n_trials=2), "name": name}
+    spec["resources"] = {"cpus": 1, "max_concurrent": 2}
+    (tmp_path / "killed.yaml").write_text(yaml.safe_dump(spec))
+    driver = start_afpe("run", str(tmp_path / "killed.yaml"), "--storage", url, env=study_env)
+    tune = Path(study_env["AFPE_TUNE_DIR"])
+    deadline = time.monotonic() + 600  # a loaded machine takes minutes to start Ray's workers
+    while not list(tune.glob("*/logs/trial-*.log")):  # a trial's worker is up: its first epoch is a moment away
+        assert driver.poll() is None and time.monotonic() < deadline, driver.communicate()
+        time.sleep(0.2)
+    private_postgres.kill()
+    killed = time.monotonic()
+    while not any(path.stat().st_size for path in tune.glob("*/*/result.json")):  # the driver got an epoch-1 report
+        assert driver.poll() is None and time.monotonic() < deadline, driver.communicate()
+        time.sleep(0.2)
+    time.sleep(0.5)
+    while True:  # the killed postmaster's backends exit when they notice; until then a new one refuses to start
+        try:
+            private_postgres.start()
+            break
+        except subprocess.CalledProcessError:
+            assert time.monotonic() < deadline
+            time.sleep(0.5)
+    down_s = time.monotonic() - killed
+    output, errors = driver.communicate(timeout=600)
+    assert driver.returncode == 0, output + errors
+    back = [line for line in output.splitlines() if line.startswith("storage back after")]
+    assert "2/2 finished" in output and len(back) >= 1, output
+    print(f"database down {down_s:.1f} s; driver: {back}")
+    trials = _trials(url, name)
+    assert [t.state for t in trials] == [TrialState.COMPLETE] * 2
+    for trial in trials:
+        assert sorted(trial.intermediate_values) == [1, 2] and trial.user_attrs["device"] == "cpu"
+        assert trial.user_attrs["dtype"] and trial.user_attrs["epochs"] == 2
+
+
+def _trials(url: str, name: str) -> list[optuna.trial.FrozenTrial]:
+    try:
+        return optuna.load_study(study_name=name, storage=url).trials
+    except KeyError:
+        return []

@@ -11,7 +11,7 @@ from fastapi.responses import FileResponse, PlainTextResponse
 from afpe.service.api.deps import Manager
 from afpe.service.api.schemas import ERRORS, PlotlyFigure, TrialDetail, TrialsPage
 from afpe.service.manager.queries import ROW_COLUMNS, CheckpointFile, TrialQuery
-from afpe.service.plots.figures import list_plot_kinds
+from afpe.service.plots.kinds import list_plot_kinds
 
 PlotKind = Enum("PlotKind", {kind: kind for kind in list_plot_kinds()}, type=str)
 StateName = Literal["COMPLETE", "PRUNED", "FAIL", "RUNNING", "WAITING"]

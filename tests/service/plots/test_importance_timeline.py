@@ -11,8 +11,9 @@ from optuna.trial import TrialState
 
 from afpe.search.spec import SearchSpace
 from afpe.search.testing import make_trial
-from afpe.service.plots import data as plot_data
-from afpe.service.plots.figures import build_figure
+from afpe.service.plots.importance import importance_data
+from afpe.service.plots.kinds import build_figure
+from afpe.service.plots.timeline import timeline_data
 
 
 def test_importance_ranks_the_scale_the_metric_depends_on(spec_2d):
@@ -25,14 +26,14 @@ def test_importance_ranks_the_scale_the_metric_depends_on(spec_2d):
         trials.append(make_trial(spec_2d, params, value, number=number))
     repeat = make_trial(spec_2d, trials[0].params, 99.0, number=120)
     repeat.user_attrs["repeat_of"] = 0
-    importance = plot_data.importance_data([*trials, repeat], space)
+    importance = importance_data([*trials, repeat], space)
     assert importance.n == 120, "repeats are not search trials"
     assert importance.params[-1] == "s_rows" and importance.importances[-1] > 0.8
     assert sum(importance.importances) == pytest.approx(1.0)
     figure = build_figure("importance", trials, space)
     assert list(figure.data[0].y) == importance.params
     with pytest.raises(ValueError, match="at least 2 complete trials"):
-        plot_data.importance_data(trials[:1], space)
+        importance_data(trials[:1], space)
 
 
 def test_timeline_spans_each_trial_and_runs_a_running_one_until_now(spec_2d):
@@ -48,7 +49,7 @@ def test_timeline_spans_each_trial_and_runs_a_running_one_until_now(spec_2d):
         trial.datetime_complete = start + dt.timedelta(seconds=10 * number + 5 + number) if finished else None
         trials.append(trial)
     before = dt.datetime.now()
-    timeline = plot_data.timeline_data(trials[::-1], space)
+    timeline = timeline_data(trials[::-1], space)
     assert [(b.number, b.state) for b in timeline.bars] == [(0, "COMPLETE"), (1, "PRUNED"), (2, "FAIL"), (3, "RUNNING")]
     assert [(b.end - b.start).total_seconds() for b in timeline.bars[:3]] == [5, 6, 7]
     assert before <= timeline.bars[3].end <= dt.datetime.now()
@@ -56,4 +57,4 @@ def test_timeline_spans_each_trial_and_runs_a_running_one_until_now(spec_2d):
     widths = {trace.name: list(trace.x) for trace in figure.data}
     assert widths["COMPLETE"] == [5000] and widths["PRUNED"] == [6000] and widths["FAIL"] == [7000]
     with pytest.raises(ValueError, match="no trial has started"):
-        plot_data.timeline_data(trials[4:], space)
+        timeline_data(trials[4:], space)

@@ -9,8 +9,8 @@ import optuna
 from afpe.search import validate_spec
 from afpe.search.spec import SearchSpace
 from afpe.search.testing import add_trials, tiny_synthetic2d
-from afpe.service.plots import data as plot_data
-from afpe.service.plots.figures import build_figure
+from afpe.service.plots.kinds import build_figure
+from afpe.service.plots.similarity import similarity_data
 
 NOTE = "positions physical: scales in cycles per 32 pixel (token spacing rows: 4 pixel, cols: 8 pixel)"
 
@@ -31,8 +31,8 @@ def test_the_ratio_and_similarity_plots_name_the_unit() -> None:
     normalized_study, normalized = study_of(tiny_synthetic2d({"model": model}, name="norm"))
     assert "positions" not in build_figure("ratio", normalized_study.trials, normalized).layout.title.text
     # the display grid spans the study's tokens: [0, 7 x 4/32] x [0, 3 x 8/32] instead of [0, 1]^2
-    physical_map = np.array(plot_data.similarity_data(study.trials, space).best_map)
-    normalized_map = np.array(plot_data.similarity_data(study.trials, normalized).best_map)
+    physical_map = np.array(similarity_data(study.trials, space).best_map)
+    normalized_map = np.array(similarity_data(study.trials, normalized).best_map)
     assert physical_map.shape == normalized_map.shape
     assert physical_map[16, 16] == normalized_map[16, 16] == 1.0
     assert not np.allclose(physical_map, normalized_map)

@@ -9,8 +9,13 @@ import optuna
 import pytest
 
 from afpe.search.spec import SearchSpace
-from afpe.service.plots import data as plot_data
-from afpe.service.plots.figures import build_figure, list_plot_kinds
+from afpe.service.plots.axes import axes_data
+from afpe.service.plots.contour import contour_data
+from afpe.service.plots.history import history_data
+from afpe.service.plots.intermediate import intermediate_data
+from afpe.service.plots.kinds import build_figure, list_plot_kinds, studies_figure
+from afpe.service.plots.ratio import binned_trend, ratio_data
+from afpe.service.plots.similarity import similarity_data
 
 
 def view_of(study: optuna.Study) -> SearchSpace:
@@ -18,7 +23,7 @@ def view_of(study: optuna.Study) -> SearchSpace:
 
 
 def test_ratio_data_finds_the_known_peak_and_range(demo_study):
-    data = plot_data.ratio_data(demo_study.trials, view_of(demo_study))
+    data = ratio_data(demo_study.trials, view_of(demo_study))
     complete = [t for t in demo_study.trials if t.state == optuna.trial.TrialState.COMPLETE]
     assert len(data.x) == len(complete) == 54
     assert data.y[data.best_index] == demo_study.best_value
@@ -38,14 +43,14 @@ def test_ratio_data_finds_the_known_peak_and_range(demo_study):
 
 
 def test_binned_trend_mean_and_spread():
-    trend = plot_data.binned_trend([0.1, 0.2, 0.9, 1.0], [1.0, 3.0, 5.0, 5.0], np.array([0.0, 0.5, 1.0]))
+    trend = binned_trend([0.1, 0.2, 0.9, 1.0], [1.0, 3.0, 5.0, 5.0], np.array([0.0, 0.5, 1.0]))
     assert trend.means == [2.0, 5.0]
     assert trend.stds == [1.0, 0.0]
     assert trend.counts == [2, 2]
 
 
 def test_history_best_so_far_is_monotone_and_ends_at_best(demo_study):
-    data = plot_data.history_data(demo_study.trials, view_of(demo_study))
+    data = history_data(demo_study.trials, view_of(demo_study))
     assert all(b2 >= b1 for b1, b2 in zip(data.best_so_far, data.best_so_far[1:], strict=False))
     assert data.best_so_far[-1] == demo_study.best_value
 
@@ -54,12 +59,12 @@ def test_history_minimize_uses_running_minimum(spec_2d, trial_writer):
     spec_2d["direction"] = "minimize"
     study = optuna.create_study(direction="minimize")
     trial_writer(study, spec_2d, 20)
-    data = plot_data.history_data(study.trials, SearchSpace.from_spec(spec_2d))
+    data = history_data(study.trials, SearchSpace.from_spec(spec_2d))
     assert data.best_so_far[-1] == study.best_value == min(data.values)
 
 
 def test_intermediate_shows_pruned_curves(demo_study):
-    data = plot_data.intermediate_data(demo_study.trials, view_of(demo_study))
+    data = intermediate_data(demo_study.trials, view_of(demo_study))
     states = {c.state for c in data.curves}
     assert states == {"COMPLETE", "PRUNED"}
     pruned = [c for c in data.curves if c.state == "PRUNED"]
@@ -67,20 +72,20 @@ def test_intermediate_shows_pruned_curves(demo_study):
 
 
 def test_contour_bins_average_the_trials(demo_study):
-    data = plot_data.contour_data(demo_study.trials, view_of(demo_study), bins=4)
+    data = contour_data(demo_study.trials, view_of(demo_study), bins=4)
     filled = [v for row in data.z for v in row if v is not None]
     assert filled and min(data.points_value) <= min(filled) <= max(filled) <= max(data.points_value)
     assert len(data.z) == 4 and len(data.z[0]) == 4
 
 
 def test_axes_data_one_panel_per_axis(demo_study):
-    data = plot_data.axes_data(demo_study.trials, view_of(demo_study))
+    data = axes_data(demo_study.trials, view_of(demo_study))
     assert [p.axis.param for p in data.panels] == ["s_rows", "s_cols"]
     assert data.best == demo_study.best_params
 
 
 def test_similarity_best_vs_isotropic(demo_study):
-    data = plot_data.similarity_data(demo_study.trials, view_of(demo_study))
+    data = similarity_data(demo_study.trials, view_of(demo_study))
     best = demo_study.best_params
     assert data.best_scales == [best["s_rows"], best["s_cols"]]
     assert data.isotropic_scale == pytest.approx(math.sqrt(best["s_rows"] * best["s_cols"]))
@@ -98,7 +103,7 @@ def test_similarity_3d_shows_the_ratio_plane(spec_2d, trial_writer):
     spec_2d["ratio"] = ["time", "space"]
     study = optuna.create_study(direction="maximize")
     trial_writer(study, spec_2d, 5)
-    data = plot_data.similarity_data(study.trials, SearchSpace.from_spec(spec_2d))
+    data = similarity_data(study.trials, SearchSpace.from_spec(spec_2d))
     assert len(data.best_scales) == 3 and data.best_scales[1] == data.best_scales[2]
     assert np.array(data.best_map).shape == (16, 16)
     assert data.axis_labels == ("grid axis 0 (time)", "grid axis 1 (space)")
@@ -107,15 +112,37 @@ def test_similarity_3d_shows_the_ratio_plane(spec_2d, trial_writer):
 def test_no_data_errors_are_value_errors(spec_2d):
     view = SearchSpace.from_spec(spec_2d)
     with pytest.raises(ValueError, match="no finished trial"):
-        plot_data.similarity_data([], view)
+        similarity_data([], view)
     with pytest.raises(ValueError, match="unknown plot kind"):
         build_figure("pie", [], view)
     one_axis = SearchSpace.from_spec({**spec_2d, "axes": spec_2d["axes"][:1], "ratio": None})
     with pytest.raises(ValueError, match="fewer than two scale axes"):
-        plot_data.ratio_data([], one_axis)
+        ratio_data([], one_axis)
 
 
 @pytest.mark.parametrize("kind", list_plot_kinds())
 def test_every_kind_renders_a_figure_with_data(demo_study, kind):
     figure = build_figure(kind, demo_study.trials, view_of(demo_study))
     assert figure.data and any(len(trace.x if trace.x is not None else trace.z) for trace in figure.data)
+
+
+def test_every_kind_is_registered_in_one_registry_in_page_order(demo_study):
+    """Study kinds in the order the study page shows them; compare and trend registered beside them, drawn only
+    from what their query of several studies answered."""
+    assert list_plot_kinds() == [
+        "ratio",
+        "axes",
+        "contour",
+        "history",
+        "intermediate",
+        "similarity",
+        "importance",
+        "timeline",
+    ]
+    assert list_plot_kinds(across_studies=True) == ["compare", "trend"]
+    with pytest.raises(ValueError, match="draws several studies"):
+        build_figure("compare", demo_study.trials, view_of(demo_study))
+    with pytest.raises(ValueError, match="draws one study"):
+        studies_figure("ratio", None)
+    answer = {"studies": [{"name": "a", "encoding": "afpe", "metric": "auroc", "best": None}], "confidence": 0.95}
+    assert studies_figure("compare", answer).layout.title.text == "best value per study (95% bootstrap CI)"

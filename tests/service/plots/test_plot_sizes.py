@@ -15,8 +15,13 @@ from optuna.trial import TrialState
 
 from afpe.search.spec import SearchSpace
 from afpe.search.testing import make_trial, peak_at_ratio_one, rows_cols_axes
-from afpe.service.plots import data
-from afpe.service.plots.figures import build_figure
+from afpe.service.plots.axes import axes_data
+from afpe.service.plots.history import history_data
+from afpe.service.plots.intermediate import BEST_CURVES
+from afpe.service.plots.kinds import build_figure
+from afpe.service.plots.ratio import ratio_data
+from afpe.service.plots.shared import MAX_POINTS
+from afpe.service.plots.timeline import MAX_BARS, timeline_data
 
 SPEC = {"name": "long", "task": "synthetic2d", "axes": [{"name": "a", "grid_axes": [0], "low": 0.1, "high": 10}]}
 WIDE = {"name": "wide", "task": "synthetic2d", "axes": rows_cols_axes(0.1, 4.0), "metric": "auroc"}
@@ -56,7 +61,7 @@ def test_learning_curves_of_2000_trials_x_100_epochs_are_the_best_over_bands_of_
     traces = {trace.get("name"): trace for trace in json.loads(text)["data"]}
     curves = traces["COMPLETE"]
     shown = {n for n in curves["customdata"] if n is not None}
-    assert len(shown) == data.BEST_CURVES and study.best_trial.number in shown
+    assert len(shown) == BEST_CURVES and study.best_trial.number in shown
     best = [(x, y) for x, y, n in zip(curves["x"], curves["y"], curves["customdata"], strict=True) if n == 1998]
     assert best == sorted(study.best_trial.intermediate_values.items()), "the best curve, every epoch"
     for epoch in (1, 40):  # the bands are over every trial that reported the epoch
@@ -80,17 +85,17 @@ def test_scatters_and_timeline_of_3000_trials_are_bounded_and_keep_the_best() ->
     assert max(len(text) for text in texts.values()) < 250_000, {kind: len(text) for kind, text in texts.items()}
     ratio = json.loads(texts["ratio"])["data"]
     assert [t["customdata"] for t in ratio if t.get("name") == "best"] == [[best]]
-    assert len(next(t for t in ratio if t.get("name") == "trials")["x"]) == data.MAX_POINTS
-    assert sum(data.ratio_data(trials, space).trend.counts) == len(complete), "the trend is over every trial"
-    history = data.history_data(trials, space)
-    assert len(history.numbers) == data.MAX_POINTS and history.total == len(complete)
+    assert len(next(t for t in ratio if t.get("name") == "trials")["x"]) == MAX_POINTS
+    assert sum(ratio_data(trials, space).trend.counts) == len(complete), "the trend is over every trial"
+    history = history_data(trials, space)
+    assert len(history.numbers) == MAX_POINTS and history.total == len(complete)
     running = np.maximum.accumulate([t.value for t in complete])
     improved = {t.number for t, b, before in zip(complete, running, [-np.inf, *running], strict=False) if b > before}
     assert improved <= set(history.numbers) and history.best_so_far[-1] == study.best_value
-    axes = data.axes_data(trials, space)
-    assert all(len(p.scales) == data.MAX_POINTS and study.best_params[p.axis.param] in p.scales for p in axes.panels)
-    timeline = data.timeline_data(trials, space)
-    assert len(timeline.bars) == data.MAX_BARS and timeline.total == 3000
+    axes = axes_data(trials, space)
+    assert all(len(p.scales) == MAX_POINTS and study.best_params[p.axis.param] in p.scales for p in axes.panels)
+    timeline = timeline_data(trials, space)
+    assert len(timeline.bars) == MAX_BARS and timeline.total == 3000
     failed = [b.number for b in timeline.bars if b.state == "FAIL"]
     assert failed == [t.number for t in trials if t.state == TrialState.FAIL], "every FAIL is shown"
     assert len(build_figure("timeline", trials, space).to_json()) < 300_000

@@ -10,7 +10,7 @@ from optuna.distributions import FloatDistribution
 from optuna.trial import create_trial
 
 from afpe.search.spec import SearchSpace
-from afpe.service.plots.data import ratio_data
+from afpe.service.plots.ratio import ratio_data
 from afpe.service.plots.trend import trend_data, trend_figure, varying_option
 
 AXES = [

@@ -10,7 +10,7 @@ from afpe.search.storage import open_storage
 from afpe.search.testing import add_trials, rows_cols_axes
 from afpe.service.app import create_app
 from afpe.service.manager.records import StudyRecord, StudySource, StudyState, open_records
-from afpe.service.plots.figures import list_plot_kinds
+from afpe.service.plots.kinds import list_plot_kinds
 
 SPEC = {"name": "polled", "task": "synthetic2d", "axes": rows_cols_axes(0.1, 4.0), "metric": "auroc", "n_trials": 60}
 
