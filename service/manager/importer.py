@@ -62,13 +62,8 @@ class StudyImporter:
         if encoding not in list_encodings():
             raise InvalidInput(f"encoding: unknown encoding {encoding!r} (valid: {', '.join(list_encodings())})")
         metric = _checked_metric(task, task_options or {}, metric)
-        rows = _read_csv(content)
-        scales = [c for c in rows[0] if c.startswith(PARAM_PREFIX)]
-        if "value" not in rows[0] or not scales:
-            raise InvalidInput("file: the CSV needs a `value` column and at least one `s_<axis>` scale column")
-        if len(scales) > MAX_AXES:
-            raise InvalidInput(f"file: {len(scales)} scale columns; a study has at most {MAX_AXES} axes")
-        trials, axes = _imported_trials(rows, scales, _checked_bounds(bounds or {}, scales))
+        scales, parsed = _read_csv(content)
+        trials, axes = _imported_trials(parsed, scales, _checked_bounds(bounds or {}, scales))
         spec = {
             "name": name,
             "description": "imported from CSV",
@@ -127,29 +122,62 @@ def _checked_metric(task: str | None, options: dict[str, Any], metric: str | Non
     return metric
 
 
-def _read_csv(content: bytes) -> list[dict[str, str]]:
+IMPORTED_ATTRS = ("seed", "pe_seed", REPEAT_OF, "repeat")  # integer user attrs a CSV may carry
+IMPORTED_COLUMNS = ("value", "state", *IMPORTED_ATTRS)  # the columns an import reads, besides the scales
+
+
+ParsedRow = tuple[TrialState, dict[str, float], float | None, dict[str, int]]
+
+
+def _read_csv(content: bytes) -> tuple[list[str], list[ParsedRow]]:
+    """(the scale columns, each data row parsed) of a CSV, checked as it is read: the header first (a `value`
+    and 1 to MAX_AXES `s_<axis>` columns), then each row as it comes (no more fields than the header, at
+    most MAX_IMPORT_ROWS rows), keeping only the cells an import uses. Memory stays a small multiple of the
+    upload, whatever the columns times rows. InvalidInput naming `file` and the line."""
     try:
         text = content.decode("utf-8-sig")
     except UnicodeDecodeError:
         raise InvalidInput("file: the CSV is not UTF-8 text") from None
+    reader = csv.reader(io.StringIO(text))
     try:
-        rows = list(csv.DictReader(io.StringIO(text)))
+        header = next(reader, [])
+        scales = _checked_header(header)
+        used = {name: index for index, name in enumerate(header) if name in {*scales, *IMPORTED_COLUMNS}}
+        parsed: list[ParsedRow] = []
+        for row in reader:
+            if not row:  # a blank line, as csv.DictReader skips it
+                continue
+            if len(row) > len(header):
+                raise InvalidInput(f"file: line {reader.line_num}: {len(row)} fields, the header has {len(header)}")
+            if len(parsed) == MAX_IMPORT_ROWS:
+                raise InvalidInput(f"file: more than {MAX_IMPORT_ROWS} rows, the limit of an import")
+            cells = {name: row[index] for name, index in used.items() if index < len(row)}
+            parsed.append(_parse_row(reader.line_num, cells, scales))
     except csv.Error as error:  # e.g. a field over the csv module's 128 KiB limit
         raise InvalidInput(f"file: not a readable CSV: {error}") from None
-    if not rows:
+    if not parsed:
         raise InvalidInput("file: the CSV has no data rows")
-    if len(rows) > MAX_IMPORT_ROWS:
-        raise InvalidInput(f"file: {len(rows)} rows exceed the limit of {MAX_IMPORT_ROWS}")
-    return rows
+    return scales, parsed
 
 
-IMPORTED_ATTRS = ("seed", "pe_seed", REPEAT_OF, "repeat")  # integer user attrs a CSV may carry
+def _checked_header(header: list[str]) -> list[str]:
+    """The `s_<axis>` columns of a CSV header; InvalidInput without a `value` column, without a scale column or
+    with more than MAX_AXES of them."""
+    scales = [column for column in header if column.startswith(PARAM_PREFIX)]
+    if "value" not in header or not scales:
+        raise InvalidInput("file: the CSV needs a `value` column and at least one `s_<axis>` scale column")
+    if len(scales) > MAX_AXES:
+        raise InvalidInput(f"file: {len(scales)} scale columns; a study has at most {MAX_AXES} axes")
+    return scales
 
 
-def _parse_row(line: int, row: dict[str, str], scales: list[str]) -> tuple[TrialState, dict, float | None, dict]:
+def _parse_row(line: int, row: dict[str, str], scales: list[str]) -> ParsedRow:
     state_name = (row.get("state") or "COMPLETE").strip().upper()
     if state_name not in IMPORTED_STATES:
         raise InvalidInput(f"file: line {line}: state {state_name!r} is not COMPLETE, PRUNED or FAIL")
+    missing = [c for c in scales if not (row.get(c) or "").strip()]
+    if missing:
+        raise InvalidInput(f"file: line {line}: no scale in {', '.join(missing)}")
     try:
         params = {c: float(row[c]) for c in scales}
         value = float(row["value"]) if (row.get("value") or "").strip() else None
@@ -183,9 +211,8 @@ def _checked_bounds(bounds: dict[str, Any], scales: list[str]) -> dict[str, tupl
 
 
 def _imported_trials(
-    rows: list[dict[str, str]], scales: list[str], bounds: dict[str, tuple[float, float]]
+    parsed: list[ParsedRow], scales: list[str], bounds: dict[str, tuple[float, float]]
 ) -> tuple[list[FrozenTrial], list[dict]]:
-    parsed = [_parse_row(line, row, scales) for line, row in enumerate(rows, start=2)]
     axes: list[dict[str, Any]] = []
     distributions = {}
     for index, column in enumerate(scales):
