@@ -53,6 +53,9 @@ class ServiceSettings(BaseSettings):
     min_trial_cpus: float = Field(0.25, gt=0, description="lower bound on resources.cpus")
     max_model_params: int = Field(500_000_000, ge=1, description="upper bound on the ViT's parameter count")
     max_tokens: int = Field(16_384, ge=1, description="upper bound on tokens per sample (patch grid + CLS)")
+    max_activation_bytes: int = Field(
+        64 * 2**30, ge=1, description="upper bound on a batch's activations (batch × tokens × dim × depth, float32)"
+    )
     max_generated_bytes: int = Field(
         16 * 2**30, ge=1, description="upper bound on the data a synthetic task generates (float32 bytes)"
     )
