@@ -69,8 +69,14 @@ class ServiceSettings(BaseSettings):
 
     def resolved(self) -> ServiceSettings:
         """Paths expanded; a generated token when none is configured, which is refused off loopback; the
-        trusted hosts completed. ValueError for a token shorter than MIN_TOKEN_LENGTH characters."""
+        trusted hosts completed. ValueError for a token shorter than MIN_TOKEN_LENGTH characters, or one with
+        white space at either end (HTTP strips it from the header, so nothing would authenticate)."""
         token = self.api_token
+        if token is not None and token != token.strip():
+            raise ValueError(
+                "api_token: AFPE_API_TOKEN starts or ends with white space (or is nothing but), which no "
+                "Authorization header can carry"
+            )
         if token and len(token) < MIN_TOKEN_LENGTH:
             raise ValueError(
                 f"api_token: AFPE_API_TOKEN has {len(token)} characters, at least {MIN_TOKEN_LENGTH} are needed "

@@ -38,7 +38,7 @@ class SpecCatalog:
     def shipped_spec(self, name: str) -> StudySpec:
         """The shipped spec `name` (a slug: never a path) within bounds; NotFound lists the shipped names."""
         path = self.settings.specs_dir / f"{name}.yaml"
-        if not SLUG.match(name) or not path.is_file():
+        if not SLUG.fullmatch(name) or not path.is_file():
             known = ", ".join(item.name for item in self.shipped_specs()) or "none"
             raise NotFound(f"spec: no shipped spec {name!r} (shipped: {known})")
         try:

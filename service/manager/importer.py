@@ -57,7 +57,7 @@ class StudyImporter:
         (`metric` None: the task's default, `value` without a task). `bounds` {axis: [low, high]} are the
         searched ranges of some or all axes (finite, 0 < low < high, every scale of the CSV inside). InvalidInput
         names the bad field or CSV line; Conflict when the name is taken."""
-        if not SLUG.match(name):
+        if not SLUG.fullmatch(name):
             raise InvalidInput(f"name: {name!r} must match {SLUG_PATTERN}")
         if encoding not in list_encodings():
             raise InvalidInput(f"encoding: unknown encoding {encoding!r} (valid: {', '.join(list_encodings())})")
@@ -107,7 +107,7 @@ def _checked_metric(task: str | None, options: dict[str, Any], metric: str | Non
     (default `value`). InvalidInput naming `task`, `task_options` or `metric`."""
     if task is None:
         metric = metric or "value"
-        if not SLUG.match(metric):
+        if not SLUG.fullmatch(metric):
             raise InvalidInput(f"metric: {metric!r} must match {SLUG_PATTERN} (or give the task)")
         return metric
     if task not in list_tasks():
@@ -131,9 +131,10 @@ ParsedRow = tuple[TrialState, dict[str, float], float | None, dict[str, int]]
 
 def _read_csv(content: bytes) -> tuple[list[str], list[ParsedRow]]:
     """(the scale columns, each data row parsed) of a CSV, checked as it is read: the header first (a `value`
-    and 1 to MAX_AXES `s_<axis>` columns), then each row as it comes (no more fields than the header, at
-    most MAX_IMPORT_ROWS rows), keeping only the cells an import uses. Memory stays a small multiple of the
-    upload, whatever the columns times rows. InvalidInput naming `file` and the line."""
+    and 1 to MAX_AXES `s_<axis>` columns), then each row as it comes (no more fields than the header, at most
+    MAX_IMPORT_ROWS rows, a `repeat_of` naming an earlier search row), keeping only the cells an import uses.
+    Memory stays a small multiple of the upload, whatever the columns times rows. InvalidInput naming `file`
+    and the line."""
     try:
         text = content.decode("utf-8-sig")
     except UnicodeDecodeError:
@@ -153,11 +154,25 @@ def _read_csv(content: bytes) -> tuple[list[str], list[ParsedRow]]:
                 raise InvalidInput(f"file: more than {MAX_IMPORT_ROWS} rows, the limit of an import")
             cells = {name: row[index] for name, index in used.items() if index < len(row)}
             parsed.append(_parse_row(reader.line_num, cells, scales))
+            _check_repeat(reader.line_num, parsed)
     except csv.Error as error:  # e.g. a field over the csv module's 128 KiB limit
         raise InvalidInput(f"file: not a readable CSV: {error}") from None
     if not parsed:
         raise InvalidInput("file: the CSV has no data rows")
     return scales, parsed
+
+
+def _check_repeat(line: int, parsed: list[ParsedRow]) -> None:
+    """InvalidInput unless the last row's `repeat_of` (if any) is the trial number (0-based data row) of an
+    earlier search row (one without `repeat_of`): a repeat of nothing would leave a study without an answer."""
+    target = parsed[-1][3].get(REPEAT_OF)
+    if target is None:
+        return
+    if not 0 <= target < len(parsed) - 1 or REPEAT_OF in parsed[target][3]:
+        raise InvalidInput(
+            f"file: line {line}: repeat_of {target} is not the number of an earlier search trial of the CSV "
+            "(trials are numbered 0, 1, ... in the order of their rows)"
+        )
 
 
 def _checked_header(header: list[str]) -> list[str]:
