@@ -84,9 +84,6 @@ class StudyImporter:
             study = optuna.create_study(study_name=name, storage=self.storage, direction=direction)
         except optuna.exceptions.DuplicatedStudyError:
             raise Conflict(f"name: an Optuna study {name!r} already exists in the storage") from None
-        study.set_user_attr("spec", spec)
-        study.set_user_attr("warnings", [])
-        add_finished_trials(study, trials)
         now = utcnow()
         record = StudyRecord(
             name=name,
@@ -97,8 +94,15 @@ class StudyImporter:
             started_at=now,
             finished_at=now,
         )
-        with self.sessions.begin() as session:
-            session.add(record)
+        try:
+            study.set_user_attr("spec", spec)
+            study.set_user_attr("warnings", [])
+            add_finished_trials(study, trials)
+            with self.sessions.begin() as session:
+                session.add(record)
+        except BaseException:  # no half-stored study: its Optuna study goes with the failed write
+            optuna.delete_study(study_name=name, storage=self.storage)
+            raise
         return record
 
 

@@ -22,6 +22,7 @@ from fastapi.templating import Jinja2Templates
 from afpe.search.spec import SLUG_PATTERN
 from afpe.service.api.auth import request_authorized
 from afpe.service.api.deps import Manager
+from afpe.service.api.params import Slug, StudyName, TrialNumber
 from afpe.service.errors import NotFound, Unauthorized
 from afpe.service.manager.queries import ROW_COLUMNS, TrialQuery
 from afpe.service.plots.compare import compare_figure
@@ -89,7 +90,7 @@ def start_from_form(
 
 
 @router.get("/studies/{name}", response_class=HTMLResponse)
-def study_page(request: Request, name: str, manager: Manager) -> HTMLResponse:
+def study_page(request: Request, name: StudyName, manager: Manager) -> HTMLResponse:
     status = manager.queries.status(name)
     context = {"status": status, "kinds": list_plot_kinds(), "spec_json": json.dumps(status.spec, indent=1)}
     return templates.TemplateResponse(request, "study.html.jinja", context)
@@ -101,7 +102,7 @@ TABLE_STATES = ("COMPLETE", "PRUNED", "FAIL", "RUNNING", "WAITING")
 @router.get("/studies/{name}/trials", response_class=HTMLResponse)
 def trials_page(
     request: Request,
-    name: str,
+    name: StudyName,
     manager: Manager,
     page: Annotated[int, Query(ge=1, le=100_000)] = 1,
     per_page: Annotated[int, Query(ge=1, le=200)] = 50,
@@ -145,7 +146,7 @@ def trials_page(
 
 
 @router.get("/studies/{name}/trials/{number}", response_class=HTMLResponse)
-def trial_page(request: Request, name: str, number: int, manager: Manager) -> HTMLResponse:
+def trial_page(request: Request, name: StudyName, number: TrialNumber, manager: Manager) -> HTMLResponse:
     """One trial: params, user attrs, learning curve, and for a FAIL its sanitised error and log file."""
     trial, frozen, space = manager.queries.trial(name, number)
     curve = build_figure("intermediate", [frozen], space) if frozen.intermediate_values else None
@@ -163,7 +164,7 @@ def trial_page(request: Request, name: str, number: int, manager: Manager) -> HT
 
 @router.get("/compare", response_class=HTMLResponse)
 def compare_page(
-    request: Request, manager: Manager, names: Annotated[list[str], Query(min_length=1, max_length=12)]
+    request: Request, manager: Manager, names: Annotated[list[Slug], Query(min_length=1, max_length=12)]
 ) -> HTMLResponse:
     result = manager.queries.compare(names).model_dump(mode="json")
     # "</" escaped: the JSON sits inside a <script> element
@@ -173,7 +174,7 @@ def compare_page(
 
 @router.get("/trend", response_class=HTMLResponse)
 def trend_page(
-    request: Request, manager: Manager, names: Annotated[list[str], Query(min_length=2, max_length=24)]
+    request: Request, manager: Manager, names: Annotated[list[Slug], Query(min_length=2, max_length=24)]
 ) -> HTMLResponse:
     result = manager.queries.trend(names)
     figure = trend_figure(TrendData(**dict(result)))
