@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import re
 from pathlib import Path
 from typing import Annotated, Literal
 from urllib.parse import urlencode
@@ -23,7 +24,7 @@ from afpe.search.spec import SLUG_PATTERN
 from afpe.service.api.auth import request_authorized
 from afpe.service.api.deps import Manager
 from afpe.service.api.params import Slug, StudyName, TrialNumber
-from afpe.service.errors import NotFound, Unauthorized
+from afpe.service.errors import InvalidInput, NotFound, Unauthorized
 from afpe.service.manager.queries import ROW_COLUMNS, TrialQuery
 from afpe.service.plots.compare import compare_figure
 from afpe.service.plots.figures import build_figure, list_plot_kinds
@@ -42,6 +43,8 @@ templates = Jinja2Templates(
 )
 templates.env.globals["script_url"] = SCRIPT_URLS.__getitem__
 router = APIRouter(include_in_schema=False)
+SLUG = re.compile(SLUG_PATTERN)
+MAX_OVERRIDES_CHARS = 10_000
 
 
 def _check_form_token(request: Request, token: str | None) -> None:
@@ -80,11 +83,17 @@ def index(request: Request, manager: Manager) -> HTMLResponse:
 def start_from_form(
     request: Request,
     manager: Manager,
-    spec: Annotated[str, Form(pattern=SLUG_PATTERN)],
+    spec: Annotated[str, Form()] = "",
     token: Annotated[str | None, Form()] = None,
-    overrides: Annotated[str, Form(max_length=10_000)] = "",
+    overrides: Annotated[str, Form()] = "",
 ) -> RedirectResponse:
+    """Start the shipped spec `spec` with the `key=value` lines of `overrides`; the token is checked before any
+    other field (`api.guard` bounds the body of a request without the token header)."""
     _check_form_token(request, token)
+    if not SLUG.fullmatch(spec):
+        raise InvalidInput(f"spec: {spec!r} must match {SLUG_PATTERN}")
+    if len(overrides) > MAX_OVERRIDES_CHARS:
+        raise InvalidInput(f"overrides: {len(overrides)} characters, at most {MAX_OVERRIDES_CHARS}")
     record, _ = manager.lifecycle.create(manager.catalog.with_form_overrides(spec, overrides))
     return RedirectResponse(f"/studies/{record.name}", status_code=303)
 
