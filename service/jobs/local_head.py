@@ -104,14 +104,22 @@ class LocalRayHead:
                     ) from None
                 time.sleep(0.5)
 
+    def alive(self) -> bool:
+        """Whether the head's process still runs (`ray start --block` ends when one of Ray's processes dies)."""
+        return self.process.poll() is None
+
     def stop(self, timeout_s: float = 40.0) -> None:
-        """SIGTERM to the head's process group (Ray drains and stops its processes), SIGKILL if it hangs."""
-        if self.process.poll() is None:
-            group = os.getpgid(self.process.pid)
+        """SIGTERM to the head's process group (Ray drains and stops its processes), SIGKILL if it hangs; the
+        group's processes a dead head left are killed. Its temp folder is removed."""
+        group = self.process.pid  # the leader of its own session: the group's id
+        if self.alive():
             os.killpg(group, signal.SIGTERM)
             try:
                 self.process.wait(timeout_s)
             except subprocess.TimeoutExpired:
                 os.killpg(group, signal.SIGKILL)
                 self.process.wait()
+        else:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(group, signal.SIGKILL)
         shutil.rmtree(self.temp_dir, ignore_errors=True)
