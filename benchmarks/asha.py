@@ -2,7 +2,7 @@
 with ASHA; prints the best value and the epochs each spent. Goal: the same best within noise at <= 40 %
 of the epochs.
 
-    python benchmarks/asha.py [--trials 50] [--epochs 15] [--grace 2] [--rf 4] [--metric val_loss]
+    python benchmarks/asha.py [--trials 50] [--epochs 15] [--grace 2] [--rf 4] [--metric val_loss] [--quick]
 """
 
 from __future__ import annotations
@@ -46,10 +46,15 @@ def main() -> None:
     parser.add_argument("--grace", type=int, default=2, help="ASHA grace period (epochs)")
     parser.add_argument("--rf", type=float, default=4.0, help="ASHA reduction factor")
     parser.add_argument("--metric", default="val_loss")
+    parser.add_argument("--quick", action="store_true", help="4 trials of 2 epochs on 64 samples, grace 1 (tests)")
     args = parser.parse_args()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
+    quick = {"task_options": {"n_train": 64, "n_val": 32}} if args.quick else {}
+    if args.quick:
+        args.trials, args.epochs, args.grace = 4, 2, 1
     base = {
         **SPEC,
+        **quick,
         "n_trials": args.trials,
         "metric": args.metric,
         "trainer": {**SPEC["trainer"], "epochs": args.epochs},

@@ -17,7 +17,7 @@ the label summed over lit cells and a pooled head: ICC 0.244 (most runs above va
 quickstart read per token (`pool: tokens`, dim 64, 10 epochs, metric r2): ICC 0.954 (within SD 0.095, between
 0.43; 336 s with 2 workers beside two other sessions' jobs), goal met.
 
-    python benchmarks/convergence.py [--before] [--spec studies/quickstart.yaml] [--seeds 3] [--workers 2]
+    python benchmarks/convergence.py [--before] [--spec studies/quickstart.yaml] [--seeds 3] [--workers 2] [--quick]
 """
 
 from __future__ import annotations
@@ -113,10 +113,14 @@ def main() -> None:
     parser.add_argument("--spec", default=str(QUICKSTART), help="study spec whose task and trainer are measured")
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--quick", action="store_true", help="2 configurations x 2 seeds, 1 epoch on 64 samples")
     args = parser.parse_args()
-    spec = validate_spec(BEFORE) if args.before else load_spec(args.spec)
+    quick = ["trainer.epochs=1", "task_options.n_train=64", "task_options.n_val=32"] if args.quick else []
+    spec = validate_spec(BEFORE) if args.before else load_spec(args.spec, quick)
     base = {k: v for k, v in base_train_config(spec).items() if k not in ("seed", "pe_seed", "num_threads")}
-    configs = configurations(spec)
+    configs = configurations(spec)[: 2 if args.quick else None]
+    if args.quick:
+        args.seeds = 2
     started = time.perf_counter()
     values = measure(base, [spec.scales_for(config) for config in configs], args.seeds, args.workers)
     seconds = time.perf_counter() - started

@@ -116,7 +116,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=20_000)
     parser.add_argument("--storage", default="postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+    parser.add_argument("--quick", action="store_true", help="200 rows (tests)")
     args = parser.parse_args()
+    if args.quick:
+        args.rows = 200
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     auth = {"Authorization": f"Bearer {TOKEN}"}
     with tempfile.TemporaryDirectory() as folder, postgres_database(args.storage) as url:

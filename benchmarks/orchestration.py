@@ -67,10 +67,20 @@ def main() -> None:
     parser.add_argument("--trials", type=int, default=20)
     parser.add_argument("--epochs", type=int, default=3, help="epochs per trial: the objective's length")
     parser.add_argument("--postgres", default="postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+    parser.add_argument("--quick", action="store_true", help=f"{WARM_UP + 2} trials of 1 epoch on 64 samples (tests)")
     args = parser.parse_args()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
+    quick = {"task_options": {"n_train": 64, "n_val": 32}} if args.quick else {}
+    if args.quick:
+        args.trials, args.epochs = WARM_UP + 2, 1
     spec = validate_spec(
-        {**SPEC, "name": "driven", "n_trials": args.trials, "trainer": {**SPEC["trainer"], "epochs": args.epochs}}
+        {
+            **SPEC,
+            **quick,
+            "name": "driven",
+            "n_trials": args.trials,
+            "trainer": {**SPEC["trainer"], "epochs": args.epochs},
+        }
     )
     train({**base_train_config(spec), "scales": [1.0, 1.0], "epochs": 1})  # warm imports and caches for both
 

@@ -35,7 +35,7 @@ First requests after: status 35.6 s / 76.8 s (Optuna's cold read of every trial,
 idle core at 400 trials, 27 s with BLAS threads on the loaded cores); plots 34-700 ms / 110-1981 ms (importance
 the slowest); trials page 222 ms / 1490 ms.
 
-    python benchmarks/service.py [--trials 10000 50000] [--epochs 20] [--repeats 30] [--admin-url ...]
+    python benchmarks/service.py [--trials 10000 50000] [--epochs 20] [--repeats 30] [--admin-url ...] [--quick]
 """
 
 from __future__ import annotations
@@ -57,7 +57,7 @@ from fastapi.testclient import TestClient
 from optuna.trial import TrialState
 
 from afpe.search.shipped_specs import shipped_specs_dir
-from afpe.search.spec import load_spec
+from afpe.search.spec import PARAM_PREFIX, load_spec
 from afpe.search.testing import make_trial
 from afpe.search.trial_writes import add_finished_trials
 from afpe.service.app import create_app
@@ -69,19 +69,21 @@ STATUS_GOAL_S = 0.050
 
 
 def build_study(url: str, n_trials: int, epochs: int) -> str:
-    """A finished study of `n_trials` trials over the quickstart spec's axes; its name. Its spec says `n_trials`
-    as an imported study's does (a spec to run caps it at 10,000)."""
+    """A finished study of `n_trials` trials over the quickstart spec's axes (values best at a ratio of 2 of its
+    `ratio` axes, else of its first two); its name. Its spec says `n_trials` as an imported study's does (a spec
+    to run caps it at 10,000)."""
     spec = load_spec(shipped_specs_dir() / "quickstart.yaml", [f"name=bench{n_trials}"])
     data = spec.model_dump(mode="json") | {"n_trials": n_trials}
     study = optuna.create_study(study_name=spec.name, storage=url, direction=spec.direction)
     study.set_user_attr("spec", data)
     study.set_user_attr("warnings", [])
+    across, along = (f"{PARAM_PREFIX}{name}" for name in spec.ratio or [a.name for a in spec.axes[:2]])
     rng = random.Random(0)
     start = dt.datetime(2026, 1, 1)
     trials = []
     for number in range(n_trials):
         params = {a.param: math.exp(rng.uniform(math.log(a.low), math.log(a.high))) for a in spec.axes}
-        value = 1.0 + 0.1 * (math.log2(params["s_z"] / params["s_xy"]) - 1) ** 2 + rng.gauss(0, 0.02)
+        value = 1.0 + 0.1 * (math.log2(params[across] / params[along]) - 1) ** 2 + rng.gauss(0, 0.02)
         state = TrialState.FAIL if number % 50 == 49 else TrialState.PRUNED if number % 5 == 4 else TrialState.COMPLETE
         curve = {e: value + 0.2 / e for e in range(1, (epochs if state == TrialState.COMPLETE else 2) + 1)}
         trial = make_trial(data, params, value, state, curve, number)
@@ -164,7 +166,10 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=30)
     parser.add_argument("--optuna-repeats", type=int, default=3, help="at least 2")
     parser.add_argument("--admin-url", default="postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+    parser.add_argument("--quick", action="store_true", help="200 trials of 2 epochs, 2 requests per kind (tests)")
     args = parser.parse_args()
+    if args.quick:
+        args.trials, args.epochs, args.repeats, args.optuna_repeats = [200], 2, 2, 2
     print(f"machine: {os.cpu_count()} CPU cores (shared with other work unless idle), PostgreSQL on {args.admin_url}")
     database = f"afpe_bench_{uuid.uuid4().hex[:8]}"
     admin = sqlalchemy.create_engine(args.admin_url, isolation_level="AUTOCOMMIT")

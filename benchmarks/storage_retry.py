@@ -40,7 +40,10 @@ def main() -> None:
     parser.add_argument("--storage", help="database URL (default: a temp SQLite file)")
     parser.add_argument("--calls", type=int, default=400, help="storage calls per round and path")
     parser.add_argument("--rounds", type=int, default=5, help="alternating rounds (the median is reported)")
+    parser.add_argument("--quick", action="store_true", help="20 calls x 1 round (tests)")
     args = parser.parse_args()
+    if args.quick:
+        args.calls, args.rounds = 20, 1
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     url = args.storage or f"sqlite:///{Path(tempfile.mkdtemp(prefix='afpe-bench-')) / 'bench.db'}"
     study = optuna.create_study(storage=open_storage(url), study_name=f"retry-bench-{time.time_ns()}")

@@ -95,14 +95,20 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=15)
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--epochs", type=int, default=2, help="epochs per synthetic task (the last one is timed)")
+    parser.add_argument("--quick", action="store_true", help="the small shape, 1 repeat, 1 epoch on 64 samples")
     args = parser.parse_args()
+    if args.quick:
+        args.repeats, args.batch, args.epochs = 1, 4, 1
+    shapes, samples = (SHAPES[-1:], {"n_train": 64, "n_val": 32}) if args.quick else (SHAPES, {})
     device = select_device(args.device, args.threads)
     print(f"device {device}, threads {torch.get_num_threads()}, torch {torch.__version__}")
-    for shape in SHAPES:
+    for shape in shapes:
         compare_step(*shape, batch=args.batch, repeats=args.repeats, device=device)
     for task in ("synthetic2d", "synthetic3d", "synthetic_video"):
         info = task_info(task)
-        config = TrainConfig(task=task, epochs=args.epochs, device=args.device, num_threads=args.threads)
+        config = TrainConfig(
+            task=task, task_options=samples, epochs=args.epochs, device=args.device, num_threads=args.threads
+        )
         result = train(config)
         per_epoch = result["seconds"] / result["epochs"]
         print(

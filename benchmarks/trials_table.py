@@ -73,7 +73,10 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--repeats", type=int, default=30)
     parser.add_argument("--admin-url", default="postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+    parser.add_argument("--quick", action="store_true", help="200 trials of 2 epochs, 2 requests per path (tests)")
     args = parser.parse_args()
+    if args.quick:
+        args.trials, args.epochs, args.repeats = 200, 2, 2
     database = f"afpe_bench_{uuid.uuid4().hex[:8]}"
     admin = sqlalchemy.create_engine(args.admin_url, isolation_level="AUTOCOMMIT")
     with admin.connect() as connection:
@@ -99,7 +102,7 @@ def main() -> None:
             paths = {
                 "GET /api/.../trials (value desc)": f"/api/studies/{NAME}/trials?sort=value&order=desc&limit=50",
                 "GET /studies/.../trials page": f"/studies/{NAME}/trials?sort=s_rows&state=COMPLETE&page=40",
-                "GET /studies/.../trials/5000 page": f"/studies/{NAME}/trials/5000",
+                f"GET /studies/.../trials/{args.trials // 2} page": f"/studies/{NAME}/trials/{args.trials // 2}",
                 "GET plots/importance": f"/api/studies/{NAME}/plots/importance",
                 "GET plots/timeline": f"/api/studies/{NAME}/plots/timeline",
             }

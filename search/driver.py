@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -33,6 +32,7 @@ from afpe.search.analysis import finished_count, search_trials
 from afpe.search.kept_models import artifact_root, study_folder, sweep
 from afpe.search.lease import driver_lease
 from afpe.search.outage import StorageGuard
+from afpe.search.private_temp import private_ray_dir, remove_when_gone
 from afpe.search.ray_token import ensure_private_token
 from afpe.search.recorder import (
     DEVICE_KEY,
@@ -117,8 +117,9 @@ def make_sampler(spec: StudySpec, offset: int) -> optuna.samplers.BaseSampler:
 @contextmanager
 def ray_session(address: str | None) -> Iterator[None]:
     """Connect to `address` (or $RAY_ADDRESS, as inside a Ray Job), else start a private local Ray in its
-    own short temp dir, with a token file only its owner reads, shut down and removed afterwards. An
-    already initialised Ray is used as it is."""
+    own short temp dir inside a folder only its owner enters (`private_temp`), with a token file only its
+    owner reads, shut down and removed afterwards (after a SIGKILL too). An already initialised Ray is used
+    as it is."""
     import ray
 
     if ray.is_initialized():
@@ -129,9 +130,10 @@ def ray_session(address: str | None) -> Iterator[None]:
     if address:
         ray.init(address=address, log_to_driver=False)
     else:
-        temp_dir = tempfile.mkdtemp(prefix="afpe-ray-", dir="/tmp")
+        temp_dir, ray_dir = private_ray_dir()
+        remove_when_gone(temp_dir)
         ensure_private_token()  # Ray would write a world-readable ~/.ray/auth_token
-        start_private_ray(temp_dir)
+        start_private_ray(ray_dir)
     try:
         yield
     finally:

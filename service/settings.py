@@ -53,6 +53,9 @@ class ServiceSettings(BaseSettings):
     min_trial_cpus: float = Field(0.25, gt=0, description="lower bound on resources.cpus")
     max_model_params: int = Field(500_000_000, ge=1, description="upper bound on the ViT's parameter count")
     max_tokens: int = Field(16_384, ge=1, description="upper bound on tokens per sample (patch grid + CLS)")
+    max_activation_bytes: int = Field(
+        64 * 2**30, ge=1, description="upper bound on a batch's activations (batch × tokens × dim × depth, float32)"
+    )
     max_generated_bytes: int = Field(
         16 * 2**30, ge=1, description="upper bound on the data a synthetic task generates (float32 bytes)"
     )
@@ -66,8 +69,14 @@ class ServiceSettings(BaseSettings):
 
     def resolved(self) -> ServiceSettings:
         """Paths expanded; a generated token when none is configured, which is refused off loopback; the
-        trusted hosts completed. ValueError for a token shorter than MIN_TOKEN_LENGTH characters."""
+        trusted hosts completed. ValueError for a token shorter than MIN_TOKEN_LENGTH characters, or one with
+        white space at either end (HTTP strips it from the header, so nothing would authenticate)."""
         token = self.api_token
+        if token is not None and token != token.strip():
+            raise ValueError(
+                "api_token: AFPE_API_TOKEN starts or ends with white space (or is nothing but), which no "
+                "Authorization header can carry"
+            )
         if token and len(token) < MIN_TOKEN_LENGTH:
             raise ValueError(
                 f"api_token: AFPE_API_TOKEN has {len(token)} characters, at least {MIN_TOKEN_LENGTH} are needed "

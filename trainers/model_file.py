@@ -47,15 +47,17 @@ def _list(values: tuple[float, ...] | None) -> list[float] | None:
 
 def model_content(config: TrainConfig, result: dict[str, Any]) -> dict[str, Any]:
     """The file's content for a finished `train(config)` result: kind, format, vit (the ViT's arguments),
-    config (the TrainConfig as JSON), best_epoch, metric, direction, metrics (of the best epoch) and model (the
-    best epoch's state dict). ValueError when the run has no best epoch."""
+    config (the TrainConfig as JSON, its `data_root` only the dataset folder's name: the file is handed to
+    others, e.g. by the service's unauthenticated download, and the path says where the trainer ran),
+    best_epoch, metric, direction, metrics (of the best epoch) and model (the best epoch's state dict).
+    ValueError when the run has no best epoch."""
     if result.get("model") is None:
         raise ValueError("the run has no best epoch: no model to keep")
     return {
         "kind": KIND,
         "format": FORMAT,
         "vit": result["model_arguments"],
-        "config": config.model_dump(mode="json"),
+        "config": {**config.model_dump(mode="json"), "data_root": config.data_root and Path(config.data_root).name},
         "best_epoch": result["best_epoch"],
         "metric": result["metric"],
         "direction": result["direction"],

@@ -3,6 +3,9 @@ dependency runs, so a token check in a dependency comes after the upload is spoo
 
 - a mutating request (POST, PUT, PATCH, DELETE) under /api/ without `Authorization: Bearer <token>` is
   answered 401 at once (constant-time compare);
+- a mutating request elsewhere (the dashboard's forms) without that header may carry its token as a form
+  field, which its route checks before any other field: its body is limited to FORM_TOKEN_BODY_BYTES, so an
+  unauthenticated upload is refused (413) before it is read, or after that many bytes when it declares no length;
 - a body larger than its limit is answered 413: at once when its Content-Length says so, else as soon as the
   bytes received pass the limit (the app's own answer is then replaced). Multipart bodies (the CSV import)
   have `max_upload_bytes`, every other body `max_body_bytes`.
@@ -20,6 +23,7 @@ from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 MUTATING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+FORM_TOKEN_BODY_BYTES = 64 * 2**10  # a dashboard form: a spec name, 10,000 characters of overrides, the token
 
 
 class BodyTooLarge(Exception):
@@ -38,11 +42,13 @@ class RequestGuard:
             await self.app(scope, receive, send)
             return
         headers = Headers(scope=scope)
-        if scope["method"] in MUTATING and scope["path"].startswith("/api/") and not self._authorized(headers):
-            await _error(401, "authorization: send 'Authorization: Bearer <AFPE_API_TOKEN>'", scope, receive, send)
-            return
         multipart = headers.get("content-type", "").startswith("multipart/")
         limit = self.max_upload_bytes if multipart else self.max_body_bytes
+        if scope["method"] in MUTATING and not self._authorized(headers):
+            if scope["path"].startswith("/api/"):
+                await _error(401, "authorization: send 'Authorization: Bearer <AFPE_API_TOKEN>'", scope, receive, send)
+                return
+            limit = min(limit, FORM_TOKEN_BODY_BYTES)
         declared = headers.get("content-length", "")
         if declared.isdigit() and int(declared) > limit:
             await _error(413, _too_large(limit), scope, receive, send)

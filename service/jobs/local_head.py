@@ -2,25 +2,27 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import shutil
 import signal
 import subprocess
-import tempfile
 import time
 from pathlib import Path
 
 from ray.job_submission import JobSubmissionClient
 
+from afpe.search.private_temp import private_ray_dir
 from afpe.service.cluster.topology import child_env, executable, free_port, head_command, ray_env
 
 # Ends the head's process group ($2) once the service ($1) is gone, SIGTERM first (Ray drains), SIGKILL after
-# 20 s; ends by itself when the group is gone. The same loop Ray's job supervisor runs beside each driver.
+# 20 s, then removes the head's temp folder ($3); ends by itself when the group is gone while the service
+# lives (`stop` removes the folder). The same loop Ray's job supervisor runs beside each driver.
 PARENT_WATCH = (
     'while kill -0 "$1" && kill -0 -"$2"; do sleep 1; done 2>/dev/null; kill -0 "$1" 2>/dev/null && exit 0; '
     'kill -TERM -"$2"; for _ in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20; do '
-    'kill -0 -"$2" 2>/dev/null || exit 0; sleep 1; done; kill -KILL -"$2"'
+    'kill -0 -"$2" 2>/dev/null || break; sleep 1; done; kill -KILL -"$2" 2>/dev/null; rm -rf -- "$3"'
 )
 
 
@@ -30,7 +32,8 @@ def auth_headers(token: str | None) -> dict[str, str] | None:
 
 
 class LocalRayHead:
-    """The cluster's `head_command` run with `--block` in its own short temp dir and process group, on free
+    """The cluster's `head_command` run with `--block` in its own short temp dir (inside a folder only its owner
+    enters: `afpe.search.private_temp`, removed by `stop` or after the service's death) and process group, on free
     loopback ports, offering this machine's CPUs (or `num_cpus`), with Ray's token auth on and a fresh token
     (`token`); `stop()` ends exactly that process group, and so does a watcher when this process ends without
     calling it (a SIGKILL): no orphaned head keeps running its jobs' drivers. The dashboard (job API) address is
@@ -38,7 +41,7 @@ class LocalRayHead:
     come up."""
 
     def __init__(self, num_cpus: int | None = None, env: dict[str, str] | None = None, timeout_s: float = 90.0):
-        self.temp_dir = tempfile.mkdtemp(prefix="afpe-ray-", dir="/tmp")
+        self.temp_dir, ray_dir = private_ray_dir()
         self.token = secrets.token_hex(32)
         dashboard_port = free_port()
         self.address = f"http://127.0.0.1:{dashboard_port}"
@@ -51,7 +54,7 @@ class LocalRayHead:
         )
         command[0] = executable(command[0])
         command += [
-            f"--temp-dir={self.temp_dir}",
+            f"--temp-dir={ray_dir}",
             "--node-ip-address=127.0.0.1",
             "--include-dashboard=true",
             *(
@@ -68,13 +71,13 @@ class LocalRayHead:
         self.log_path = Path(self.temp_dir) / "head.log"
         self.process = subprocess.Popen(
             command,
-            env=child_env({**(env or {}), "RAY_TMPDIR": self.temp_dir, **ray_env(self.token)}),
+            env=child_env({**(env or {}), "RAY_TMPDIR": ray_dir, **ray_env(self.token)}),
             stdout=self.log_path.open("w"),
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
         subprocess.Popen(
-            ["/bin/sh", "-c", PARENT_WATCH, "afpe-head-watch", str(os.getpid()), str(self.process.pid)],
+            ["/bin/sh", "-c", PARENT_WATCH, "afpe-head-watch", str(os.getpid()), str(self.process.pid), self.temp_dir],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
@@ -101,14 +104,22 @@ class LocalRayHead:
                     ) from None
                 time.sleep(0.5)
 
+    def alive(self) -> bool:
+        """Whether the head's process still runs (`ray start --block` ends when one of Ray's processes dies)."""
+        return self.process.poll() is None
+
     def stop(self, timeout_s: float = 40.0) -> None:
-        """SIGTERM to the head's process group (Ray drains and stops its processes), SIGKILL if it hangs."""
-        if self.process.poll() is None:
-            group = os.getpgid(self.process.pid)
+        """SIGTERM to the head's process group (Ray drains and stops its processes), SIGKILL if it hangs; the
+        group's processes a dead head left are killed. Its temp folder is removed."""
+        group = self.process.pid  # the leader of its own session: the group's id
+        if self.alive():
             os.killpg(group, signal.SIGTERM)
             try:
                 self.process.wait(timeout_s)
             except subprocess.TimeoutExpired:
                 os.killpg(group, signal.SIGKILL)
                 self.process.wait()
+        else:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(group, signal.SIGKILL)
         shutil.rmtree(self.temp_dir, ignore_errors=True)

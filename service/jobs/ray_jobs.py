@@ -108,7 +108,9 @@ class JobRunner:
 
 class RayJobBackend:
     """The service's `JobBackend`: a `JobRunner` created on first use, on `settings.ray_address` (Ray auth
-    token from $RAY_AUTH_TOKEN) or on a private local head started here and stopped by `close()`."""
+    token from $RAY_AUTH_TOKEN) or on a private local head started here and stopped by `close()`. A private
+    head found dead is replaced by a fresh one at the next use: the jobs it ran are unknown to the new head, so
+    the lifecycle's next refresh resubmits their studies (`StudyLifecycle._resubmit`)."""
 
     def __init__(self, settings: ServiceSettings):
         self.settings = settings
@@ -118,6 +120,10 @@ class RayJobBackend:
 
     def runner(self) -> JobRunner:
         with self._lock:
+            if self.head is not None and not self.head.alive():
+                log.warning("the private Ray head at %s died; starting a new one", self.head.address)
+                self.head.stop()
+                self.head, self._runner = None, None
             if self._runner is None:
                 url, password = split_password(self.settings.storage)
                 address, token = self.settings.ray_address, os.environ.get("RAY_AUTH_TOKEN")

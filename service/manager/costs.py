@@ -1,6 +1,6 @@
 """What a spec would cost to run, computed without loading data or building a model: the ViT's parameter
-count, the tokens per sample and the data a synthetic task generates. The service bounds each
-(`spec_admission.SpecAdmission.validate`)."""
+count, the tokens per sample, the activations of a batch and the data a synthetic task generates. The
+service bounds each (`spec_admission.SpecAdmission.validate`)."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ FLOAT32_BYTES = 4
 class SpecCost:
     model_params: int
     tokens: int
+    activation_bytes: int
     generated_bytes: int
 
 
@@ -25,7 +26,9 @@ def spec_cost(spec: StudySpec) -> SpecCost:
     cannot take.
 
     Parameters are the transformer's weights (patch embedding, per block attention qkv + projection, MLP and
-    two layer norms), without the encoding table and the head: a lower bound within a few percent. Generated
+    two layer norms), without the encoding table and the head: a lower bound within a few percent. Activations
+    are the float32 token features each block keeps for the backward pass, `batch_size × tokens × dim × depth`
+    (a lower bound: attention and MLP intermediates come on top). Generated
     data are `n_train + n_val` samples of the task's input shape in float32, for the tasks that generate
     their data (those whose options carry `n_train`/`n_val`)."""
     model = spec.trainer.model
@@ -43,5 +46,6 @@ def spec_cost(spec: StudySpec) -> SpecCost:
     return SpecCost(
         model_params=embedding + model.depth * block,
         tokens=tokens,
+        activation_bytes=spec.trainer.batch_size * tokens * dim * model.depth * FLOAT32_BYTES,
         generated_bytes=samples * math.prod(info.input_shape) * FLOAT32_BYTES,
     )

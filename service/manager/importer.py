@@ -57,18 +57,13 @@ class StudyImporter:
         (`metric` None: the task's default, `value` without a task). `bounds` {axis: [low, high]} are the
         searched ranges of some or all axes (finite, 0 < low < high, every scale of the CSV inside). InvalidInput
         names the bad field or CSV line; Conflict when the name is taken."""
-        if not SLUG.match(name):
+        if not SLUG.fullmatch(name):
             raise InvalidInput(f"name: {name!r} must match {SLUG_PATTERN}")
         if encoding not in list_encodings():
             raise InvalidInput(f"encoding: unknown encoding {encoding!r} (valid: {', '.join(list_encodings())})")
         metric = _checked_metric(task, task_options or {}, metric)
-        rows = _read_csv(content)
-        scales = [c for c in rows[0] if c.startswith(PARAM_PREFIX)]
-        if "value" not in rows[0] or not scales:
-            raise InvalidInput("file: the CSV needs a `value` column and at least one `s_<axis>` scale column")
-        if len(scales) > MAX_AXES:
-            raise InvalidInput(f"file: {len(scales)} scale columns; a study has at most {MAX_AXES} axes")
-        trials, axes = _imported_trials(rows, scales, _checked_bounds(bounds or {}, scales))
+        scales, parsed = _read_csv(content)
+        trials, axes = _imported_trials(parsed, scales, _checked_bounds(bounds or {}, scales))
         spec = {
             "name": name,
             "description": "imported from CSV",
@@ -89,9 +84,6 @@ class StudyImporter:
             study = optuna.create_study(study_name=name, storage=self.storage, direction=direction)
         except optuna.exceptions.DuplicatedStudyError:
             raise Conflict(f"name: an Optuna study {name!r} already exists in the storage") from None
-        study.set_user_attr("spec", spec)
-        study.set_user_attr("warnings", [])
-        add_finished_trials(study, trials)
         now = utcnow()
         record = StudyRecord(
             name=name,
@@ -102,8 +94,15 @@ class StudyImporter:
             started_at=now,
             finished_at=now,
         )
-        with self.sessions.begin() as session:
-            session.add(record)
+        try:
+            study.set_user_attr("spec", spec)
+            study.set_user_attr("warnings", [])
+            add_finished_trials(study, trials)
+            with self.sessions.begin() as session:
+                session.add(record)
+        except BaseException:  # no half-stored study: its Optuna study goes with the failed write
+            optuna.delete_study(study_name=name, storage=self.storage)
+            raise
         return record
 
 
@@ -112,7 +111,7 @@ def _checked_metric(task: str | None, options: dict[str, Any], metric: str | Non
     (default `value`). InvalidInput naming `task`, `task_options` or `metric`."""
     if task is None:
         metric = metric or "value"
-        if not SLUG.match(metric):
+        if not SLUG.fullmatch(metric):
             raise InvalidInput(f"metric: {metric!r} must match {SLUG_PATTERN} (or give the task)")
         return metric
     if task not in list_tasks():
@@ -127,29 +126,77 @@ def _checked_metric(task: str | None, options: dict[str, Any], metric: str | Non
     return metric
 
 
-def _read_csv(content: bytes) -> list[dict[str, str]]:
+IMPORTED_ATTRS = ("seed", "pe_seed", REPEAT_OF, "repeat")  # integer user attrs a CSV may carry
+IMPORTED_COLUMNS = ("value", "state", *IMPORTED_ATTRS)  # the columns an import reads, besides the scales
+
+
+ParsedRow = tuple[TrialState, dict[str, float], float | None, dict[str, int]]
+
+
+def _read_csv(content: bytes) -> tuple[list[str], list[ParsedRow]]:
+    """(the scale columns, each data row parsed) of a CSV, checked as it is read: the header first (a `value`
+    and 1 to MAX_AXES `s_<axis>` columns), then each row as it comes (no more fields than the header, at most
+    MAX_IMPORT_ROWS rows, a `repeat_of` naming an earlier search row), keeping only the cells an import uses.
+    Memory stays a small multiple of the upload, whatever the columns times rows. InvalidInput naming `file`
+    and the line."""
     try:
         text = content.decode("utf-8-sig")
     except UnicodeDecodeError:
         raise InvalidInput("file: the CSV is not UTF-8 text") from None
+    reader = csv.reader(io.StringIO(text))
     try:
-        rows = list(csv.DictReader(io.StringIO(text)))
+        header = next(reader, [])
+        scales = _checked_header(header)
+        used = {name: index for index, name in enumerate(header) if name in {*scales, *IMPORTED_COLUMNS}}
+        parsed: list[ParsedRow] = []
+        for row in reader:
+            if not row:  # a blank line, as csv.DictReader skips it
+                continue
+            if len(row) > len(header):
+                raise InvalidInput(f"file: line {reader.line_num}: {len(row)} fields, the header has {len(header)}")
+            if len(parsed) == MAX_IMPORT_ROWS:
+                raise InvalidInput(f"file: more than {MAX_IMPORT_ROWS} rows, the limit of an import")
+            cells = {name: row[index] for name, index in used.items() if index < len(row)}
+            parsed.append(_parse_row(reader.line_num, cells, scales))
+            _check_repeat(reader.line_num, parsed)
     except csv.Error as error:  # e.g. a field over the csv module's 128 KiB limit
         raise InvalidInput(f"file: not a readable CSV: {error}") from None
-    if not rows:
+    if not parsed:
         raise InvalidInput("file: the CSV has no data rows")
-    if len(rows) > MAX_IMPORT_ROWS:
-        raise InvalidInput(f"file: {len(rows)} rows exceed the limit of {MAX_IMPORT_ROWS}")
-    return rows
+    return scales, parsed
 
 
-IMPORTED_ATTRS = ("seed", "pe_seed", REPEAT_OF, "repeat")  # integer user attrs a CSV may carry
+def _check_repeat(line: int, parsed: list[ParsedRow]) -> None:
+    """InvalidInput unless the last row's `repeat_of` (if any) is the trial number (0-based data row) of an
+    earlier search row (one without `repeat_of`): a repeat of nothing would leave a study without an answer."""
+    target = parsed[-1][3].get(REPEAT_OF)
+    if target is None:
+        return
+    if not 0 <= target < len(parsed) - 1 or REPEAT_OF in parsed[target][3]:
+        raise InvalidInput(
+            f"file: line {line}: repeat_of {target} is not the number of an earlier search trial of the CSV "
+            "(trials are numbered 0, 1, ... in the order of their rows)"
+        )
 
 
-def _parse_row(line: int, row: dict[str, str], scales: list[str]) -> tuple[TrialState, dict, float | None, dict]:
+def _checked_header(header: list[str]) -> list[str]:
+    """The `s_<axis>` columns of a CSV header; InvalidInput without a `value` column, without a scale column or
+    with more than MAX_AXES of them."""
+    scales = [column for column in header if column.startswith(PARAM_PREFIX)]
+    if "value" not in header or not scales:
+        raise InvalidInput("file: the CSV needs a `value` column and at least one `s_<axis>` scale column")
+    if len(scales) > MAX_AXES:
+        raise InvalidInput(f"file: {len(scales)} scale columns; a study has at most {MAX_AXES} axes")
+    return scales
+
+
+def _parse_row(line: int, row: dict[str, str], scales: list[str]) -> ParsedRow:
     state_name = (row.get("state") or "COMPLETE").strip().upper()
     if state_name not in IMPORTED_STATES:
         raise InvalidInput(f"file: line {line}: state {state_name!r} is not COMPLETE, PRUNED or FAIL")
+    missing = [c for c in scales if not (row.get(c) or "").strip()]
+    if missing:
+        raise InvalidInput(f"file: line {line}: no scale in {', '.join(missing)}")
     try:
         params = {c: float(row[c]) for c in scales}
         value = float(row["value"]) if (row.get("value") or "").strip() else None
@@ -183,9 +230,8 @@ def _checked_bounds(bounds: dict[str, Any], scales: list[str]) -> dict[str, tupl
 
 
 def _imported_trials(
-    rows: list[dict[str, str]], scales: list[str], bounds: dict[str, tuple[float, float]]
+    parsed: list[ParsedRow], scales: list[str], bounds: dict[str, tuple[float, float]]
 ) -> tuple[list[FrozenTrial], list[dict]]:
-    parsed = [_parse_row(line, row, scales) for line, row in enumerate(rows, start=2)]
     axes: list[dict[str, Any]] = []
     distributions = {}
     for index, column in enumerate(scales):

@@ -43,6 +43,7 @@ class StudyManager:
                 lifecycle,
                 artifact_root(settings.storage, settings.artifact_dir),
                 secrets=settings.secrets(),
+                data_dir=settings.data_dir,
             ),
             importer=StudyImporter(sessions, storage),
             backend=backend,

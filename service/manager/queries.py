@@ -84,10 +84,13 @@ class StudyQueries:
         lifecycle: StudyLifecycle,
         artifacts: Path,
         secrets: Sequence[str] = (),
+        data_dir: Path | None = None,
     ):
         """`artifacts`: the root of the studies' checkpoint folders (`afpe.search.kept_models.artifact_root`);
-        `secrets` (tokens, the database password) are hidden from every `error` shown."""
+        `secrets` (tokens, the database password) are hidden from every `error` shown; a spec's `data_root` is
+        shown relative to `data_dir` (the service's data directory)."""
         self.artifacts = artifacts
+        self.data_dir = data_dir
         self.sessions = sessions
         self.storage = storage
         self.lifecycle = lifecycle
@@ -162,7 +165,7 @@ class StudyQueries:
             positions=answer["positions"],
             error=sanitize_error(record.error, self.secrets),
             note=record.note,
-            spec=record.spec,
+            spec=self._shown_spec(record.spec),
             created_at=record.created_at,
             started_at=record.started_at,
             finished_at=record.finished_at,
@@ -260,6 +263,16 @@ class StudyQueries:
                 "folder (AFPE_ARTIFACT_DIR: the driver, its workers and the service must share it)"
             )
         return CheckpointFile(path, meta.filename, trial.number)
+
+    def _shown_spec(self, spec: dict[str, Any]) -> dict[str, Any]:
+        """A stored spec as reads show it (reads are not authenticated): `data_root` relative to the data
+        directory ('.' for itself), else only its last component (the path says where the service runs)."""
+        root = spec.get("data_root")
+        if not isinstance(root, str):
+            return spec
+        path = PurePath(root)
+        inside = self.data_dir is not None and path.is_relative_to(self.data_dir)
+        return {**spec, "data_root": str(path.relative_to(self.data_dir)) if inside else path.name}
 
     def _shown_attrs(self, attrs: dict[str, Any]) -> dict[str, Any]:
         """A trial's user attrs as every read shows them (reads are not authenticated): `error` passes

@@ -1,6 +1,6 @@
 """The specs a service offers and accepts: the shipped specs (`studies/*.yaml`), and validation of a
 submitted spec within the service's bounds (trials, epochs, resources, and what a trial costs: model size,
-tokens per sample, generated data), its `data_root` resolved under the data directory."""
+tokens per sample, a batch's activations, generated data), its `data_root` resolved under the data directory."""
 
 from __future__ import annotations
 
@@ -40,7 +40,7 @@ class SpecAdmission:
     def shipped_spec(self, name: str) -> StudySpec:
         """The shipped spec `name` (a slug: never a path) within bounds; NotFound lists the shipped names."""
         path = self.settings.specs_dir / f"{name}.yaml"
-        if not SLUG.match(name) or not path.is_file():
+        if not SLUG.fullmatch(name) or not path.is_file():
             known = ", ".join(item.name for item in self.shipped_specs()) or "none"
             raise NotFound(f"spec: no shipped spec {name!r} (shipped: {known})")
         try:
@@ -74,6 +74,11 @@ class SpecAdmission:
             ("resources.gpu", spec.resources.gpu, s.max_trial_gpus),
             ("trainer.model (parameters)", cost.model_params, s.max_model_params),
             ("trainer.model.patch_size (tokens per sample)", cost.tokens, s.max_tokens),
+            (
+                "trainer.batch_size (activations: batch × tokens × dim × depth, bytes)",
+                cost.activation_bytes,
+                s.max_activation_bytes,
+            ),
             ("task_options (generated data, bytes)", cost.generated_bytes, s.max_generated_bytes),
         ]
         for field, value, limit in bounds:

@@ -17,6 +17,7 @@ from scipy.stats import bootstrap
 
 from afpe.search.analysis import complete_trials
 from afpe.service.plots.kinds import register_studies_plot
+from afpe.service.plots.plain_text import plain_text
 
 CONFIDENCE = 0.95
 N_RESAMPLES = 2000
@@ -89,11 +90,12 @@ def compare_figure(result: dict[str, Any]) -> go.Figure:
     minus = [(r["best"]["mean"] - r["best"]["low"]) if r["best"]["low"] is not None else 0 for r in rows]
     fig = go.Figure(
         go.Bar(
-            x=[f"{r['name']} ({r['encoding']})" for r in rows],
+            x=[plain_text(f"{r['name']} ({r['encoding']})") for r in rows],
             y=means,
             error_y={"type": "data", "array": plus, "arrayminus": minus, "symmetric": False},
         )
     )
     metric = rows[0]["metric"] if rows else "value"
+    metric = plain_text(metric)
     fig.update_layout(title=f"best {metric} per study ({result['confidence']:.0%} bootstrap CI)", yaxis_title=metric)
     return fig

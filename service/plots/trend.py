@@ -17,6 +17,7 @@ from plotly.subplots import make_subplots
 from afpe.search.spec import SearchSpace
 from afpe.search.summary import summarize_trials
 from afpe.service.plots.kinds import register_studies_plot
+from afpe.service.plots.plain_text import plain_text
 
 IGNORED_KEYS = ("name", "description", "encoding", "axes", "ratio", "n_trials", "repeats", "resources", "data_root")
 
@@ -129,7 +130,7 @@ def _interval_bars(centres: list[float | None], low: list[float | None], high: l
 
 def _series(points: list[TrendPoint], y: list[float | None], low: list, high: list, name: str) -> go.Scatter:
     return go.Scatter(
-        x=[p.option_value for p in points],
+        x=[plain_text(p.option_value) if isinstance(p.option_value, str) else p.option_value for p in points],
         y=y,
         mode="lines+markers",
         name=name,
@@ -162,7 +163,8 @@ def trend_figure(d: TrendData) -> go.Figure:
         means, lows, highs = [p.mean for p in points], [p.ci_low for p in points], [p.ci_high for p in points]
         fig.add_trace(_series(points, means, lows, highs, f"{encoding}: {d.metric}"), row=1, col=2)
     fig.update_yaxes(type="log", row=1, col=1)
-    fig.update_xaxes(title=d.option, row=1, col=1)
-    fig.update_xaxes(title=d.option, row=1, col=2)
-    fig.update_layout(title=f"Across studies: the answer against {d.option}")
+    option = plain_text(d.option)
+    fig.update_xaxes(title=option, row=1, col=1)
+    fig.update_xaxes(title=option, row=1, col=2)
+    fig.update_layout(title=f"Across studies: the answer against {option}")
     return fig

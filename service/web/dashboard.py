@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import re
 from pathlib import Path
 from typing import Annotated, Literal
 from urllib.parse import urlencode
@@ -22,7 +23,8 @@ from fastapi.templating import Jinja2Templates
 from afpe.search.spec import SLUG_PATTERN
 from afpe.service.api.auth import request_authorized
 from afpe.service.api.deps import Manager
-from afpe.service.errors import NotFound, Unauthorized
+from afpe.service.api.params import Slug, StudyName, TrialNumber
+from afpe.service.errors import InvalidInput, NotFound, Unauthorized
 from afpe.service.manager.queries import ROW_COLUMNS, TrialQuery
 from afpe.service.plots.kinds import build_figure, list_plot_kinds, studies_figure
 from afpe.service.plots.trend import TrendData
@@ -40,6 +42,8 @@ templates = Jinja2Templates(
 )
 templates.env.globals["script_url"] = SCRIPT_URLS.__getitem__
 router = APIRouter(include_in_schema=False)
+SLUG = re.compile(SLUG_PATTERN)
+MAX_OVERRIDES_CHARS = 10_000
 
 
 def _check_form_token(request: Request, token: str | None) -> None:
@@ -78,17 +82,23 @@ def index(request: Request, manager: Manager) -> HTMLResponse:
 def start_from_form(
     request: Request,
     manager: Manager,
-    spec: Annotated[str, Form(pattern=SLUG_PATTERN)],
+    spec: Annotated[str, Form()] = "",
     token: Annotated[str | None, Form()] = None,
-    overrides: Annotated[str, Form(max_length=10_000)] = "",
+    overrides: Annotated[str, Form()] = "",
 ) -> RedirectResponse:
+    """Start the shipped spec `spec` with the `key=value` lines of `overrides`; the token is checked before any
+    other field (`api.guard` bounds the body of a request without the token header)."""
     _check_form_token(request, token)
+    if not SLUG.fullmatch(spec):
+        raise InvalidInput(f"spec: {spec!r} must match {SLUG_PATTERN}")
+    if len(overrides) > MAX_OVERRIDES_CHARS:
+        raise InvalidInput(f"overrides: {len(overrides)} characters, at most {MAX_OVERRIDES_CHARS}")
     record, _ = manager.lifecycle.create(manager.catalog.with_form_overrides(spec, overrides))
     return RedirectResponse(f"/studies/{record.name}", status_code=303)
 
 
 @router.get("/studies/{name}", response_class=HTMLResponse)
-def study_page(request: Request, name: str, manager: Manager) -> HTMLResponse:
+def study_page(request: Request, name: StudyName, manager: Manager) -> HTMLResponse:
     status = manager.queries.status(name)
     context = {"status": status, "kinds": list_plot_kinds(), "spec_json": json.dumps(status.spec, indent=1)}
     return templates.TemplateResponse(request, "study.html.jinja", context)
@@ -100,7 +110,7 @@ TABLE_STATES = ("COMPLETE", "PRUNED", "FAIL", "RUNNING", "WAITING")
 @router.get("/studies/{name}/trials", response_class=HTMLResponse)
 def trials_page(
     request: Request,
-    name: str,
+    name: StudyName,
     manager: Manager,
     page: Annotated[int, Query(ge=1, le=100_000)] = 1,
     per_page: Annotated[int, Query(ge=1, le=200)] = 50,
@@ -144,7 +154,7 @@ def trials_page(
 
 
 @router.get("/studies/{name}/trials/{number}", response_class=HTMLResponse)
-def trial_page(request: Request, name: str, number: int, manager: Manager) -> HTMLResponse:
+def trial_page(request: Request, name: StudyName, number: TrialNumber, manager: Manager) -> HTMLResponse:
     """One trial: params, user attrs, learning curve, and for a FAIL its sanitised error and log file."""
     trial, frozen, space = manager.queries.trial(name, number)
     curve = build_figure("intermediate", [frozen], space) if frozen.intermediate_values else None
@@ -162,7 +172,7 @@ def trial_page(request: Request, name: str, number: int, manager: Manager) -> HT
 
 @router.get("/compare", response_class=HTMLResponse)
 def compare_page(
-    request: Request, manager: Manager, names: Annotated[list[str], Query(min_length=1, max_length=12)]
+    request: Request, manager: Manager, names: Annotated[list[Slug], Query(min_length=1, max_length=12)]
 ) -> HTMLResponse:
     result = manager.queries.compare(names).model_dump(mode="json")
     # "</" escaped: the JSON sits inside a <script> element
@@ -172,7 +182,7 @@ def compare_page(
 
 @router.get("/trend", response_class=HTMLResponse)
 def trend_page(
-    request: Request, manager: Manager, names: Annotated[list[str], Query(min_length=2, max_length=24)]
+    request: Request, manager: Manager, names: Annotated[list[Slug], Query(min_length=2, max_length=24)]
 ) -> HTMLResponse:
     result = manager.queries.trend(names)
     figure = studies_figure("trend", TrendData(**dict(result)))

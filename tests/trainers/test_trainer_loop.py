@@ -95,7 +95,8 @@ def test_checkpoint_write_is_atomic(tmp_path: Path) -> None:
 
 
 def test_the_model_file_rebuilds_the_best_epochs_model(tmp_path: Path) -> None:
-    config = TrainConfig(epochs=3, metric="val_loss", encoding="afpe", scales=[0.5, 2.0], **SMALL)
+    data_root = str(tmp_path / "private" / "datasets")  # issue 30 row 12: the file keeps only the folder's name
+    config = TrainConfig(epochs=3, metric="val_loss", encoding="afpe", scales=[0.5, 2.0], data_root=data_root, **SMALL)
     written = []
     result = train(
         config, report=lambda e, m: written.append((tmp_path / "model.pt").is_file()), model_file=tmp_path / "model.pt"
@@ -104,6 +105,7 @@ def test_the_model_file_rebuilds_the_best_epochs_model(tmp_path: Path) -> None:
     model, content = load_model(tmp_path / "model.pt")
     assert content["best_epoch"] == result["best_epoch"] and content["metrics"] == result["metrics"]
     assert content["config"]["scales"] == [0.5, 2.0] and content["vit"]["encoding"] == "afpe"
+    assert content["config"]["data_root"] == "datasets" and str(tmp_path) not in repr(content["config"])
     task = build_task(config.task, config.task_options, None)
     loader = eval_loader(task.datasets()[1], config.batch_size, 0, False)
     again = evaluate(model, loader, task.objective, torch.device("cpu"), contextlib.nullcontext())

@@ -6,14 +6,13 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Query
-from pydantic import Field
 
-from afpe.search.spec import SLUG_PATTERN
 from afpe.service.api.deps import Manager
+from afpe.service.api.params import Slug
 from afpe.service.api.schemas import ERRORS, CompareResult, TrendResult
 
 router = APIRouter(tags=["compare"])
-Names = Annotated[list[Annotated[str, Field(pattern=SLUG_PATTERN)]], Query(min_length=1, max_length=12)]
+Names = Annotated[list[Slug], Query(min_length=1, max_length=12)]
 SUMMARY = "Best values of studies that differ only in encoding, with bootstrap CIs"
 
 

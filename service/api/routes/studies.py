@@ -10,6 +10,8 @@ from fastapi import APIRouter, Body, File, Form, Response, UploadFile
 
 from afpe.search.spec import SLUG_PATTERN, StudySpec
 from afpe.service.api.deps import Manager
+from afpe.service.api.json_depth import MAX_JSON_DEPTH, json_depth
+from afpe.service.api.params import StudyName
 from afpe.service.api.schemas import ERRORS, ResumeRequest, StudyListItem, StudyStatus
 from afpe.service.errors import InvalidInput
 
@@ -81,7 +83,7 @@ def import_study(
     response_model=StudyStatus,
     responses=ERRORS,
 )
-def get_study(name: str, manager: Manager) -> StudyStatus:
+def get_study(name: StudyName, manager: Manager) -> StudyStatus:
     return manager.queries.status(name)
 
 
@@ -91,7 +93,7 @@ def get_study(name: str, manager: Manager) -> StudyStatus:
     response_model=StudyStatus,
     responses=ERRORS,
 )
-def cancel_study(name: str, manager: Manager) -> StudyStatus:
+def cancel_study(name: StudyName, manager: Manager) -> StudyStatus:
     return manager.queries.status_of(manager.lifecycle.cancel(name))
 
 
@@ -101,14 +103,19 @@ def cancel_study(name: str, manager: Manager) -> StudyStatus:
     response_model=StudyStatus,
     responses=ERRORS,
 )
-def resume_study(name: str, manager: Manager, body: Annotated[ResumeRequest | None, Body()] = None) -> StudyStatus:
+def resume_study(
+    name: StudyName, manager: Manager, body: Annotated[ResumeRequest | None, Body()] = None
+) -> StudyStatus:
     return manager.queries.status_of(manager.lifecycle.resume(name, body.n_trials if body else None))
 
 
 def _json_object(field: str, text: str) -> dict[str, Any]:
-    """A form field holding a JSON object ('' = {}); InvalidInput naming the field otherwise."""
+    """A form field holding a JSON object ('' = {}) at most MAX_JSON_DEPTH deep; InvalidInput naming the field
+    otherwise."""
     if not text.strip():
         return {}
+    if json_depth(text) > MAX_JSON_DEPTH:
+        raise InvalidInput(f"{field}: nested deeper than {MAX_JSON_DEPTH} levels")
     try:
         value = json.loads(text)
     except ValueError as error:

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import FileResponse, PlainTextResponse
 
 from afpe.service.api.deps import Manager
+from afpe.service.api.params import StudyName, TrialNumber
 from afpe.service.api.schemas import ERRORS, PlotlyFigure, TrialDetail, TrialsPage
 from afpe.service.manager.queries import ROW_COLUMNS, CheckpointFile, TrialQuery
 from afpe.service.plots.kinds import list_plot_kinds
@@ -35,7 +36,7 @@ router = APIRouter(prefix="/studies/{name}", tags=["trials"])
     responses={**ERRORS, 200: {"content": {"text/csv": {"schema": {"type": "string"}}}}},
 )
 def get_trials(
-    name: str,
+    name: StudyName,
     manager: Manager,
     format: Literal["json", "csv"] = "json",
     offset: Annotated[int, Query(ge=0)] = 0,
@@ -59,7 +60,7 @@ def get_trials(
     response_model=TrialDetail,
     responses=ERRORS,
 )
-def get_trial(name: str, number: int, manager: Manager) -> TrialDetail:
+def get_trial(name: StudyName, number: TrialNumber, manager: Manager) -> TrialDetail:
     return manager.queries.trial(name, number)[0]
 
 
@@ -82,7 +83,7 @@ def _file(checkpoint: CheckpointFile) -> FileResponse:
     response_class=FileResponse,
     responses=CHECKPOINT_RESPONSES,
 )
-def get_best_checkpoint(name: str, manager: Manager) -> FileResponse:
+def get_best_checkpoint(name: StudyName, manager: Manager) -> FileResponse:
     return _file(manager.queries.checkpoint(name))
 
 
@@ -92,7 +93,7 @@ def get_best_checkpoint(name: str, manager: Manager) -> FileResponse:
     response_class=FileResponse,
     responses=CHECKPOINT_RESPONSES,
 )
-def get_trial_checkpoint(name: str, number: int, manager: Manager) -> FileResponse:
+def get_trial_checkpoint(name: StudyName, number: TrialNumber, manager: Manager) -> FileResponse:
     return _file(manager.queries.checkpoint(name, number))
 
 
@@ -104,7 +105,7 @@ def get_trial_checkpoint(name: str, number: int, manager: Manager) -> FileRespon
     responses={**ERRORS, 304: {"description": "the figure did not change since the ETag given"}},
 )
 def get_plot(
-    name: str,
+    name: StudyName,
     kind: PlotKind,
     manager: Manager,
     request: Request,

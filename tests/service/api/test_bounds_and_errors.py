@@ -31,6 +31,13 @@ def terabytes_of_data(spec: dict) -> None:
     spec["task_options"].update(patch=16, n_train=1_000_000, n_val=1_000_000)  # 2.1 TB of float32 volumes
 
 
+def terabytes_of_activations(spec: dict) -> None:
+    """Issue 30 row 3: 470 M parameters and 16,384 tokens (both within bounds), 65,536 samples a batch."""
+    spec["task_options"]["grid"] = [128, 128, 1]
+    spec["trainer"]["model"] = {"dim": 2048, "depth": 14, "heads": 16, "patch_size": [1, 1, 1], "cls_token": False}
+    spec["trainer"]["batch_size"] = 65_536
+
+
 def a_thousandth_of_a_cpu(spec: dict) -> None:
     spec["resources"]["cpus"] = 0.001
 
@@ -41,6 +48,7 @@ def a_thousandth_of_a_cpu(spec: dict) -> None:
         (huge_model, "trainer.model (parameters)"),
         (one_voxel_patches, "trainer.model.patch_size (tokens per sample)"),
         (terabytes_of_data, "task_options (generated data, bytes)"),
+        (terabytes_of_activations, "trainer.batch_size (activations: batch × tokens × dim × depth, bytes)"),
         (a_thousandth_of_a_cpu, "resources.cpus"),
     ],
 )

@@ -71,6 +71,38 @@ def test_no_token_is_refused_before_a_gigabyte_body_is_sent(make_settings, serve
         assert sent == 0 and time.monotonic() - started < 10, "answered without waiting for the body"
 
 
+def test_a_dashboard_post_without_the_token_is_refused_before_its_body(make_settings, serve, auth):
+    """Issue 30 row 7: an unauthenticated `POST /studies` of 19 MiB (multipart, announced or chunked) is refused
+    without reading it; a form whose token is a field is read up to 64 KiB, and its token is checked before any
+    other field."""
+    base = serve(create_app(make_settings()))
+    token = auth["Authorization"].removeprefix("Bearer ")
+    started = time.monotonic()
+    status, body, sent = raw_request(
+        base,
+        "POST /studies HTTP/1.1\nHost: 127.0.0.1\nContent-Type: multipart/form-data; boundary=x\n"
+        f"Content-Length: {19 * 2**20}\n",
+    )
+    assert status == 413 and "limit of 65536 bytes" in body["error"], body
+    assert sent == 0 and time.monotonic() - started < 10, "answered without waiting for the body"
+    part = b'--x\r\nContent-Disposition: form-data; name="overrides"\r\n\r\n'
+    status, body, sent = raw_request(
+        base,
+        "POST /studies HTTP/1.1\nHost: 127.0.0.1\nContent-Type: multipart/form-data; boundary=x\n"
+        "Transfer-Encoding: chunked\n",
+        body_chunks=[b"%x\r\n%s\r\n" % (len(piece), piece) for piece in [part] + [b"a=1\n" * 8192] * 608],
+    )
+    assert status == 413 and sent < 10 * 2**20, (status, sent)
+    # a form within the limit: the token first (401 whatever the other fields), then the fields (422)
+    form = {"spec": "quickstart", "overrides": "x" * 20_000}
+    assert httpx.post(f"{base}/studies", data=form).status_code == 401
+    assert httpx.post(f"{base}/studies", data={**form, "token": "wrong"}).status_code == 401
+    refused = httpx.post(f"{base}/studies", data={**form, "token": token})
+    assert refused.status_code == 422 and "overrides: 20000 characters" in refused.json()["error"]
+    refused = httpx.post(f"{base}/studies", data={"spec": "../etc", "token": token})
+    assert refused.status_code == 422 and "spec: '../etc' must match" in refused.json()["error"]
+
+
 def test_bodies_over_the_limit_get_413_announced_or_streamed(make_settings, serve, auth):
     base = serve(create_app(make_settings(max_body_bytes=64 * 1024, max_upload_bytes=256 * 1024)))
     bearer = auth["Authorization"]
