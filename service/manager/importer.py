@@ -21,7 +21,8 @@ from sqlalchemy.orm import sessionmaker
 from afpe.encodings import list_encodings
 from afpe.search.analysis import REPEAT_OF
 from afpe.search.spec import PARAM_PREFIX, SLUG_PATTERN, AxisSpec, StudySpec
-from afpe.search.storage import add_finished_trials
+from afpe.search.storage import ORIGIN_KEY, add_finished_trials
+from afpe.search.study_list import Origin
 from afpe.service.errors import Conflict, InvalidInput
 from afpe.service.manager.records import StudyRecord, StudySource, StudyState, utcnow
 from afpe.trainers import list_tasks, task_info
@@ -90,6 +91,7 @@ class StudyImporter:
         except optuna.exceptions.DuplicatedStudyError:
             raise Conflict(f"name: an Optuna study {name!r} already exists in the storage") from None
         study.set_user_attr("spec", spec)
+        study.set_user_attr(ORIGIN_KEY, Origin.IMPORT.value)
         study.set_user_attr("warnings", [])
         add_finished_trials(study, trials)
         now = utcnow()

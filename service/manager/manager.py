@@ -13,6 +13,7 @@ from afpe.service.manager.catalog import SpecCatalog
 from afpe.service.manager.importer import StudyImporter
 from afpe.service.manager.lifecycle import StudyLifecycle
 from afpe.service.manager.queries import StudyQueries
+from afpe.service.manager.reconciler import Reconciler
 from afpe.service.settings import ServiceSettings
 
 
@@ -23,6 +24,7 @@ class StudyManager:
     queries: StudyQueries
     importer: StudyImporter
     backend: JobBackend
+    reconciler: Reconciler
 
     @classmethod
     def create(
@@ -46,4 +48,5 @@ class StudyManager:
             ),
             importer=StudyImporter(sessions, storage),
             backend=backend,
+            reconciler=Reconciler(lifecycle),
         )
