@@ -17,7 +17,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from enum import StrEnum
 from typing import Any
 
@@ -68,7 +68,7 @@ def driver_state(finished: int, n_trials: int, holder: str | None) -> tuple[str,
 class StudyEntry:
     """One study as the list shows it: `state`/`error` by `driver_state`, `holder` the lease holder running it
     (None when none), `answer` the best configuration's mean (None before a COMPLETE search trial), `ratio` its
-    scale ratio (None without ratio axes), `created_at` its first trial's start (None without trials)."""
+    scale ratio (None without ratio axes `ratio_axes`), `created_at` its first trial's start (None without trials)."""
 
     name: str
     origin: str
@@ -82,6 +82,7 @@ class StudyEntry:
     metric: str
     answer: float | None
     ratio: float | None
+    ratio_axes: tuple[str, str] | None
     created_at: dt.datetime | None
 
 
@@ -107,6 +108,7 @@ def study_entry(name: str, user_attrs: dict[str, Any], trials: Sequence[FrozenTr
         metric=space.metric,
         answer=None if answer is None else answer.best.mean,
         ratio=None if answer is None else answer.best.ratio,
+        ratio_axes=space.ratio,
         created_at=min(starts) if starts else None,
     )
 
@@ -125,3 +127,26 @@ def list_studies(storage: optuna.storages.BaseStorage, leases: StudyLeases) -> l
         holder = leases.holder(name)
         entries.append(study_entry(name, attrs, trials, None if holder is None else str(holder)))
     return entries
+
+
+def entry_json(entry: StudyEntry) -> dict[str, Any]:
+    """An entry as JSON data (`afpe studies --json`), without its spec."""
+    data = {key: value for key, value in asdict(entry).items() if key != "spec"}
+    data["created_at"] = None if entry.created_at is None else entry.created_at.isoformat()
+    return data
+
+
+def table_lines(entries: Sequence[StudyEntry]) -> list[str]:
+    """The entries as an aligned text table (`afpe studies`): name, origin, state, finished, answer."""
+    if not entries:
+        return ["no studies in this storage (`afpe run quickstart` makes one)"]
+    rows = [("name", "origin", "state", "finished", "answer")]
+    for e in entries:
+        answer = "-" if e.answer is None else f"{e.metric} {e.answer:.4g}"
+        if e.answer is not None and e.ratio is not None:
+            answer += f" ({'/'.join(e.ratio_axes or ())} = {e.ratio:.3g})"
+        failed = f", {e.failed} failed" if e.failed else ""
+        state = f"{e.state} by {e.holder.split()[0]}" if e.holder else e.state
+        rows.append((e.name, e.origin, state, f"{e.finished}/{e.n_trials}{failed}", answer))
+    widths = [max(len(row[i]) for row in rows) for i in range(4)]
+    return ["  ".join([*(cell.ljust(width) for cell, width in zip(row, widths, strict=False)), row[4]]) for row in rows]
