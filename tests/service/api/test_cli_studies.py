@@ -5,13 +5,15 @@ Ray's (an external system)."""
 
 from __future__ import annotations
 
+import optuna
 import pytest
 from fastapi.testclient import TestClient
+from optuna.trial import TrialState
 
 from afpe.search.lease import StudyLeases
 from afpe.search.spec import StudySpec
 from afpe.search.storage import claim_study, create_engine, open_storage
-from afpe.search.testing import add_trials
+from afpe.search.testing import add_trials, make_trial
 from afpe.service.app import create_app
 from afpe.service.manager.records import StudyState
 
@@ -60,8 +62,17 @@ def test_a_cli_study_a_driver_runs_reads_running_and_is_not_resumed(cli_client, 
     client = cli_client
     leases = StudyLeases(create_engine(postgres_url), ttl_s=300)
     leases.acquire("cli-run", "afpe-run-shell")  # `afpe run cli-run --resume` from a shell
+    study = optuna.load_study(study_name="cli-run", storage=open_storage(postgres_url))
+    failed = make_trial(client.spec, {"s_d0": 1.0, "s_d1": 1.0}, None, TrialState.FAIL, {}, 4)
+    failed.user_attrs["error"] = "DataError: data_root: <b>/srv/data/x</b> is not a directory\nTraceback ..."
+    study.add_trial(failed)
     status = client.get("/api/studies/cli-run").json()
     assert status["state"] == "running" and status["holder"].startswith("afpe-run-shell (pid ")
+    assert status["trials"]["FAIL"] == 1 and status["latest_error"].startswith("DataError: data_root: <b>.../x</b>")
+    page = client.get("/studies/cli-run").text
+    assert '<span id="failed" class="failed">FAIL 1</span>' in page
+    assert "Latest failed trial: <span>DataError: data_root: &lt;b&gt;.../x&lt;/b&gt; is not a directory" in page
+    assert "run by afpe-run-shell (pid " in page
     refused = client.post("/api/studies/cli-run/resume", json={"n_trials": 6}, headers=auth)
     assert refused.status_code == 409 and "is being run by afpe-run-shell" in refused.json()["error"]
     assert client.post("/api/studies/cli-run/cancel", headers=auth).status_code == 409
