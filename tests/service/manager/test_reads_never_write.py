@@ -12,7 +12,10 @@ from optuna.distributions import FloatDistribution
 
 from afpe.search.storage import create_engine, open_storage
 from afpe.service.app import create_app
-from afpe.service.manager.records import StudyState
+from afpe.service.manager.catalog import SpecCatalog
+from afpe.service.manager.lifecycle import StudyLifecycle
+from afpe.service.manager.reconciler import Reconciler
+from afpe.service.manager.records import StudyState, open_records
 
 READS = (
     "/",
@@ -63,3 +66,15 @@ def test_reads_change_nothing_and_the_reconciler_does_the_work(make_settings, po
         assert ended["state"] == "failed" and ended["trials"]["FAIL"] == 1
         assert ended["error"].startswith("no trial finished (1 failed)")
         assert database(postgres_url) != before
+
+
+def test_one_reconciler_per_database(make_settings, postgres_url, jobs):
+    """Of two services on one database, one reconciles; the other takes over once the first stops."""
+    settings = make_settings().resolved()
+    first, second = (
+        Reconciler(StudyLifecycle(open_records(postgres_url), open_storage(postgres_url), jobs, SpecCatalog(settings)))
+        for _ in range(2)
+    )
+    assert first.tick() and not second.tick() and first.tick()
+    first.stop()  # lets go of the database's reconciler lease
+    assert second.tick() and not first.tick()
