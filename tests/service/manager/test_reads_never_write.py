@@ -44,6 +44,7 @@ def test_reads_change_nothing_and_the_reconciler_does_the_work(make_settings, po
         for name in ("lost", "ended"):
             spec = client.get("/api/specs/quickstart").json() | {"name": name, "n_trials": 3, "data_root": None}
             assert client.post("/api/studies", json=spec, headers=auth).status_code == 201
+        assert [(s["origin"], s["managed"]) for s in client.get("/api/studies").json()] == [("service", True)] * 2
         reconciler.stop()  # from here on only reads run, until the test ticks
         study = optuna.load_study(study_name="ended", storage=open_storage(postgres_url))
         study.ask({"s_d0": FloatDistribution(0.1, 3.0, log=True)})  # a trial its job's driver left RUNNING
