@@ -100,27 +100,28 @@ class StudyLifecycle:
         ServiceUnavailable when the submission failed (the study is recorded and submitted again later)."""
         spec = self.catalog.validate(body)
         data = spec.model_dump(mode="json")
-        with self._lock, self.sessions.begin() as session:
-            record = session.get(StudyRecord, spec.name)
-            if record is not None:
-                if record.spec != data:
-                    raise Conflict(f"name: study {spec.name!r} already exists with a different spec")
-                return record, False
-            self._check_not_held(spec.name)
-            try:
-                claim_study(self.storage, spec, resume=False, origin=Origin.SERVICE)
-            except StudyExistsError:
-                raise Conflict(
-                    f"name: study {spec.name!r} already has trials (an `afpe run`); continue it with "
-                    f'POST /api/studies/{spec.name}/resume (optionally {{"n_trials": N}}), or choose another name'
-                ) from None
-            except StudyConflictError as error:
-                raise Conflict(str(error)) from None
-            record = StudyRecord(
-                name=spec.name, spec=data, source=StudySource.REST, state=StudyState.QUEUED, attempt=1, resume=False
-            )
-            session.add(record)
-        return self._submitted(self._submit(record)), True
+        with self._lock:  # held through the submission: the reconciler never submits the same attempt at once
+            with self.sessions.begin() as session:
+                record = session.get(StudyRecord, spec.name)
+                if record is not None:
+                    if record.spec != data:
+                        raise Conflict(f"name: study {spec.name!r} already exists with a different spec")
+                    return record, False
+                self._check_not_held(spec.name)
+                try:
+                    claim_study(self.storage, spec, resume=False, origin=Origin.SERVICE)
+                except StudyExistsError:
+                    raise Conflict(
+                        f"name: study {spec.name!r} already has trials (an `afpe run`); continue it with "
+                        f'POST /api/studies/{spec.name}/resume (optionally {{"n_trials": N}}), or choose another name'
+                    ) from None
+                except StudyConflictError as error:
+                    raise Conflict(str(error)) from None
+                record = StudyRecord(
+                    name=spec.name, spec=data, source=StudySource.REST, state=StudyState.QUEUED, attempt=1, resume=False
+                )
+                session.add(record)
+            return self._submitted(self._submit(record)), True
 
     def refresh(self, record: StudyRecord, force: bool = False) -> StudyRecord:
         """Pull the job state of an active study from the backend (throttled) and store what changed."""
@@ -258,7 +259,7 @@ class StudyLifecycle:
                     session.add(record)
             except IntegrityError:
                 raise Conflict(f"name: study {name!r} was resumed by another request meanwhile") from None
-        return self._submitted(self._submit(record))
+            return self._submitted(self._submit(record))  # in the lock, as `create`'s
 
     def _record(self, name: str) -> StudyRecord:
         """The record of study `name`, or for a study `afpe run` made (no record) an unmanaged stand-in that is
