@@ -1,4 +1,5 @@
-"""`afpe run SPEC`, `afpe status NAME`, `afpe export NAME`: run a study, look at it, export its trials."""
+"""`afpe run SPEC`, `afpe status [NAME]`, `afpe studies`, `afpe export NAME`: run a study, look at it (or list every
+study of the storage), export its trials."""
 
 from __future__ import annotations
 
@@ -34,11 +35,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     run.set_defaults(func=_run)
 
-    status = subparsers.add_parser("status", help="a study's progress, best scales and warnings")
-    status.add_argument("name", help="study name")
+    status = subparsers.add_parser(
+        "status", help="a study's progress, best scales and warnings; without a name: the list"
+    )
+    status.add_argument("name", nargs="?", help="study name (none: every study, as `afpe studies`)")
     status.add_argument("--storage", help=STORAGE_HELP)
     status.add_argument("--json", action="store_true", help="print the summary as JSON (best: mean, ci, n)")
     status.set_defaults(func=_status)
+
+    studies = subparsers.add_parser(
+        "studies", help="every study in the storage: name, origin (cli/service/import), state, finished, answer"
+    )
+    studies.add_argument("--storage", help=STORAGE_HELP)
+    studies.add_argument("--json", action="store_true", help="print the list as JSON")
+    studies.set_defaults(func=_studies)
 
     export = subparsers.add_parser("export", help="a study's trials, one row per trial; or its best checkpoint")
     export.add_argument("name", help="study name")
@@ -156,10 +166,27 @@ def _open(args: argparse.Namespace):  # noqa: ANN202
     return load_study(open_storage(args.storage), args.name)
 
 
+def _studies(args: argparse.Namespace) -> int:
+    import json
+
+    from afpe.search.lease import StudyLeases
+    from afpe.search.storage import create_engine, default_storage_url, open_storage
+    from afpe.search.study_list import entry_json, list_studies, table_lines
+
+    warn_password_in_argv(args.storage)
+    storage = open_storage(args.storage)
+    entries = list_studies(storage, StudyLeases(create_engine(args.storage or default_storage_url())))
+    print(json.dumps([entry_json(e) for e in entries], indent=1) if args.json else "\n".join(table_lines(entries)))
+    return 0
+
+
 def _status(args: argparse.Namespace) -> int:
     import json
 
     from afpe.search import summarize
+
+    if args.name is None:
+        return _studies(args)
 
     summary = summarize(_open(args))
     print(json.dumps(summary.to_json(), indent=1) if args.json else "\n".join(summary.lines()))

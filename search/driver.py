@@ -48,6 +48,7 @@ from afpe.search.repeats import PlannedRepeat, plan_repeats
 from afpe.search.run_reports import Progress, TrialWarning
 from afpe.search.spec import StudySpec
 from afpe.search.storage import claim_study, default_storage_url, open_storage, public_url
+from afpe.search.study_list import run_origin
 from afpe.search.summary import StudySummary, summarize
 from afpe.search.trial_log import captured_trial_output, trial_log_path
 from afpe.search.trial_writes import fail_stale_trials
@@ -351,7 +352,7 @@ def _run_leased(
 ) -> StudySummary:
     """`run_study` while the driver holds the study's lease: only the holder fails stale trials, removes
     checkpoint files no trial refers to, and runs more."""
-    study = guard.call(lambda: claim_study(optuna_storage, spec, resume))
+    study = guard.call(lambda: claim_study(optuna_storage, spec, resume, run_origin()))
     if resume:
         guard.call(lambda: fail_stale_trials(study))
     guard.call(lambda: sweep(study, checkpoints))

@@ -56,6 +56,14 @@ class StudyConflictError(ValueError):
     """The study name is taken by a different spec, or exists and a fresh run was asked for."""
 
 
+class StudyExistsError(StudyConflictError):
+    """The study exists with trials and a fresh run was asked for: it can only be resumed."""
+
+
+#: the study user attr naming where a study was started (`afpe.search.study_list`: the origin contract)
+ORIGIN_KEY = "origin"
+
+
 def default_storage_url() -> str:
     """$AFPE_STORAGE, else a SQLite file under ~/.afpe/ (the embedded default)."""
     return os.environ.get(STORAGE_ENV) or f"sqlite:///{DEFAULT_SQLITE}"
@@ -168,13 +176,16 @@ def load_study(storage: optuna.storages.BaseStorage, name: str) -> optuna.Study:
         raise ValueError(f"study {name!r} not found in the storage (studies there: {known})") from None
 
 
-def claim_study(storage: optuna.storages.BaseStorage, spec: StudySpec, resume: bool) -> optuna.Study:
+def claim_study(
+    storage: optuna.storages.BaseStorage, spec: StudySpec, resume: bool, origin: str | None = None
+) -> optuna.Study:
     """Create the Optuna study `spec.name`, or take an existing one this spec owns.
 
     A name belongs to one identity (task, task options, encoding, metric, direction, axes): another is
-    refused. An existing study with trials needs `resume=True`. The spec is stored in the study's user
-    attrs (`spec`), updated to the latest (e.g. a raised n_trials). StudyConflictError for all of these, and
-    when another process creates the same name at the same moment."""
+    refused. An existing study with trials needs `resume=True` (StudyExistsError otherwise). The spec is stored
+    in the study's user attrs (`spec`), updated to the latest (e.g. a raised n_trials); `origin` is stored as the
+    user attr `origin` when the study is created here (`afpe.search.study_list`: the origin contract).
+    StudyConflictError for all of these, and when another process creates the same name at the same moment."""
     try:
         study = optuna.load_study(study_name=spec.name, storage=storage)
     except KeyError:
@@ -182,6 +193,8 @@ def claim_study(storage: optuna.storages.BaseStorage, spec: StudySpec, resume: b
             study = optuna.create_study(study_name=spec.name, storage=storage, direction=spec.direction)
         except optuna.exceptions.DuplicatedStudyError:
             raise StudyConflictError(f"name: study {spec.name!r} is being created by another process") from None
+        if origin is not None:
+            study.set_user_attr(ORIGIN_KEY, origin)
     else:
         stored = study.user_attrs.get("spec")
         if stored is None:
@@ -197,7 +210,7 @@ def claim_study(storage: optuna.storages.BaseStorage, spec: StudySpec, resume: b
                 f"name: study {spec.name!r} belongs to a different spec ({'; '.join(differences)}); choose another name"
             )
         if study.trials and not resume:
-            raise StudyConflictError(
+            raise StudyExistsError(
                 f"name: study {spec.name!r} already has {len(study.trials)} trials; "
                 "pass --resume to continue it up to n_trials, or choose another name"
             )

@@ -1,12 +1,12 @@
 """`create_app(settings)`: the FastAPI app (REST API, dashboard, plotly.js) over one database and one job
 backend (by default Ray Jobs: on `settings.ray_address`, or on a private local Ray head started the first
-time a job needs it, at start-up when studies are still active, and stopped on shutdown). Every error is
+time a job needs it, at start-up when studies are still active, and stopped on shutdown), and the background
+reconciler that follows the jobs (`manager.reconciler`), started and stopped with the app. Every error is
 JSON `{"error": message}`, never a traceback.
 """
 
 from __future__ import annotations
 
-import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -26,8 +26,6 @@ from afpe.service.manager.records import open_records
 from afpe.service.settings import ServiceSettings
 from afpe.service.web import dashboard
 
-log = logging.getLogger("afpe.service")
-
 
 def create_app(settings: ServiceSettings | None = None, backend: JobBackend | None = None) -> FastAPI:
     """The app; `settings.api_token` (generated when unset, loopback only) is on `app.state.settings`, the
@@ -39,11 +37,10 @@ def create_app(settings: ServiceSettings | None = None, backend: JobBackend | No
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        try:
-            app.state.manager.lifecycle.reconcile()
-        except Exception:  # noqa: BLE001 - a cluster that is down must not keep the service from serving
-            log.exception("could not reconcile active studies with the job backend")
+        reconciler = app.state.manager.reconciler  # the one task that writes what the cluster changed
+        reconciler.start()
         yield
+        reconciler.stop()
         backend.close()
 
     app = FastAPI(

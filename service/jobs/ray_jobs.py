@@ -22,6 +22,7 @@ from afpe.search.kept_models import ARTIFACT_DIR_ENV, artifact_root
 from afpe.search.lease import HOLDER_ENV
 from afpe.search.spec import DATA_CONFINE_ENV
 from afpe.search.storage import public_url, split_password
+from afpe.search.study_list import ORIGIN_ENV, Origin
 from afpe.service.jobs.backend import JobState, submission_id
 from afpe.service.jobs.local_head import LocalRayHead, auth_headers
 from afpe.service.manager.records import StudyState
@@ -134,6 +135,7 @@ class RayJobBackend:
                     log.info("started a private Ray head at %s (temp dir %s)", address, self.head.temp_dir)
                 data_dir = str(self.settings.data_dir)  # the job re-checks data_root against it when it starts
                 env = {"AFPE_STORAGE": public_url(url), "AFPE_DATA_DIR": data_dir, DATA_CONFINE_ENV: data_dir}
+                env[ORIGIN_ENV] = Origin.SERVICE.value  # a study its driver creates records origin `service`
                 # the job keeps checkpoints where this service serves them from
                 env[ARTIFACT_DIR_ENV] = str(artifact_root(self.settings.storage, self.settings.artifact_dir))
                 self._runner = JobRunner(address, self.settings.work_dir, env, token)

@@ -21,6 +21,8 @@ from sqlalchemy.orm import sessionmaker
 from afpe.encodings import list_encodings
 from afpe.search.analysis import REPEAT_OF
 from afpe.search.spec import PARAM_PREFIX, SLUG_PATTERN, AxisSpec, StudySpec
+from afpe.search.storage import ORIGIN_KEY
+from afpe.search.study_list import Origin
 from afpe.search.trial_writes import add_finished_trials
 from afpe.service.errors import Conflict, InvalidInput
 from afpe.service.manager.records import StudyRecord, StudySource, StudyState, utcnow
@@ -96,6 +98,7 @@ class StudyImporter:
         )
         try:
             study.set_user_attr("spec", spec)
+            study.set_user_attr(ORIGIN_KEY, Origin.IMPORT.value)
             study.set_user_attr("warnings", [])
             add_finished_trials(study, trials)
             with self.sessions.begin() as session:

@@ -1,8 +1,9 @@
 """A study's life as jobs of a `JobBackend`: create, follow, cancel, resume.
 
 State lives in two places of one database: the service table (`records.StudyRecord`: spec, job, state) and
-the Optuna study of the same name (trials). Job states are pulled from the backend when a study is read (at
-most once per REFRESH_S) and at start-up (`reconcile`), so a restarted service picks up where it left off: a
+the Optuna study of the same name (trials). Job states are pulled from the backend by `reconcile`, which the
+service's one background task (`reconciler.Reconciler`) runs every REFRESH_S (reads never write), and before a
+cancel or resume, so a restarted service picks up where it left off: a
 job the cluster still knows is followed; a job the cluster lost (a private head that stopped with the old
 service) is resubmitted as the next attempt with `--resume`, and so is a job whose driver stopped on a storage
 outage (`afpe run` exit code 2 with `outage.OUTAGE_MARKER`): one rule, at most MAX_ATTEMPTS attempts, the
@@ -26,14 +27,18 @@ import uuid
 from typing import Any
 
 import optuna
+from optuna.trial import TrialState
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import sessionmaker
 
+from afpe.search.analysis import finished_count, search_trials
 from afpe.search.lease import HEARTBEAT_S, LEASE_TTL_S, LeaseError, StudyLeases
 from afpe.search.outage import OUTAGE_MARKER
-from afpe.search.storage import StudyConflictError, claim_study
+from afpe.search.storage import StudyConflictError, StudyExistsError, claim_study
+from afpe.search.study_list import Origin
 from afpe.search.trial_writes import fail_stale_trials
-from afpe.service.errors import Conflict, ServiceUnavailable
+from afpe.service.errors import Conflict, NotFound, ServiceUnavailable
 from afpe.service.jobs.backend import JobBackend
 from afpe.service.manager.records import (
     ACTIVE_STATES,
@@ -54,6 +59,15 @@ STOP_TRIES = 2
 RELEASE_WAIT_S = LEASE_TTL_S + 2 * HEARTBEAT_S
 
 log = logging.getLogger("afpe.service")
+DRIVER_ERROR = "afpe: error: "
+
+
+def driver_error(text: str) -> str:
+    """The one line `afpe run` printed as its error (the last line starting with DRIVER_ERROR, without it) in a
+    job's failure text (Ray's message and the log's tail); `text` as it is when it has none."""
+    lines = [line.strip() for line in text.splitlines()]
+    errors = [line.removeprefix(DRIVER_ERROR) for line in lines if line.startswith(DRIVER_ERROR)]
+    return errors[-1] if errors else text
 
 
 class StudyLifecycle:
@@ -87,26 +101,32 @@ class StudyLifecycle:
         ServiceUnavailable when the submission failed (the study is recorded and submitted again later)."""
         spec = self.catalog.validate(body)
         data = spec.model_dump(mode="json")
-        with self._lock, self.sessions.begin() as session:
-            record = session.get(StudyRecord, spec.name)
-            if record is not None:
-                if record.spec != data:
-                    raise Conflict(f"name: study {spec.name!r} already exists with a different spec")
-                return record, False
-            self._check_not_held(spec.name)
-            try:
-                claim_study(self.storage, spec, resume=False)
-            except StudyConflictError as error:
-                raise Conflict(str(error)) from None
-            record = StudyRecord(
-                name=spec.name, spec=data, source=StudySource.REST, state=StudyState.QUEUED, attempt=1, resume=False
-            )
-            session.add(record)
-        return self._submitted(self._submit(record)), True
+        with self._lock:  # held through the submission: the reconciler never submits the same attempt at once
+            with self.sessions.begin() as session:
+                record = session.get(StudyRecord, spec.name)
+                if record is not None:
+                    if record.spec != data:
+                        raise Conflict(f"name: study {spec.name!r} already exists with a different spec")
+                    return record, False
+                self._check_not_held(spec.name)
+                try:
+                    claim_study(self.storage, spec, resume=False, origin=Origin.SERVICE)
+                except StudyExistsError:
+                    raise Conflict(
+                        f"name: study {spec.name!r} already has trials (an `afpe run`); continue it with "
+                        f'POST /api/studies/{spec.name}/resume (optionally {{"n_trials": N}}), or choose another name'
+                    ) from None
+                except StudyConflictError as error:
+                    raise Conflict(str(error)) from None
+                record = StudyRecord(
+                    name=spec.name, spec=data, source=StudySource.REST, state=StudyState.QUEUED, attempt=1, resume=False
+                )
+                session.add(record)
+            return self._submitted(self._submit(record)), True
 
     def refresh(self, record: StudyRecord, force: bool = False) -> StudyRecord:
         """Pull the job state of an active study from the backend (throttled) and store what changed."""
-        if not record.state.active or record.source != StudySource.REST:
+        if not record.state.active or not record.managed:
             return record
         now = time.monotonic()
         if not force and now - self._checked.get(record.name, -math.inf) < self.refresh_s:
@@ -137,18 +157,22 @@ class StudyLifecycle:
             else:
                 changes["finished_at"] = utcnow()
                 if job.state == StudyState.FAILED:
-                    changes["error"] = self._failure_text(record.job_id)
-                    if OUTAGE_MARKER in changes["error"]:
+                    text = self._failure_text(record.job_id)
+                    if OUTAGE_MARKER in text:
                         return self._resubmit(record, f"the job {record.job_id} stopped on a storage outage")
+                    changes["error"] = driver_error(text)
                 elif job.state == StudyState.CANCELLED:
                     changes["error"] = "the Ray job was stopped outside the service"
             record = update_record(self.sessions, record.name, **changes)
             if not record.state.active:
                 self._end_running_trials(record.name)
+            if record.state == StudyState.SUCCEEDED and (nothing := self._nothing_finished(record.name)):
+                record = update_record(self.sessions, record.name, state=StudyState.FAILED, error=nothing)
             return record
 
     def reconcile(self) -> None:
-        """At start-up: follow or resubmit every active study."""
+        """Follow or resubmit every active study the service runs (`refresh` each); the background reconciler's
+        tick."""
         with self.sessions() as session:
             records = session.scalars(select(StudyRecord).where(StudyRecord.state.in_(ACTIVE_STATES))).all()
         for record in records:
@@ -158,9 +182,9 @@ class StudyLifecycle:
         """Stop the study's job and verify it ended (see the module docstring); its running trials become FAIL.
         Conflict unless the study is active. A cluster that cannot be reached does not keep a cancel from
         happening: the revoked driver ends on its own, and the record's `error` says so."""
-        record = self.refresh(get_record(self.sessions, name), force=True)
-        if record.source != StudySource.REST:
-            raise Conflict(f"name: study {name!r} was imported; it has no job to cancel")
+        record = self.refresh(self._record(name), force=True)
+        if not record.managed:
+            raise Conflict(f"name: study {name!r} {self._unmanaged(record)}; the service has no job of it to cancel")
         with self._lock:
             record = get_record(self.sessions, name)
             if not record.state.active:
@@ -171,12 +195,15 @@ class StudyLifecycle:
         return record
 
     def resume(self, name: str, n_trials: int | None = None) -> StudyRecord:
-        """Resubmit a failed or cancelled study (or a succeeded one with a larger n_trials) with --resume.
-        Conflict for an imported or active study, one another driver runs, a succeeded one without a new n_trials,
-        or a concurrent resume that won; ServiceUnavailable when the submission failed (retried later)."""
-        record = self.refresh(get_record(self.sessions, name), force=True)
-        if record.source != StudySource.REST:
+        """Resubmit a failed or cancelled study (or a succeeded one with a larger n_trials) with --resume; a study
+        `afpe run` made is adopted (`adopt`). Conflict for an imported or active study, one another driver runs, a
+        succeeded one without a new n_trials, or a concurrent resume that won; ServiceUnavailable when the
+        submission failed (retried later); NotFound when no study has this name."""
+        record = self.refresh(self._record(name), force=True)
+        if record.source == StudySource.IMPORT:
             raise Conflict(f"name: study {name!r} was imported; it cannot run")
+        if not record.managed:
+            return self.adopt(name, n_trials)
         with self._lock:
             record = get_record(self.sessions, name)
             if record.state.active:
@@ -203,6 +230,79 @@ class StudyLifecycle:
             if resumed is None:
                 raise Conflict(f"name: study {name!r} was resumed or changed by another request meanwhile")
             return self._submitted(self._submit(resumed))
+
+    def adopt(self, name: str, n_trials: int | None = None) -> StudyRecord:
+        """Run a study that `afpe run` made (it has no record here) as the service's own from now on: its stored
+        spec (with `n_trials` when given) within the service's bounds, recorded as a `cli` study and submitted
+        with --resume under the one-driver lease. Conflict naming the holder while a driver runs it, for one
+        that finished its n_trials when no larger n_trials is given, or a concurrent adoption that won;
+        InvalidInput for a spec outside the service's bounds; NotFound when no afpe study has this name."""
+        study = self._optuna_study(name)
+        with self._lock:
+            self._check_not_held(name)
+            changes = {} if n_trials is None else {"n_trials": n_trials}
+            spec = self.catalog.validate({**study.user_attrs["spec"], **changes})
+            finished = finished_count(search_trials(study.get_trials(deepcopy=False)))
+            if n_trials is None and finished >= spec.n_trials:
+                raise Conflict(
+                    f"name: study {name!r} finished its {spec.n_trials} trials; give a larger n_trials to run more"
+                )
+            record = StudyRecord(
+                name=name,
+                spec=spec.model_dump(mode="json"),
+                source=StudySource.CLI,
+                state=StudyState.QUEUED,
+                attempt=1,
+                resume=True,
+            )
+            try:
+                with self.sessions.begin() as session:
+                    session.add(record)
+            except IntegrityError:
+                raise Conflict(f"name: study {name!r} was resumed by another request meanwhile") from None
+            return self._submitted(self._submit(record))  # in the lock, as `create`'s
+
+    def _record(self, name: str) -> StudyRecord:
+        """The record of study `name`, or for a study `afpe run` made (no record) an unmanaged stand-in that is
+        not stored (source `cli`, attempt 0); NotFound when neither exists."""
+        try:
+            return get_record(self.sessions, name)
+        except NotFound:
+            study = self._optuna_study(name)
+            return StudyRecord(
+                name=name, spec=study.user_attrs["spec"], source=StudySource.CLI, state=StudyState.FAILED, attempt=0
+            )
+
+    def _optuna_study(self, name: str) -> optuna.Study:
+        """The afpe study `name` of the storage (one with a stored spec); NotFound otherwise."""
+        try:
+            study = optuna.load_study(study_name=name, storage=self.storage)
+        except KeyError:
+            raise NotFound(f"name: no study {name!r}") from None
+        if not isinstance(study.user_attrs.get("spec"), dict):
+            raise NotFound(f"name: the Optuna study {name!r} was not made by afpe (it has no spec)")
+        return study
+
+    def _unmanaged(self, record: StudyRecord) -> str:
+        """Why the service runs no job of `record`'s study, for a Conflict."""
+        if record.source == StudySource.IMPORT:
+            return "was imported"
+        holder = self.leases.holder(record.name)
+        return f"is run by {holder}" if holder is not None else "was made by `afpe run` and is not running"
+
+    def _nothing_finished(self, name: str) -> str | None:
+        """The error of a study whose job succeeded while none of its search trials finished (the latest failed
+        trial's first line says why); None when one did."""
+        trials = search_trials(optuna.load_study(study_name=name, storage=self.storage).get_trials(deepcopy=False))
+        if finished_count(trials):
+            return None
+        failed = [t for t in trials if t.state == TrialState.FAIL]
+        cause = failed[-1].user_attrs.get("error") if failed else None
+        first = (
+            next((line.strip() for line in cause.splitlines() if line.strip()), "") if isinstance(cause, str) else ""
+        )
+        why = f"; the latest failure: {first}" if first else ""
+        return f"no trial finished ({len(failed)} failed){why}"
 
     def _check_not_held(self, name: str) -> None:
         """Conflict naming the driver that holds the study's lease, if one does (e.g. an `afpe run`)."""

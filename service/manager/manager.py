@@ -12,6 +12,7 @@ from afpe.service.jobs.backend import JobBackend
 from afpe.service.manager.importer import StudyImporter
 from afpe.service.manager.lifecycle import StudyLifecycle
 from afpe.service.manager.queries import StudyQueries
+from afpe.service.manager.reconciler import Reconciler
 from afpe.service.manager.spec_admission import SpecAdmission
 from afpe.service.settings import ServiceSettings
 
@@ -23,6 +24,7 @@ class StudyManager:
     queries: StudyQueries
     importer: StudyImporter
     backend: JobBackend
+    reconciler: Reconciler
 
     @classmethod
     def create(
@@ -47,4 +49,5 @@ class StudyManager:
             ),
             importer=StudyImporter(sessions, storage),
             backend=backend,
+            reconciler=Reconciler(lifecycle),
         )

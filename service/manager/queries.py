@@ -24,12 +24,13 @@ from afpe.search.export import trials_text
 from afpe.search.kept_models import best_checkpoint, trial_checkpoint
 from afpe.search.outage import retry
 from afpe.search.spec import PARAM_PREFIX, SearchSpace
+from afpe.search.study_list import Origin, afpe_studies, origin_of, study_entry
 from afpe.search.summary import StudySummary, summarize_trials
 from afpe.search.trial_reads import TrialRow, TrialRowCache, trials_by_number
 from afpe.service.errors import Conflict, InvalidInput, NotFound
 from afpe.service.manager.error_text import sanitize_error
 from afpe.service.manager.lifecycle import StudyLifecycle
-from afpe.service.manager.records import RETRY_S, StudyRecord, StudyState, get_record, utcnow
+from afpe.service.manager.records import RETRY_S, StudyRecord, StudySource, StudyState, get_record, utcnow
 from afpe.service.manager.views import (
     BestEstimateView,
     BestTrial,
@@ -52,6 +53,8 @@ _T = TypeVar("_T")
 ROW_ATTRS = ("seed", REPEAT_OF, "seconds", "epochs")
 #: the columns a trials table sorts by, besides each scale s_<axis>
 ROW_COLUMNS = ("number", "state", "value", "ratio", *ROW_ATTRS)
+#: when a study with no trial and no record was created, for ordering (Optuna keeps no study creation time)
+EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 
 
 @dataclass(frozen=True)
@@ -101,16 +104,22 @@ class StudyQueries:
         self._items = LatestByVersion(size=5_000)  # whole ended trials of the trials pages, by study and number
 
     def list(self) -> list[StudyListItem]:
-        """Every study, oldest first, its job state refreshed."""
+        """Every study of the database, oldest first: the service's records and the afpe studies of the Optuna
+        storage it has no record of (made by `afpe run`)."""
 
         def read() -> list[StudyRecord]:
             with self.sessions() as session:
                 return list(session.scalars(select(StudyRecord).order_by(StudyRecord.created_at)).all())
 
         records = retry(read, RETRY_S)
+        recorded = {record.name for record in records}
+        others = [
+            self._unrecorded(name, attrs)
+            for name, attrs in retry(lambda: afpe_studies(self.storage), RETRY_S)
+            if name not in recorded
+        ]
         items = []
-        for record in records:
-            record = self.lifecycle.refresh(record)
+        for record in sorted([*records, *others], key=lambda r: _aware(r.created_at)):
             trials = self._trials(record.name)
             summary = self._summary(record, trials, study_version(record.spec, trials))
             items.append(
@@ -118,6 +127,9 @@ class StudyQueries:
                     name=record.name,
                     state=record.state,
                     source=record.source,
+                    origin=self._origin(record),
+                    managed=record.managed,
+                    holder=self._holder(record.name),
                     task=record.spec.get("task"),
                     encoding=record.spec.get("encoding"),
                     finished=summary.finished,
@@ -132,7 +144,55 @@ class StudyQueries:
 
     def status(self, name: str) -> StudyStatus:
         """State, counts, progress, ETA, best trial and boundary warnings of study `name` (NotFound)."""
-        return self.status_of(self.lifecycle.refresh(get_record(self.sessions, name)))
+        return self.status_of(self.record(name))
+
+    def record(self, name: str) -> StudyRecord:
+        """The service's record of study `name`, or for an afpe study of the storage it has no record of (made by
+        `afpe run`) a stand-in that is never stored (`_unrecorded`); NotFound when neither exists."""
+        try:
+            return get_record(self.sessions, name)
+        except NotFound:
+            try:
+                study_id = retry(lambda: self.storage.get_study_id_from_name(name), RETRY_S)
+            except KeyError:
+                raise NotFound(f"name: no study {name!r}") from None
+            attrs = retry(lambda: self.storage.get_study_user_attrs(study_id), RETRY_S)
+            if not isinstance(attrs.get("spec"), dict):
+                raise NotFound(f"name: the Optuna study {name!r} was not made by afpe (it has no spec)") from None
+            return self._unrecorded(name, attrs)
+
+    def _unrecorded(self, name: str, attrs: dict[str, Any]) -> StudyRecord:
+        """A stand-in record (not stored) of an afpe study the service has no record of: source `cli`, attempt 0
+        (unmanaged), its state and error by `study_list.driver_state` (running while a driver holds its lease),
+        created when its first trial started."""
+        entry = study_entry(name, attrs, self._trials(name), self._holder(name))
+        created = entry.created_at or EPOCH
+        return StudyRecord(
+            name=name,
+            spec=entry.spec,
+            source=StudySource.CLI,
+            state=StudyState(entry.state),
+            job_id=None,
+            attempt=0,
+            resume=False,
+            error=entry.error,
+            note=None,
+            created_at=created,
+            started_at=entry.created_at,
+            finished_at=None,
+        )
+
+    def _origin(self, record: StudyRecord) -> str:
+        """The study's origin (`afpe.search.study_list`: its `origin` attr, else what the record says)."""
+        study_id = retry(lambda: self.storage.get_study_id_from_name(record.name), RETRY_S)
+        attrs = retry(lambda: self.storage.get_study_user_attrs(study_id), RETRY_S)
+        recorded = {StudySource.REST: Origin.SERVICE, StudySource.IMPORT: Origin.IMPORT}.get(record.source)
+        return origin_of(attrs, recorded)
+
+    def _holder(self, name: str) -> str | None:
+        """Who runs study `name` now (the live holder of its lease, e.g. an `afpe run`), or None."""
+        holder = retry(lambda: self.lifecycle.leases.holder(name), RETRY_S)
+        return None if holder is None else str(holder)
 
     def status_of(self, record: StudyRecord) -> StudyStatus:
         trials = self._trials(record.name)
@@ -147,6 +207,9 @@ class StudyQueries:
             name=record.name,
             state=record.state,
             source=record.source,
+            origin=self._origin(record),
+            managed=record.managed,
+            holder=self._holder(record.name),
             job_id=record.job_id,
             attempt=record.attempt,
             trials=summary.states,
@@ -164,6 +227,7 @@ class StudyQueries:
             warnings=summary.warnings,
             positions=answer["positions"],
             error=sanitize_error(record.error, self.secrets),
+            latest_error=sanitize_error(_latest_error(trials), self.secrets),
             note=record.note,
             spec=self._shown_spec(record.spec),
             created_at=record.created_at,
@@ -177,7 +241,7 @@ class StudyQueries:
         """(trials matching `query.states`, the rows of `query`'s page, the study's space) of study `name`, read
         without learning curves (`storage.TrialRowCache`; each ordering kept while the rows and spec stay the
         same). InvalidInput naming `sort` for an unknown column."""
-        record = self.lifecycle.refresh(get_record(self.sessions, name))
+        record = self.record(name)
         space = SearchSpace.from_spec(record.spec)
         columns = (*ROW_COLUMNS, *(axis.param for axis in space.axes))
         if query.sort not in columns:
@@ -221,7 +285,7 @@ class StudyQueries:
     def trial(self, name: str, number: int) -> tuple[TrialDetail, FrozenTrial, SearchSpace]:
         """Trial `number` of study `name` with its sanitised error and log file name, the trial as read, and the
         study's space; NotFound when there is none."""
-        record = get_record(self.sessions, name)
+        record = self.record(name)
         space = SearchSpace.from_spec(record.spec)
         found = self._read(lambda: trials_by_number(self.storage, name, [number]), name)
         if not found:
@@ -240,7 +304,7 @@ class StudyQueries:
     def checkpoint(self, name: str, number: int | None = None) -> CheckpointFile:
         """The checkpoint kept for trial `number` of study `name`, or with None the one of the search trial of the
         study's answer (`checkpoints.best_checkpoint`). NotFound saying why when there is none."""
-        record = get_record(self.sessions, name)
+        record = self.record(name)
         if number is None:
             best = best_checkpoint(self._trials(name), SearchSpace.from_spec(record.spec).direction)
             if best is None:
@@ -297,7 +361,7 @@ class StudyQueries:
     def trials_csv(self, name: str) -> str:
         """The study's trials as the one CSV export of `afpe.search.export` (as `afpe export`), their user attrs
         as every read shows them (`_shown_attrs`)."""
-        record = get_record(self.sessions, name)
+        record = self.record(name)
         shown = [copy.copy(trial) for trial in self._trials(name)]  # the cached trials stay as stored
         for trial in shown:
             trial.user_attrs = self._shown_attrs(trial.user_attrs)
@@ -309,7 +373,7 @@ class StudyQueries:
         built once per `study_version` and state filter, so a new version whose figure of this kind is the same
         keeps its ETag. NotFound for an unknown study; Conflict when the study (or the filter) leaves no data for
         the plot."""
-        record = self.lifecycle.refresh(get_record(self.sessions, name))
+        record = self.record(name)
         trials = self._trials(name)
         chosen = tuple(sorted(set(states)))
 
@@ -327,7 +391,7 @@ class StudyQueries:
     def compare(self, names: Sequence[str]) -> CompareResult:
         """Best values of the named studies (each once) with bootstrap CIs, and how their specs differ besides
         encoding."""
-        records = [get_record(self.sessions, name) for name in dict.fromkeys(names)]
+        records = [self.record(name) for name in dict.fromkeys(names)]
         rows = []
         for record in records:
             space = SearchSpace.from_spec(record.spec)
@@ -350,7 +414,7 @@ class StudyQueries:
     def trend(self, names: Sequence[str]) -> TrendResult:
         """The answers of the named studies against the one task option that varies between them (Conflict when
         they do not differ in exactly one option)."""
-        records = [get_record(self.sessions, name) for name in names]
+        records = [self.record(name) for name in names]
         try:
             result = trend.trend_data([(r.name, r.spec, self._trials(r.name)) for r in records])
         except ValueError as error:
@@ -430,6 +494,12 @@ class LatestByVersion:
             self._values.move_to_end(key)
             while len(self._values) > self.size:
                 self._values.popitem(last=False)
+
+
+def _latest_error(trials: Sequence[FrozenTrial]) -> str | None:
+    """The stored error of the study's latest FAIL trial (the highest number), or None."""
+    failed = [t for t in trials if t.state == TrialState.FAIL and isinstance(t.user_attrs.get("error"), str)]
+    return max(failed, key=lambda t: t.number).user_attrs["error"] if failed else None
 
 
 def _eta(record: StudyRecord, finished: int, target: int) -> float | None:

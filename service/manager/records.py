@@ -40,10 +40,13 @@ ACTIVE_STATES = (StudyState.QUEUED, StudyState.RUNNING)
 
 
 class StudySource(StrEnum):
-    """Where a study came from: started over REST (it has jobs) or imported from a CSV (finished, no jobs)."""
+    """Where a study's record came from: started over REST (it has jobs), imported from a CSV (finished, no jobs),
+    or made by `afpe run` (`cli`): a study with no record here (read from the Optuna storage), or one the service
+    adopted with a REST resume (it has jobs from then on)."""
 
     REST = "rest"
     IMPORT = "import"
+    CLI = "cli"
 
 
 def utcnow() -> dt.datetime:
@@ -79,6 +82,11 @@ class StudyRecord(Base):
     started_at: Mapped[dt.datetime | None] = mapped_column(sa.DateTime(timezone=True), nullable=True)
     finished_at: Mapped[dt.datetime | None] = mapped_column(sa.DateTime(timezone=True), nullable=True)
     note: Mapped[str | None] = mapped_column(sa.Text, nullable=True)
+
+    @property
+    def managed(self) -> bool:
+        """Whether the service runs this study's jobs (a REST study, or a CLI study it adopted)."""
+        return self.source in (StudySource.REST, StudySource.CLI) and self.attempt > 0
 
 
 def open_records(url: str) -> sessionmaker:

@@ -66,6 +66,14 @@ class StudyListItem(BaseModel):
     name: str
     state: StudyState
     source: StudySource
+    origin: str = Field(
+        description="where the study was started: service, cli (`afpe run`) or import (the Optuna study's user "
+        "attr `origin`; without it: the service's record, else cli)"
+    )
+    managed: bool = Field(description="whether the service runs the study's jobs (cancel, resume)")
+    holder: str | None = Field(
+        None, description="the driver running the study now (its lease holder, e.g. an `afpe run`), else null"
+    )
     task: str | None
     encoding: str | None
     finished: int = Field(description="COMPLETE + PRUNED trials")
@@ -82,6 +90,14 @@ class StudyStatus(BaseModel):
     name: str
     state: StudyState
     source: StudySource
+    origin: str = Field(
+        description="where the study was started: service, cli (`afpe run`) or import (the Optuna study's user "
+        "attr `origin`; without it: the service's record, else cli)"
+    )
+    managed: bool = Field(description="whether the service runs the study's jobs (cancel, resume)")
+    holder: str | None = Field(
+        None, description="the driver running the study now (its lease holder, e.g. an `afpe run`), else null"
+    )
     job_id: str | None
     attempt: int
     trials: dict[str, int] = Field(description="trials per Optuna state")
@@ -101,6 +117,9 @@ class StudyStatus(BaseModel):
         None, description="with trainer.positions physical: how a scale reads, its unit named (else null)"
     )
     error: str | None
+    latest_error: str | None = Field(
+        None, description="the error of the latest FAIL trial (sanitised), shown while the study runs"
+    )
     note: str | None = Field(
         None, description="why the current attempt was resubmitted (a lost Ray job, a storage outage)"
     )

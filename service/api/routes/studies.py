@@ -99,7 +99,8 @@ def cancel_study(name: StudyName, manager: Manager) -> StudyStatus:
 
 @router.post(
     "/{name}/resume",
-    summary="Resubmit a failed or cancelled study with --resume (optionally with more trials)",
+    summary="Resubmit a failed or cancelled study with --resume (optionally with more trials); a study `afpe run` "
+    "made and no driver runs is adopted: the service runs its jobs from then on (409 naming the driver running it)",
     response_model=StudyStatus,
     responses=ERRORS,
 )

@@ -41,6 +41,12 @@ async function refresh() {
   state.textContent = s.state; state.className = "state " + s.state;
   document.getElementById("progress").value = s.progress;
   document.getElementById("counts").textContent = `${s.finished} / ${s.n_trials} trials`;
+  const failed = document.getElementById("failed");
+  failed.textContent = `FAIL ${s.trials.FAIL || 0}`; failed.hidden = !s.trials.FAIL;
+  const holder = document.getElementById("holder");
+  holder.textContent = `· run by ${s.holder}`; holder.hidden = !s.holder;
+  const latest = document.getElementById("latest-error");
+  latest.querySelector("span").textContent = s.latest_error || ""; latest.hidden = !s.latest_error || !!s.error;
   document.getElementById("eta").textContent = s.eta_seconds ? `about ${Math.round(s.eta_seconds)} s left` : "";
   document.getElementById("stale").hidden = !s.stale;
   if (s.version !== shownVersion) {
@@ -49,7 +55,7 @@ async function refresh() {
   }
   if (s.state === "queued" || s.state === "running") polling = setTimeout(refresh, 5000);
 }
-// Cancel and Resume (a REST study's page only): <button data-action="cancel|resume">
+// Cancel and Resume (every page but an imported study's): <button data-action="cancel|resume">
 for (const button of document.querySelectorAll("button[data-action]")) {
   button.addEventListener("click", () => act(button.dataset.action));
 }

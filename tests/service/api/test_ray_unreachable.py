@@ -22,7 +22,9 @@ def test_reads_serve_the_last_known_state_marked_stale_and_a_post_answers_503(ma
         head = client.app.state.backend.head
         os.killpg(head.process.pid, signal.SIGKILL)  # the head and every Ray process of its group
         head.process.wait()
-        time.sleep(REFRESH_S + 0.5)
+        deadline = time.monotonic() + 60  # the service's background reconciler finds the cluster gone
+        while not client.get("/api/studies/active").json()["stale"] and time.monotonic() < deadline:
+            time.sleep(REFRESH_S)
 
         for path in ("/", "/api/studies", "/api/studies/active", "/studies/active", "/api/studies/active/trials"):
             response = client.get(path)

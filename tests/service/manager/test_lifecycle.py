@@ -38,6 +38,21 @@ def start_trial(lifecycle: StudyLifecycle, name: str) -> None:
     study.ask({"s_xy": FloatDistribution(0.01, 10, log=True)})
 
 
+def finish_trial(lifecycle: StudyLifecycle, name: str) -> None:
+    """A search trial the job's driver finished (COMPLETE in the Optuna study)."""
+    study = optuna.load_study(study_name=name, storage=lifecycle.storage)
+    trial = study.ask({"s_xy": FloatDistribution(0.01, 10, log=True)})
+    study.tell(trial, 0.5)
+
+
+def fail_trial(lifecycle: StudyLifecycle, name: str, error: str) -> None:
+    """A search trial the job's driver recorded as FAIL with `error`."""
+    study = optuna.load_study(study_name=name, storage=lifecycle.storage)
+    trial = study.ask({"s_xy": FloatDistribution(0.01, 10, log=True)})
+    trial.set_user_attr("error", error)
+    study.tell(trial, state=TrialState.FAIL)
+
+
 def trial_states(lifecycle: StudyLifecycle, name: str) -> list[TrialState]:
     return [t.state for t in optuna.load_study(study_name=name, storage=lifecycle.storage).trials]
 
@@ -53,11 +68,38 @@ def test_a_study_runs_succeeds_and_fails_what_its_job_left_running(lifecycle, jo
     jobs.move("afpe-life-1", StudyState.RUNNING)
     running = lifecycle.refresh(record)
     assert running.state == StudyState.RUNNING and running.started_at is not None
+    finish_trial(lifecycle, "life")  # a study succeeds only with a finished trial (issue 26: see the next test)
     start_trial(lifecycle, "life")
     jobs.move("afpe-life-1", StudyState.SUCCEEDED)
     done = lifecycle.refresh(running)
     assert done.state == StudyState.SUCCEEDED and done.finished_at is not None and done.error is None
-    assert trial_states(lifecycle, "life") == [TrialState.FAIL]
+    assert trial_states(lifecycle, "life") == [TrialState.COMPLETE, TrialState.FAIL]
+
+
+def test_a_job_that_succeeded_without_a_finished_trial_fails_the_study_with_its_cause(lifecycle, jobs):
+    record, _ = lifecycle.create(quickstart(lifecycle))
+    jobs.move(record.job_id, StudyState.RUNNING)
+    record = lifecycle.refresh(record)
+    fail_trial(lifecycle, "life", "DataError: data_root: /nowhere is not a directory\nTraceback ...")
+    jobs.move(record.job_id, StudyState.SUCCEEDED)  # an older driver exited 0 with nothing finished
+    done = lifecycle.refresh(record)
+    assert done.state == StudyState.FAILED and done.finished_at is not None
+    assert (
+        done.error
+        == "no trial finished (1 failed); the latest failure: DataError: data_root: /nowhere is not a directory"
+    )
+
+
+def test_a_failed_job_keeps_the_drivers_one_line_error(lifecycle, jobs):
+    record, _ = lifecycle.create(quickstart(lifecycle))
+    jobs.failures[record.job_id] = (
+        "Job entrypoint command failed with exit code 1\nstudy life: 0/3 finished (fail 3)\n"
+        "afpe: error: no trial finished: DataError: data_root: /nowhere is not a directory"
+    )
+    jobs.move(record.job_id, StudyState.FAILED)
+    failed = lifecycle.refresh(record)
+    assert failed.state == StudyState.FAILED
+    assert failed.error == "no trial finished: DataError: data_root: /nowhere is not a directory"
 
 
 def test_a_failed_job_keeps_its_log_tail(lifecycle, jobs):
@@ -104,8 +146,9 @@ def test_cancel_and_resume(lifecycle, jobs):
     assert jobs.submissions[-1] == ("afpe-life-2", True)
     with pytest.raises(Conflict, match="cancel it first"):
         lifecycle.resume("life")
+    finish_trial(lifecycle, "life")  # a study succeeds only with a finished trial
     jobs.move("afpe-life-2", StudyState.SUCCEEDED)
-    lifecycle.refresh(resumed)
+    assert lifecycle.refresh(resumed).state == StudyState.SUCCEEDED
     with pytest.raises(Conflict, match="larger n_trials"):
         lifecycle.resume("life")
     with pytest.raises(InvalidInput, match="n_trials"):
@@ -245,7 +288,9 @@ def test_the_service_rides_out_a_database_restart(private_postgres, make_setting
 
         jobs.failures["afpe-kept-1"] = outage_exit("afpe-kept-1")
         jobs.move("afpe-kept-1", StudyState.FAILED)
-        status = client.get("/api/studies/kept").json()
+        deadline = time.monotonic() + 30  # the service's background reconciler resubmits it (reads never write)
+        while (status := client.get("/api/studies/kept").json())["attempt"] < 2 and time.monotonic() < deadline:
+            time.sleep(0.2)
         assert status["state"] == "queued" and status["attempt"] == 2 and jobs.submissions[-1] == ("afpe-kept-2", True)
         assert "storage outage" in status["note"]
         assert "attempt 2 of 5 resumes the study" in client.get("/studies/kept").text

@@ -1,0 +1,73 @@
+"""`Reconciler`: the one background task that brings the service's records in line with the cluster, so that
+reads only read.
+
+Every `interval_s` it runs `StudyLifecycle.reconcile` (each active study's job state pulled from the backend and
+stored; a lost job or one stopped by a storage outage resubmitted; a queued study whose submission failed
+submitted again; the trials an ended job left RUNNING failed under the study's lease; a job that succeeded
+without a finished trial marked failed). One per database: a tick runs only while this service holds the
+database's reconciler lease (`RECONCILER_LEASE` in `afpe.search.lease`'s table, renewed each tick, expiring after
+its TTL), so two services on one database never resubmit the same job twice. Started and stopped with the app's
+lifespan; an error in a tick (the database or the cluster down) is logged and the next tick tries again.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+import sqlalchemy as sa
+
+from afpe.search.lease import LeaseError
+from afpe.service.manager.lifecycle import REFRESH_S, StudyLifecycle
+
+#: the lease key of the reconciler (a study name never contains ':', see `spec.SLUG_PATTERN`)
+RECONCILER_LEASE = ":reconciler"
+STOP_WAIT_S = 30.0
+
+log = logging.getLogger("afpe.service")
+
+
+class Reconciler:
+    """`lifecycle.reconcile()` every `interval_s` seconds on a daemon thread, between `start()` and `stop()`."""
+
+    def __init__(self, lifecycle: StudyLifecycle, interval_s: float = REFRESH_S):
+        self.lifecycle = lifecycle
+        self.interval_s = interval_s
+        self.ticks = 0  # reconciliations run (by this service)
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        """Start the background thread (its first tick at once)."""
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, name="afpe-reconciler", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop the thread after its current tick (waited for up to STOP_WAIT_S) and let go of the lease."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(STOP_WAIT_S)
+        try:
+            self.lifecycle.leases.release(RECONCILER_LEASE, self.lifecycle.holder)
+        except sa.exc.SQLAlchemyError:
+            log.warning("could not release the reconciler lease (the database is down): it expires on its own")
+
+    def tick(self) -> bool:
+        """One reconciliation, if this service holds (or can take) the database's reconciler lease; whether it
+        ran."""
+        try:
+            self.lifecycle.leases.acquire(RECONCILER_LEASE, self.lifecycle.holder)
+        except LeaseError:
+            return False  # another service reconciles this database
+        self.lifecycle.reconcile()
+        self.ticks += 1
+        return True
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.tick()
+            except Exception as error:  # noqa: BLE001 - a database or cluster down: log, and try again next tick
+                log.warning("reconciling the studies with the job backend failed (%s); trying again", error)
+            self._stop.wait(self.interval_s)
