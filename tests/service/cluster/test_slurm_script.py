@@ -70,6 +70,7 @@ def test_the_token_file_is_the_owners_alone_and_every_ray_process_uses_it(tmp_pa
     assert stat.S_IMODE(Path(job_dir).stat().st_mode) == 0o700
     assert stat.S_IMODE(Path(token_path).stat().st_mode) == 0o600
     assert re.fullmatch(r"[0-9a-f]{64}", Path(token_path).read_text())
+    assert "export RAY_GRACEFUL_SHUTDOWN_DRAIN_TIMEOUT_S=0 " in script  # `ray start --block` drains 30 s otherwise
     assert "export RAY_AUTH_MODE=token " in script and "unset RAY_AUTH_TOKEN RAY_ADDRESS" in script
     assert "ray stop" not in script and "pkill" not in script and "killall" not in script
 
