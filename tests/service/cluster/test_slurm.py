@@ -225,9 +225,9 @@ def test_the_readme_commands_run_a_study_on_slurm_scancel_stops_all_and_resubmit
         files = [work / f"afpe-quickstart-{job}.out", *Path(user_env["HOME"], ".afpe", "slurm", str(job)).glob("*.log")]
         return "\n".join(f"--- {path}\n{path.read_text()[-3000:]}" for path in files if path.exists())
 
-    first = sbatch()
+    first, submitted_at = sbatch(), time.monotonic()
     running = lambda: any(trial.state == TrialState.RUNNING for trial in trials())  # noqa: E731
-    wait_until(running, 180, "job 1's first trial", lambda: logs(first))
+    wait_until(running, 300, "job 1's first trial", lambda: logs(first))
     job_dir = Path(user_env["HOME"], ".afpe", "slurm", str(first))
     assert stat.S_IMODE(job_dir.stat().st_mode) == 0o700
     assert stat.S_IMODE((job_dir / "ray_token").stat().st_mode) == 0o600
@@ -236,6 +236,7 @@ def test_the_readme_commands_run_a_study_on_slurm_scancel_stops_all_and_resubmit
     ray = [command for command in slurm.processes_of(first).values() if "raylet" in command or "gcs_server" in command]
     assert ray, slurm.processes_of(first)
     cancelled = time.monotonic()
+    first_trial_s = cancelled - submitted_at
     slurm.run("scancel", str(first))
     gone = lambda: not slurm.processes_of(first)  # noqa: E731
     wait_until(gone, 25, "the cancelled job's processes ended", lambda: f"{slurm.processes_of(first)}\n{logs(first)}")
@@ -245,10 +246,11 @@ def test_the_readme_commands_run_a_study_on_slurm_scancel_stops_all_and_resubmit
     left = trials()
 
     time.sleep(max(0.0, cancelled + 11 - time.monotonic()))  # the killed driver's lease expires 10 s after it
-    second = sbatch()
-    state = slurm.wait_for_job_end(second, 240)
+    second, submitted_at = sbatch(), time.monotonic()
+    state = slurm.wait_for_job_end(second, 360)
+    second_s = time.monotonic() - submitted_at
     output = (work / f"afpe-quickstart-{second}.out").read_text()
-    assert state["JobState"] == "COMPLETED" and state["ExitCode"] == "0:0", output
+    assert state["JobState"] == "COMPLETED" and state["ExitCode"] == "0:0", logs(second)
     assert f"head {socket.gethostname().split('.')[0]}:{job_ports(second)['gcs_port']}" in output, output
     assert "study quickstart: 2/2 finished" in output, output
     assert not slurm.processes_of(second) and not Path(f"/tmp/afpe-ray-{second}").exists()
@@ -256,4 +258,19 @@ def test_the_readme_commands_run_a_study_on_slurm_scancel_stops_all_and_resubmit
     for trial in left:  # job 1's trials are kept: those it left RUNNING failed as stale by the resume
         assert resumed[trial.number] == (TrialState.FAIL if trial.state == TrialState.RUNNING else trial.state)
     assert len(resumed) > len(left) and list(resumed.values()).count(TrialState.COMPLETE) == 2, resumed
-    print(f"slurm: scancel to no process {stopped_s:.1f} s; test {time.monotonic() - began:.0f} s")
+
+    # `--submit` hands the same script to sbatch itself (cancelled at once: the runs above ran that script)
+    submit_itself = [afpe_executable, *words[1:3], *arguments, "--submit"]
+    said = subprocess.run(submit_itself, env=env, cwd=work, capture_output=True, text=True, timeout=120)
+    third = int(re.fullmatch(r"submitted job (\d+) \(study quickstart\).*\n", said.stdout, re.S).group(1))
+    assert slurm.job_state(third)["JobName"] == "afpe-quickstart"
+    slurm.run("scontrol", "write", "batch_script", str(third), str(work / "third.sbatch"))
+    assert (work / "third.sbatch").read_text() == (work / words[-1]).read_text()
+    slurm.run("scancel", str(third))
+    slurm.wait_for_job_end(third, 60)
+    wait_until(lambda: not slurm.processes_of(third), 25, "the third job's processes ended")
+    print(
+        f"slurm: job 1 submitted to its first trial running {first_trial_s:.0f} s, scancel to no process left "
+        f"{stopped_s:.1f} s; job 2 (resume) submitted to COMPLETED {second_s:.0f} s; "
+        f"test {time.monotonic() - began:.0f} s (load average {os.getloadavg()[0]:.1f})"
+    )

@@ -54,8 +54,9 @@ def test_every_port_flag_of_ray_start_is_set_per_job() -> None:
     flags = {option for param in start.params for option in param.opts if option.endswith("-port")} - {"--port"}
     assert {"--node-manager-port", "--object-manager-port", "--runtime-env-agent-port"} <= flags
     script = sbatch_script(options())
-    head = re.search(r"ray start --head .*?2>&1 &", script, re.S).group(0)
-    worker = re.search(r"ray start \"--address=.*?2>&1 &", script, re.S).group(0)
+    head = re.search(r"^head_node=\(.*?\)$", script, re.S | re.M).group(0)
+    worker = re.search(r"^worker_node=\(.*?\)$", script, re.S | re.M).group(0)
+    assert " start --head " in head and ' start "--address=$ray_address" ' in worker
     for flag in flags | {"--port"}:
         assert f'"{flag}=$' in head, flag
     for flag in flags - {"--dashboard-port", "--ray-client-server-port"}:
@@ -82,7 +83,7 @@ def test_the_driver_joins_the_jobs_ray_and_resumes_the_study() -> None:
     assert '--resume --set n_trials=40 --set trainer.model.dim=64 "$@" &' in driver
     for directive in ("--nodes=3", "--gpus-per-node=4", "--cpus-per-task=16", "--partition=gpu", "--time=4:00:00"):
         assert f"#SBATCH {directive}\n" in script
-    assert script.count("--num-gpus=4") == 2 and '-w "${nodes[0]}" /opt/afpe/bin/ray start --head' in script
+    assert script.count("--num-gpus=4") == 2 and "head_node=(/opt/afpe/bin/ray start --head" in script
     subprocess.run(["bash", "-n"], input=script, text=True, check=True)
     cpu_only = sbatch_script(options(gpus_per_node=0, partition=None, time=None))
     assert "--gpus-per-node" not in cpu_only and "#SBATCH --partition" not in cpu_only and "--num-gpus=0" in cpu_only
