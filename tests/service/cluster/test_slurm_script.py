@@ -137,3 +137,56 @@ def test_bad_input_is_one_line_and_exit_2(
     assert main(["slurm", *arguments]) == 2
     out, err = capsys.readouterr()
     assert message in err and len(err.strip().splitlines()) == 1 and out == "", err
+
+
+def stub(path: Path, body: str) -> str:
+    path.write_text("#!/bin/bash\n" + body)
+    path.chmod(0o755)
+    return str(path)
+
+
+def test_the_script_starts_a_node_again_when_ray_misses_its_start_up_time_then_runs_and_stops_all(
+    tmp_path: Path,
+) -> None:
+    """The script's own logic under stand-ins for Slurm's commands (srun runs its command here, scontrol names two
+    nodes) and for `ray` (its first start on each node fails as Ray's fixed 30 s raylet wait does) and `afpe`."""
+    bin_dir, calls = tmp_path / "bin", tmp_path / "calls"
+    bin_dir.mkdir()
+    calls.mkdir()
+    stub(bin_dir / "scontrol", 'printf "n1\\nn2\\n"\n')
+    stub(
+        bin_dir / "srun",
+        'while [ $# -gt 0 ]; do case $1 in -w) shift 2 ;; -*) shift ;; *) break ;; esac; done\nexec "$@"\n',
+    )
+    ray = stub(
+        tmp_path / "ray",
+        f'node=$(grep -o "head" <<< "$*" || echo worker); echo x >> {calls}/$node\n'
+        f'[ "$(wc -l < {calls}/$node)" -eq 1 ] && {{ echo "timed out during startup"; exit 1; }}\n'
+        f'echo "{"Ray runtime started."}"; echo $$ >> {calls}/pids; exec sleep 300\n',
+    )
+    afpe = stub(tmp_path / "afpe", f'echo "$@" > {calls}/driver\n')
+    script = sbatch_script(options(nodes=2, afpe=afpe, ray=ray))
+    env = {
+        "PATH": f"{bin_dir}:/usr/bin:/bin",
+        "HOME": str(tmp_path),
+        "SLURM_JOB_ID": "987654321",
+        "SLURM_JOB_NODELIST": "n[1-2]",
+        "SLURM_CPUS_PER_TASK": "16",
+    }
+    result = subprocess.run(
+        ["bash", "-c", script, "sbatch", "--set", "n_trials=9"], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert (
+        "Ray starts again on n1 (try 2 of 3)" in result.stdout
+        and "Ray starts again on n2 (try 2 of 3)" in result.stdout
+    )
+    driver = (calls / "driver").read_text().split()
+    assert (
+        driver[:2] == ["run", "quickstart"]
+        and driver[driver.index("--ray-address") + 1] == f"n1:{job_ports(987654321)['gcs_port']}"
+    )
+    assert driver[-3:] == ["--resume", "--set", "n_trials=9"]
+    for pid in (calls / "pids").read_text().split():  # both nodes' Ray stopped by the script as it ended
+        assert not Path(f"/proc/{pid}").exists() or "Z" in Path(f"/proc/{pid}/stat").read_text().split(")")[1][:3]
+    assert not (tmp_path / ".afpe" / "slurm" / "987654321" / "ray_token").exists()
