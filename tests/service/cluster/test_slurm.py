@@ -164,11 +164,13 @@ def slurm() -> Iterator[LocalSlurm]:
         wait_until(idle, 60, "the Slurm node idle")
         yield slurm
     finally:
-        jobs = subprocess.run(["squeue", "--noheader", "--format=%i"], env=slurm.env, capture_output=True, text=True)
-        for job in jobs.stdout.split():  # this cluster's jobs only: SLURM_CONF names it
-            subprocess.run(["scancel", job], env=slurm.env, capture_output=True)
-        if jobs.stdout.split():
-            time.sleep(5)
+        queue = ["squeue", "--noheader", "--format=%i"]  # this cluster's jobs only: SLURM_CONF names it
+        deadline = time.monotonic() + 60  # a job's script stops its Ray and removes its files as it ends
+        while (jobs := subprocess.run(queue, env=slurm.env, capture_output=True, text=True).stdout.split()) and (
+            time.monotonic() < deadline
+        ):
+            subprocess.run(["scancel", *jobs], env=slurm.env, capture_output=True)
+            time.sleep(1)
         for daemon in reversed(slurm.daemons):  # slurmd, slurmctld, munged: by PID
             daemon.terminate()
             try:
