@@ -1,5 +1,5 @@
 """The `afpe` command line: each layer's sub-commands (`afpe encodings`, `afpe train`, `afpe run/status/export`)
-assembled with the service's own (`afpe serve`, `afpe cluster`). Every command module exposes
+assembled with the service's own (`afpe serve`, `afpe cluster`, `afpe slurm`). Every command module exposes
 `register(subparsers)` and imports its heavy dependencies inside the command, so `afpe --help` stays fast."""
 
 from __future__ import annotations
@@ -14,9 +14,10 @@ from afpe.encodings import cli as encodings_cli
 from afpe.search import cli as search_cli
 from afpe.service.cli import cluster as cluster_cli
 from afpe.service.cli import serve as serve_cli
+from afpe.service.cli import slurm as slurm_cli
 from afpe.trainers import cli as trainers_cli
 
-COMMANDS = (encodings_cli, search_cli, cluster_cli, trainers_cli, serve_cli)
+COMMANDS = (encodings_cli, search_cli, cluster_cli, slurm_cli, trainers_cli, serve_cli)
 
 __all__ = ["build_parser", "main"]
 

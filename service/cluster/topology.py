@@ -23,14 +23,15 @@ RAY_AUTH_MODE = "token"
 
 def head_command(
     *,
-    port: int = RAY_PORT,
+    port: int | str = RAY_PORT,
     dashboard_host: str = "0.0.0.0",
-    dashboard_port: int = DASHBOARD_PORT,
-    num_cpus: int | None = 0,
-    num_gpus: int | None = 0,
+    dashboard_port: int | str = DASHBOARD_PORT,
+    num_cpus: int | str | None = 0,
+    num_gpus: int | str | None = 0,
 ) -> list[str]:
     """The Ray head: GCS on `port`, dashboard and Jobs API on `dashboard_port`. The cluster's head offers no
-    CPUs/GPUs (0), so no trial lands on it; None lets Ray detect them (a private head that runs the trials)."""
+    CPUs/GPUs (0), so no trial lands on it; None lets Ray detect them (a private head that runs the trials).
+    A number may be a script's variable (`"$gcs_port"`: the Slurm script's ports are known when it runs)."""
     counts = (("cpus", num_cpus), ("gpus", num_gpus))
     resources = [f"--num-{kind}={count}" for kind, count in counts if count is not None]
     return [
