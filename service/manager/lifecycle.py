@@ -85,6 +85,7 @@ class StudyLifecycle:
         InvalidInput for a bad spec, Conflict for a name another spec owns or another driver runs,
         ServiceUnavailable when the submission failed (the study is recorded and submitted again later)."""
         spec = self.catalog.validate(body)
+        self.catalog.check_data(spec)
         data = spec.model_dump(mode="json")
         with self._lock, self.sessions.begin() as session:
             record = session.get(StudyRecord, spec.name)
