@@ -9,10 +9,22 @@ import sys
 from pathlib import Path
 
 STORAGE_HELP = "Optuna RDB URL (default: $AFPE_STORAGE, else sqlite:///~/.afpe/afpe.db); password via PGPASSWORD"
+NOTHING_FINISHED_EXIT_CODE = 1
+RUN_EXIT_CODES = """exit codes:
+  0  the study has an answer: at least one search trial finished (COMPLETE or PRUNED)
+  1  no trial finished (every trial failed; `afpe export NAME` has each trial's error)
+  2  refused: bad input or data (one line naming the field), another driver runs the study, the private Ray
+     did not start, or a storage outage outlasted its budget"""
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    run = subparsers.add_parser("run", help="run a study spec (Ray Tune trials recorded in an Optuna study)")
+    run = subparsers.add_parser(
+        "run",
+        help="run a study spec (Ray Tune trials recorded in an Optuna study)",
+        description="Run a study spec: Ray Tune trials recorded in an Optuna study, then its summary.",
+        epilog=RUN_EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     run.add_argument("spec", help="a study spec file (YAML/JSON) or the name of a shipped spec, e.g. quickstart")
     run.add_argument("--storage", help=STORAGE_HELP)
     run.add_argument("--ray-address", help="Ray cluster address (default: $RAY_ADDRESS, else a private local Ray)")
@@ -108,12 +120,15 @@ def warn_password_in_argv(url: str | None) -> None:
 
 def _run(args: argparse.Namespace) -> int:
     from afpe.search.catalog import spec_path
+    from afpe.search.data_check import check_data, checked_here
     from afpe.search.spec import DATA_CONFINE_ENV, confine_data_root, load_spec
 
-    warn_password_in_argv(args.storage)
     spec = load_spec(spec_path(args.spec), args.overrides)  # bad input is refused before Ray and Optuna load
     if os.environ.get(DATA_CONFINE_ENV):  # a job of `afpe serve`: data_root must still lie in its data folder
         spec = confine_data_root(spec, os.environ[DATA_CONFINE_ENV])
+    if checked_here(spec.resolved_data_root(), args.ray_address):  # so is bad data, within seconds
+        check_data(spec.task, spec.task_options, spec.resolved_data_root())
+    warn_password_in_argv(args.storage)
 
     import optuna
 
@@ -146,6 +161,13 @@ def _run(args: argparse.Namespace) -> int:
         print(f"{outage}. Once it is back, resume it: {command}", file=sys.stderr, flush=True)
         return OUTAGE_EXIT_CODE
     print("\n".join(summary.lines()))
+    if summary.finished == 0:
+        print(
+            f"afpe: no trial of study {spec.name} finished; each trial's error: afpe export {spec.name}",
+            file=sys.stderr,
+            flush=True,
+        )
+        return NOTHING_FINISHED_EXIT_CODE
     return 0
 
 
