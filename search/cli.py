@@ -1,4 +1,5 @@
-"""`afpe run SPEC`, `afpe status NAME`, `afpe export NAME`: run a study, look at it, export its trials."""
+"""`afpe run SPEC`, `afpe specs`, `afpe status NAME`, `afpe export NAME`: run a study, list the shipped specs,
+look at a study, export its trials."""
 
 from __future__ import annotations
 
@@ -46,13 +47,23 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     run.set_defaults(func=_run)
 
+    specs = subparsers.add_parser(
+        "specs", help="list the shipped study specs (name, task, encoding, n_trials, description): afpe run NAME"
+    )
+    specs.add_argument("--json", action="store_true", help="print them as a JSON list")
+    specs.set_defaults(func=_specs)
+
     status = subparsers.add_parser("status", help="a study's progress, best scales and warnings")
     status.add_argument("name", help="study name")
     status.add_argument("--storage", help=STORAGE_HELP)
     status.add_argument("--json", action="store_true", help="print the summary as JSON (best: mean, ci, n)")
     status.set_defaults(func=_status)
 
-    export = subparsers.add_parser("export", help="a study's trials, one row per trial; or its best checkpoint")
+    export = subparsers.add_parser(
+        "export",
+        help="a study's trials (csv, json: one row per trial), its best scales as MONAI code (monai), or its best "
+        "checkpoint",
+    )
     export.add_argument("name", help="study name")
     export.add_argument("--storage", help=STORAGE_HELP)
     export.add_argument(
@@ -168,6 +179,35 @@ def _run(args: argparse.Namespace) -> int:
             flush=True,
         )
         return NOTHING_FINISHED_EXIT_CODE
+    return 0
+
+
+def _specs(args: argparse.Namespace) -> int:
+    import json
+
+    from afpe.search.catalog import shipped_spec_names, spec_path
+    from afpe.search.spec import load_spec
+
+    rows = []
+    for name in shipped_spec_names():
+        spec = load_spec(spec_path(name))
+        description = spec.description.strip().splitlines()[0] if spec.description.strip() else ""
+        rows.append(
+            {
+                "name": name,
+                "task": spec.task,
+                "encoding": spec.encoding,
+                "n_trials": spec.n_trials,
+                "description": description,
+            }
+        )
+    if args.json:
+        print(json.dumps(rows, indent=1))
+        return 0
+    columns = ("name", "task", "encoding", "n_trials", "description")
+    widths = {key: max(len(key), *(len(str(row[key])) for row in rows)) for key in columns[:-1]}
+    for row in [dict(zip(columns, columns, strict=True)), *rows]:
+        print("  ".join(f"{row[key]!s:<{widths[key]}}" for key in columns[:-1]) + f"  {row['description']}")
     return 0
 
 
