@@ -1,5 +1,5 @@
-"""`afpe run SPEC`, `afpe status [NAME]`, `afpe studies`, `afpe export NAME`: run a study, look at it (or list every
-study of the storage), export its trials."""
+"""`afpe run SPEC`, `afpe specs`, `afpe status [NAME]`, `afpe studies`, `afpe export NAME`: run a study, list the
+shipped specs, look at a study (or list every study of the storage), export its trials."""
 
 from __future__ import annotations
 
@@ -10,10 +10,22 @@ import sys
 from pathlib import Path
 
 STORAGE_HELP = "Optuna RDB URL (default: $AFPE_STORAGE, else sqlite:///~/.afpe/afpe.db); password via PGPASSWORD"
+NOTHING_FINISHED_EXIT_CODE = 1
+RUN_EXIT_CODES = """exit codes:
+  0  the study has an answer: at least one search trial finished (COMPLETE or PRUNED)
+  1  no trial finished (every trial failed; `afpe export NAME` has each trial's error)
+  2  refused: bad input or data (one line naming the field), another driver runs the study, the private Ray
+     did not start, or a storage outage outlasted its budget"""
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    run = subparsers.add_parser("run", help="run a study spec (Ray Tune trials recorded in an Optuna study)")
+    run = subparsers.add_parser(
+        "run",
+        help="run a study spec (Ray Tune trials recorded in an Optuna study)",
+        description="Run a study spec: Ray Tune trials recorded in an Optuna study, then its summary.",
+        epilog=RUN_EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     run.add_argument("spec", help="a study spec file (YAML/JSON) or the name of a shipped spec, e.g. quickstart")
     run.add_argument("--storage", help=STORAGE_HELP)
     run.add_argument("--ray-address", help="Ray cluster address (default: $RAY_ADDRESS, else a private local Ray)")
@@ -35,6 +47,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     run.set_defaults(func=_run)
 
+    specs = subparsers.add_parser(
+        "specs", help="list the shipped study specs (name, task, encoding, n_trials, description): afpe run NAME"
+    )
+    specs.add_argument("--json", action="store_true", help="print them as a JSON list")
+    specs.set_defaults(func=_specs)
+
     status = subparsers.add_parser(
         "status", help="a study's progress, best scales and warnings; without a name: the list"
     )
@@ -50,7 +68,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     studies.add_argument("--json", action="store_true", help="print the list as JSON")
     studies.set_defaults(func=_studies)
 
-    export = subparsers.add_parser("export", help="a study's trials, one row per trial; or its best checkpoint")
+    export = subparsers.add_parser(
+        "export",
+        help="a study's trials (csv, json: one row per trial), its best scales as MONAI code (monai), or its best "
+        "checkpoint",
+    )
     export.add_argument("name", help="study name")
     export.add_argument("--storage", help=STORAGE_HELP)
     export.add_argument(
@@ -117,13 +139,16 @@ def warn_password_in_argv(url: str | None) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from afpe.search.data_check import check_data, checked_here
     from afpe.search.shipped_specs import spec_path
     from afpe.search.spec import DATA_CONFINE_ENV, confine_data_root, load_spec
 
-    warn_password_in_argv(args.storage)
     spec = load_spec(spec_path(args.spec), args.overrides)  # bad input is refused before Ray and Optuna load
     if os.environ.get(DATA_CONFINE_ENV):  # a job of `afpe serve`: data_root must still lie in its data folder
         spec = confine_data_root(spec, os.environ[DATA_CONFINE_ENV])
+    if checked_here(spec.resolved_data_root(), args.ray_address):  # so is bad data, within seconds
+        check_data(spec.task, spec.task_options, spec.resolved_data_root())
+    warn_password_in_argv(args.storage)
 
     import optuna
 
@@ -156,6 +181,42 @@ def _run(args: argparse.Namespace) -> int:
         print(f"{outage}. Once it is back, resume it: {command}", file=sys.stderr, flush=True)
         return OUTAGE_EXIT_CODE
     print("\n".join(summary.lines()))
+    if summary.finished == 0:
+        print(
+            f"afpe: no trial of study {spec.name} finished; each trial's error: afpe export {spec.name}",
+            file=sys.stderr,
+            flush=True,
+        )
+        return NOTHING_FINISHED_EXIT_CODE
+    return 0
+
+
+def _specs(args: argparse.Namespace) -> int:
+    import json
+
+    from afpe.search.shipped_specs import shipped_spec_names, spec_path
+    from afpe.search.spec import load_spec
+
+    rows = []
+    for name in shipped_spec_names():
+        spec = load_spec(spec_path(name))
+        description = spec.description.strip().splitlines()[0] if spec.description.strip() else ""
+        rows.append(
+            {
+                "name": name,
+                "task": spec.task,
+                "encoding": spec.encoding,
+                "n_trials": spec.n_trials,
+                "description": description,
+            }
+        )
+    if args.json:
+        print(json.dumps(rows, indent=1))
+        return 0
+    columns = ("name", "task", "encoding", "n_trials", "description")
+    widths = {key: max(len(key), *(len(str(row[key])) for row in rows)) for key in columns[:-1]}
+    for row in [dict(zip(columns, columns, strict=True)), *rows]:
+        print("  ".join(f"{row[key]!s:<{widths[key]}}" for key in columns[:-1]) + f"  {row['description']}")
     return 0
 
 

@@ -2,7 +2,8 @@
 
 Flow: open the storage (schema created here, before any worker) -> take the study's lease (one driver per
 study) -> claim the study name for this spec -> on resume, fail trials a dead driver left RUNNING/WAITING ->
-remove checkpoint files no trial refers to -> build the dataset cache once (`prepare_data`) -> run `n_trials`
+remove checkpoint files no trial refers to -> check the data and build its cache once, before Ray starts
+(`data_check.check_data`; on a cluster's node when only the nodes see it, `prepare_data`) -> run `n_trials`
 (resume: n_trials minus the finished ones) fresh Tune trials with `StudyRecorder` as the searcher -> boundary
 check -> summary.
 
@@ -29,6 +30,7 @@ import optuna
 
 from afpe.core.errors import UserError
 from afpe.search.analysis import finished_count, search_trials
+from afpe.search.data_check import DataRootError, check_data, checked_here, data_error_line
 from afpe.search.kept_models import artifact_root, study_folder, sweep
 from afpe.search.lease import driver_lease
 from afpe.search.outage import StorageGuard
@@ -208,26 +210,23 @@ def unplaceable(cpus: float, gpu: float, nodes: list[dict[str, float]]) -> str |
 
 def prepare_data(spec: StudySpec) -> None:
     """Decode the task's dataset into its on-disk cache once, before Tune starts trials (`Task.prepare`), so the
-    first trials read one cache instead of each decoding the files (tasks without a disk cache skip it). Here
-    when this process sees the data root (one host: trials share its AFPE_CACHE_DIR), else as a Ray task with a
-    trial's CPUs, on a node that hosts trials and sees their data and cache (docker-compose.yml: the head that
-    runs the driver mounts no data; the workers share the cache volume). A DataError (missing files) is left to
-    the trials, which fail with it and record it as before."""
+    first trials read one cache instead of each decoding the files (tasks without a disk cache skip it), as a Ray
+    task with a trial's CPUs on a node that hosts trials and sees their data and cache (docker-compose.yml: the
+    head that runs the driver mounts no data; the workers share the cache volume). Where this process sees the
+    data, `data_check.check_data` does it before Ray starts (`_run_leased`). DataRootError (one line naming
+    `data_root`) when the node cannot read the data."""
     import ray
 
-    from afpe.trainers import DataError, build_task
+    from afpe.trainers import DataError
 
-    arguments = (spec.task, spec.task_options, spec.resolved_data_root())
-    task = build_task(*arguments)
-    if not task.disk_cache:
-        return
     try:
-        if task.data_root is not None and task.data_root.is_dir():
-            task.prepare()
-        else:
-            ray.get(ray.remote(num_cpus=spec.resources.cpus, num_gpus=0)(_prepare_task).remote(*arguments))
-    except DataError:  # Ray raises a subclass of the task's exception
-        pass
+        ray.get(ray.remote(num_cpus=spec.resources.cpus, num_gpus=0)(_prepare_task).remote(*_data_arguments(spec)))
+    except DataError as error:  # Ray raises a subclass of the task's exception
+        raise DataRootError(data_error_line(error)) from None
+
+
+def _data_arguments(spec: StudySpec) -> tuple[str, dict[str, Any], str | None]:
+    return spec.task, spec.task_options, spec.resolved_data_root()
 
 
 def _prepare_task(task: str, options: dict[str, Any], data_root: str | None) -> None:
@@ -330,13 +329,15 @@ def run_study(
     `storage`: an RDB URL (default $AFPE_STORAGE or sqlite under ~/.afpe/). `ray_address`: a Ray cluster
     (default: $RAY_ADDRESS, else a private local Ray). `on_progress` is called as each trial ends,
     `on_warning` once for each distinct warning raised inside a trial, `on_storage` with one line when the
-    storage is lost and one when it is back. `outage_budget_s` (default $AFPE_STORAGE_OUTAGE_S, else 300):
-    how long an outage is ridden out before StorageOutage ends the run. The study's lease (`lease.py`) is held
-    throughout: LeaseHeldError (a ValueError naming the holder) when another driver runs the study."""
+    storage is lost and one when it is back, and on resume one when the previous driver stopped renewing the
+    study's lease (it is waited out: `lease.StudyLeases.acquire_from_stalled`). `outage_budget_s` (default
+    $AFPE_STORAGE_OUTAGE_S, else 300): how long an outage is ridden out before StorageOutage ends the run. The
+    study's lease (`lease.py`) is held throughout: LeaseHeldError (a ValueError naming the holder) when another
+    live driver runs the study."""
     guard = StorageGuard(public_url(storage or default_storage_url()), outage_budget_s, on_storage)
     optuna_storage = guard.call(lambda: open_storage(storage))  # a database not up yet is waited for, as an outage
     checkpoints = study_folder(artifact_root(storage or default_storage_url()), spec.name)
-    with driver_lease(storage, spec.name, guard.call):
+    with driver_lease(storage, spec.name, guard.call, on_stalled=on_storage if resume else None):
         return _run_leased(spec, optuna_storage, guard, ray_address, resume, on_progress, on_warning, checkpoints)
 
 
@@ -361,9 +362,13 @@ def _run_leased(
     count = spec.n_trials - finished if resume else spec.n_trials
     study.sampler = make_sampler(spec, offset=len(trials))
     if count > 0 or plan_repeats(spec, trials):
+        here = checked_here(spec.resolved_data_root(), ray_address)
+        if here:
+            check_data(*_data_arguments(spec))  # before Ray starts: bad data is one line, no trial recorded
         with ray_session(ray_address):
             check_resources(spec)  # once per run, for the search and the repeats alike
-            prepare_data(spec)
+            if not here:
+                prepare_data(spec)
             if count > 0:
                 run_trials(spec, study, count, on_progress, on_warning, guard=guard, checkpoints=checkpoints)
             plan = plan_repeats(spec, guard.call(lambda: study.get_trials(deepcopy=False)))

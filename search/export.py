@@ -3,8 +3,9 @@
 
 Columns, the same for every row: number, state, value, every `s_*` param (the spec's axes first, in spec
 order, then any other), the standard user attrs (encoding, task, seed, pe_seed, epochs, seconds; empty when
-a trial lacks one), every other user attr (sorted), datetime_start, datetime_complete; JSON rows add the
-per-epoch intermediate values as {epoch: value}. A CSV written here imports again (`POST /api/studies/import`).
+a trial lacks one), every other user attr (sorted; text without ANSI colour codes), datetime_start,
+datetime_complete; JSON rows add the per-epoch intermediate values as {epoch: value}. A CSV written here imports
+again (`POST /api/studies/import`).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import optuna
 from optuna.trial import FrozenTrial
 
 from afpe.search.spec import SearchSpace
+from afpe.search.trial_error import strip_ansi
 
 STANDARD_ATTRS = ("encoding", "task", "seed", "pe_seed", "epochs", "seconds")
 FORMATS = ("csv", "json")
@@ -54,7 +56,7 @@ def trial_rows(
             "state": trial.state.name,
             "value": _number(trial.value),
             **trial.params,
-            **trial.user_attrs,
+            **{key: strip_ansi(value) if isinstance(value, str) else value for key, value in trial.user_attrs.items()},
             "datetime_start": _iso(trial.datetime_start),
             "datetime_complete": _iso(trial.datetime_complete),
         }

@@ -31,6 +31,7 @@ from afpe.search.storage import create_engine, default_storage_url
 
 LEASE_TTL_S = 10.0
 HEARTBEAT_S = 2.0
+STALL_WATCH_S = 2 * HEARTBEAT_S  # a lease not renewed for this long has a holder that stopped
 HOLDER_ENV = "AFPE_LEASE_HOLDER"  # set by the service on each job: the job id, which it can revoke
 
 _metadata = sa.MetaData()
@@ -121,6 +122,40 @@ class StudyLeases:
             if current is not None:
                 raise LeaseHeldError(study, current)
         raise LeaseError(f"study {study!r}: its lease changed hands three times while {holder} tried to take it")
+
+    def acquire_from_stalled(self, study: str, holder: str, on_wait: Callable[[str], None]) -> None:
+        """`acquire`, except that a holder which stopped renewing (a killed driver, a closed laptop) is waited
+        out: its lease's expiry is watched for STALL_WATCH_S (two renewal periods); unchanged, `on_wait` gets one
+        line saying so and the lease is taken once it expires (within LEASE_TTL_S). LeaseHeldError when the
+        holder renews meanwhile (it is live) or another takes the lease; LeaseRevokedError as `acquire`."""
+        try:
+            self.acquire(study, holder)
+            return
+        except LeaseHeldError as held:
+            seen = held.holder
+            first = self._expiry(study)
+        stalled_after = time.monotonic() + STALL_WATCH_S
+        announced = False
+        while True:
+            time.sleep(0.25)
+            if self._expiry(study) not in (first, None):  # renewed or taken: a live holder
+                self.acquire(study, holder)  # LeaseHeldError naming it (or the lease if it was released)
+                return
+            with suppress(LeaseHeldError):  # expired (or released): taken
+                self.acquire(study, holder)
+                return
+            if not announced and time.monotonic() >= stalled_after:
+                on_wait(
+                    f"study {study!r}: {seen.id} (pid {seen.pid} on {seen.host}) stopped renewing its lease; "
+                    f"waiting up to {LEASE_TTL_S:.0f} s for it to expire"
+                )
+                announced = True
+
+    def _expiry(self, study: str) -> tuple[str, dt.datetime] | None:
+        """(holder, expires_at) of `study`'s lease row, None when it is free; a renewal changes expires_at."""
+        with self.engine.connect() as connection:
+            row = connection.execute(sa.select(_leases).where(_leases.c.study == study)).first()
+        return None if row is None or row.holder is None else (row.holder, row.expires_at)
 
     def _ensure_row(self, study: str) -> None:
         """The study's lease row (free) exists; of two processes inserting it at once, one does."""
@@ -215,16 +250,26 @@ def holder_id() -> str:
 
 
 @contextmanager
-def driver_lease(storage: str | None, study: str, call: Callable[[Callable[[], None]], None]) -> Iterator[None]:
+def driver_lease(
+    storage: str | None,
+    study: str,
+    call: Callable[[Callable[[], None]], None],
+    on_stalled: Callable[[str], None] | None = None,
+) -> Iterator[None]:
     """Hold the lease of `study` while a driver runs it, renewed every HEARTBEAT_S by a daemon thread; it is taken
-    through `call` (the run's `StorageGuard.call`, which rides out a transient error).
-    LeaseHeldError / LeaseRevokedError when it cannot be taken. A driver that loses its lease (revoked by the
-    service's cancel, or taken over after it stalled past the TTL) must not write one more trial: the thread
-    releases what it still holds and ends the process at once with exit code 2 (`os._exit`: no cleanup that
-    could still tell a trial); the trials it left RUNNING are failed by the next holder."""
+    through `call` (the run's `StorageGuard.call`, which rides out a transient error); with `on_stalled` (a
+    resume), a holder that stopped renewing is waited out, `on_stalled` told in one line
+    (`StudyLeases.acquire_from_stalled`). LeaseHeldError / LeaseRevokedError when it cannot be taken. A driver
+    that loses its lease (revoked by the service's cancel, or taken over after it stalled past the TTL) must not
+    write one more trial: the thread releases what it still holds and ends the process at once with exit code 2
+    (`os._exit`: no cleanup that could still tell a trial); the trials it left RUNNING are failed by the next
+    holder."""
     leases = StudyLeases(create_engine(storage or default_storage_url()))
     holder = holder_id()
-    call(lambda: leases.acquire(study, holder))
+    if on_stalled is None:
+        call(lambda: leases.acquire(study, holder))
+    else:
+        call(lambda: leases.acquire_from_stalled(study, holder, on_stalled))
     stop = threading.Event()
 
     def lost() -> None:

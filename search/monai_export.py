@@ -99,7 +99,7 @@ patch_embedding = PatchEmbeddingBlock(
 # Its conv draws from the RNG before the embedding, so seeding before the block gives another draw: set it.
 patch_embedding.position_embeddings = fourier_embedding()
 
-# MONAI's ViT needs einops (pip install 'monai[einops]').
+# MONAI's ViT needs einops: installed with afpe (elsewhere: pip install 'monai[einops]').
 # The study's model read out {readout}.
 vit = ViT(
     {common},

@@ -45,6 +45,7 @@ from afpe.search.outage import StorageGuard, StorageOutage
 from afpe.search.repeats import REPEAT_OF, PlannedRepeat
 from afpe.search.run_reports import Progress, ProgressReporter, TrialWarning, WarningReporter
 from afpe.search.spec import StudySpec, is_isotropic
+from afpe.search.trial_error import trial_error_text
 from afpe.search.trial_log import trial_log_path
 from afpe.search.trial_writes import fail_stale_trials, finish_trial, set_intermediate_value, set_trial_user_attr
 from afpe.search.trial_writes import trial_id as storage_id
@@ -306,7 +307,4 @@ class ErrorRecorder(Callback):
         self.recorder.record_retry(trial.trial_id)
 
     def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-        text = "errored past its retries"
-        if trial.error_file and Path(trial.error_file).is_file():
-            text = Path(trial.error_file).read_text(errors="replace").strip() or text
-        self.recorder.record_error(trial.trial_id, text)
+        self.recorder.record_error(trial.trial_id, trial_error_text(trial, ERROR_TEXT_LIMIT))

@@ -100,6 +100,7 @@ class StudyLifecycle:
         InvalidInput for a bad spec, Conflict for a name another spec owns or another driver runs,
         ServiceUnavailable when the submission failed (the study is recorded and submitted again later)."""
         spec = self.catalog.validate(body)
+        self.catalog.check_data(spec)
         data = spec.model_dump(mode="json")
         with self._lock:  # held through the submission: the reconciler never submits the same attempt at once
             with self.sessions.begin() as session:

@@ -1,6 +1,7 @@
 """The specs a service offers and accepts: the shipped specs (`studies/*.yaml`), and validation of a
 submitted spec within the service's bounds (trials, epochs, resources, and what a trial costs: model size,
-tokens per sample, a batch's activations, generated data), its `data_root` resolved under the data directory."""
+tokens per sample, a batch's activations, generated data), its `data_root` resolved under the data directory
+and its data checked."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+from afpe.search.data_check import DataRootError, check_data
 from afpe.search.spec import SLUG_PATTERN, SpecError, StudySpec, apply_override_lines, load_spec, validate_spec
 from afpe.service.errors import InvalidInput, NotFound
 from afpe.service.manager.costs import spec_cost
@@ -89,6 +91,17 @@ class SpecAdmission:
                 f"spec: resources.cpus: {spec.resources.cpus} is below this service's minimum of {s.min_trial_cpus}"
             )
         return spec.model_copy(update={"data_root": str(self.resolve_data_root(spec.data_root))})
+
+    def check_data(self, spec: StudySpec) -> None:
+        """The data check `afpe run` does before Ray starts (`search.data_check.check_data`: the task's dataset
+        read, its cache built), when this service sees its data directory; otherwise the job's driver checks it.
+        InvalidInput naming `data_root` for a missing or malformed data folder."""
+        if not self.settings.data_dir.is_dir():
+            return
+        try:
+            check_data(spec.task, spec.task_options, spec.data_root)
+        except DataRootError as error:
+            raise InvalidInput(f"spec: {error}") from None
 
     def resolve_data_root(self, data_root: str | None) -> Path:
         """data_root (relative: to the data directory) with links resolved; it must lie inside the data dir.

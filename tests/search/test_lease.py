@@ -18,7 +18,15 @@ from optuna.distributions import FloatDistribution
 from optuna.trial import TrialState
 
 from afpe.search import validate_spec
-from afpe.search.lease import HOLDER_ENV, LeaseHeldError, LeaseRevokedError, StudyLeases
+from afpe.search.lease import (
+    HEARTBEAT_S,
+    HOLDER_ENV,
+    LEASE_TTL_S,
+    STALL_WATCH_S,
+    LeaseHeldError,
+    LeaseRevokedError,
+    StudyLeases,
+)
 from afpe.search.storage import claim_study, create_engine, open_storage
 from afpe.search.testing import tiny_synthetic2d
 
@@ -61,6 +69,36 @@ def test_a_dead_holders_lease_expires_and_is_taken_over(storage_url: str) -> Non
     assert not leases.renew("study", "dead-driver")  # a holder that comes back learns it lost the lease
     leases.release("study", "dead-driver")  # and cannot release another's
     assert leases.holder("study").id == "next-driver"
+
+
+def test_a_resume_waits_out_a_holder_that_stopped_renewing_saying_so_once(storage_url: str) -> None:
+    leases, lines = StudyLeases(create_engine(storage_url)), []
+    leases.acquire("study", "killed-driver")  # and never renewed: a kill -9
+    started = time.monotonic()
+    leases.acquire_from_stalled("study", "resumer", lines.append)
+    waited = time.monotonic() - started
+    assert leases.holder("study").id == "resumer"
+    assert len(lines) == 1 and "killed-driver (pid" in lines[0] and "stopped renewing its lease" in lines[0]
+    assert STALL_WATCH_S <= waited < LEASE_TTL_S + 3
+
+
+def test_a_resume_still_refuses_a_holder_that_renews(storage_url: str) -> None:
+    leases, lines, stop = StudyLeases(create_engine(storage_url)), [], threading.Event()
+    leases.acquire("study", "live-driver")
+
+    def heartbeat() -> None:
+        while not stop.wait(HEARTBEAT_S):
+            leases.renew("study", "live-driver")
+
+    beating = threading.Thread(target=heartbeat)
+    beating.start()
+    try:
+        with pytest.raises(LeaseHeldError, match="being run by live-driver"):
+            leases.acquire_from_stalled("study", "resumer", lines.append)
+    finally:
+        stop.set()
+        beating.join()
+    assert lines == [] and leases.holder("study").id == "live-driver"
 
 
 def test_a_revoked_holder_loses_the_lease_and_can_never_take_it_again(storage_url: str) -> None:

@@ -5,7 +5,6 @@ give one line and exit 2; nothing imports MONAI before the export asks for it.""
 from __future__ import annotations
 
 import ast
-import importlib.util
 import inspect
 import subprocess
 import sys
@@ -81,7 +80,6 @@ def test_the_snippet_builds_monai_modules_with_the_best_configurations_embedding
     assert vit["pos_embed_type"] == "fourier" and vit["classification"] and vit["num_classes"] == info.n_outputs
 
 
-@pytest.mark.skipif(importlib.util.find_spec("einops") is None, reason="MONAI's ViT needs einops (monai[einops])")
 def test_the_whole_snippet_runs_with_monais_vit(kept, capsys) -> None:
     storage, spec, best, _ = kept
     namespace: dict = {}
@@ -93,6 +91,28 @@ def test_the_whole_snippet_runs_with_monais_vit(kept, capsys) -> None:
     )
     embedding = namespace["vit"].patch_embedding.position_embeddings
     assert (embedding - pe()).abs().max().item() <= rounding_bound(pe.frequencies())
+
+
+def test_the_exported_file_runs_where_afpe_is_installed(kept, tmp_path: Path) -> None:
+    """The file `afpe export --out` writes, run by this environment's Python in a process of its own (einops is
+    a dependency of afpe): its ViT's position table is afpe's for the best configuration."""
+    storage, spec, best, _ = kept
+    path, table = tmp_path / "afpe_monai.py", tmp_path / "table.pt"
+    assert main(["export", "kept", "--storage", storage, "--format", "monai", "--out", str(path)]) == 0
+    code = (
+        "import runpy, sys, torch; namespace = runpy.run_path(sys.argv[1], run_name='__main__'); "
+        "torch.save(namespace['vit'].patch_embedding.position_embeddings.detach(), sys.argv[2])"
+    )
+    run = subprocess.run([sys.executable, "-c", code, str(path), str(table)], capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    info = task_info(spec["task"], spec["task_options"])
+    scales = [best.params["s_rows"], best.params["s_cols"]]
+    pe = build_encoding(
+        "afpe", info.patch_grid, spec["trainer"]["model"]["dim"], scales=scales, seed=best.user_attrs["pe_seed"]
+    )
+    monai_table = torch.load(table, weights_only=True)
+    assert monai_table.shape == pe().shape
+    assert (monai_table - pe()).abs().max().item() <= rounding_bound(pe.frequencies())
 
 
 def test_studies_it_cannot_export_get_one_line_and_exit_2(tmp_path: Path, capsys) -> None:

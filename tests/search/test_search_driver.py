@@ -4,6 +4,7 @@ in Ray's saved state."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,6 +15,7 @@ import sqlalchemy
 from optuna.trial import TrialState
 
 from afpe.search import run_study, validate_spec
+from afpe.search.data_check import DataRootError, check_data
 from afpe.search.driver import check_resources, prepare_data, ray_session, unplaceable
 from afpe.search.kept_models import trial_checkpoint
 from afpe.search.testing import tiny_synthetic2d
@@ -94,7 +96,9 @@ def test_resources_are_checked_against_the_nodes_of_the_running_ray(local_ray: N
         check_resources(validate_spec({**TINY, "name": "too-big", "resources": {"cpus": 256, "max_concurrent": 1}}))
 
 
-def test_the_dataset_cache_is_built_before_trials_start(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_data_check_builds_the_dataset_cache_and_names_data_root(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("AFPE_CACHE_DIR", str(tmp_path / "cache"))
     rng = np.random.default_rng(0)
     arrays = {
@@ -103,28 +107,38 @@ def test_the_dataset_cache_is_built_before_trials_start(tmp_path: Path, monkeypa
         for kind in ("images", "labels")
     }
     np.savez(tmp_path / "organmnist3d.npz", **arrays)
-    spec = {**TINY, "name": "cached", "task": "medmnist3d", "task_options": {}, "axes": AXES_3D}
-    prepare_data(validate_spec({**spec, "data_root": str(tmp_path)}))
+    check_data("medmnist3d", {}, str(tmp_path))
     assert len(list((tmp_path / "cache").glob("medmnist3d/*/complete"))) == 1
     (tmp_path / "empty").mkdir()
-    prepare_data(validate_spec({**spec, "data_root": str(tmp_path / "empty")}))  # a DataError: left to the trials
+    with pytest.raises(DataRootError, match=r"^data_root: MedMNIST file .*/empty/organmnist3d.npz not found"):
+        check_data("medmnist3d", {}, str(tmp_path / "empty"))
+
+
+def test_a_node_that_cannot_read_the_data_stops_the_run_in_one_line(local_ray: None, tmp_path: Path) -> None:
+    """On a cluster whose nodes alone see the data, the check runs there: Ray's traceback becomes one line."""
+    (tmp_path / "empty").mkdir()
+    spec = {**TINY, "name": "on-a-node", "task": "medmnist3d", "task_options": {}, "axes": AXES_3D}
+    with pytest.raises(DataRootError) as refused:
+        prepare_data(validate_spec({**spec, "data_root": str(tmp_path / "empty")}))
+    assert str(refused.value).startswith("data_root: MedMNIST file ") and "\n" not in str(refused.value)
 
 
 def test_a_failing_trial_is_retried_then_fails_without_stopping_the_study(
     local_ray: None, postgres_url: str, tmp_path: Path
 ) -> None:
-    """medmnist3d reading a data root without its npz file: a real error inside every trial."""
-    empty = tmp_path / "no-data"
-    empty.mkdir()
+    """A generated dataset too large for memory (30 TiB): a real error inside every trial, which the data check
+    cannot see (it reads files only)."""
     spec = validate_spec(
         {
             **TINY,
             "name": "failing",
             "n_trials": 2,
-            "task": "medmnist3d",
-            "task_options": {},
-            "axes": AXES_3D,
-            "data_root": str(empty),
+            "task": "synthetic_video",
+            "task_options": {"n_train": 1_000_000, "size": 512, "frames": 16, "patch": [4, 64, 64]},
+            "axes": [
+                {"name": "t", "grid_axes": [0], "low": 0.1, "high": 10},
+                {"name": "xy", "grid_axes": [1, 2], "low": 0.1, "high": 10},
+            ],
         }
     )
     summary = run_study(spec, storage=postgres_url)
@@ -133,7 +147,8 @@ def test_a_failing_trial_is_retried_then_fails_without_stopping_the_study(
     assert summary.states["FAIL"] == 2 and summary.best_value is None
     for trial in trials:
         assert trial.user_attrs["retries"] == 1
-        assert "no-data" in trial.user_attrs["error"]
+        first, *tail = trial.user_attrs["error"].splitlines()
+        assert re.match(r"_?(Array)?MemoryError: Unable to allocate 30.5 TiB", first) and tail  # cause, then tail
 
 
 def test_a_terminated_postgres_backend_does_not_lose_the_study(

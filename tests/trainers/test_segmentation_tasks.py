@@ -242,6 +242,21 @@ def test_afpe_train_reports_dice_on_both_layouts_with_physical_positions(
     assert 0.0 <= summary["metrics"]["dice"] <= 1.0
 
 
+def test_the_brain_tumour_layout_trains_with_no_option(tmp_path: Path, make_msd: Callable[..., Path]) -> None:
+    """Task01_BrainTumour's dataset.json declares 3 labels and 4 modalities: they are the defaults."""
+    labels = ("edema", "non-enhancing tumour", "enhancing tumour")
+    root = make_msd(tmp_path / "Task01_BrainTumour", cases=3, labels=labels, channels=4)
+    task = build_task("msd", {}, root)
+    assert (task.class_names, task.channels) == (("background", *labels), 4)
+    assert task.info().input_shape == (4, 64, 64, 32) and task.info().n_outputs == 4
+    run = afpe_train("--task", "msd", "--data-root", str(root), "--limit", "2", "--json", cache=tmp_path / "cache")
+    assert run.returncode == 0, run.stderr
+    metrics = json.loads(run.stdout.strip().splitlines()[-1])["metrics"]
+    assert {"dice_edema", "dice_non-enhancing tumour", "dice_enhancing tumour"} <= set(metrics)
+    with pytest.raises(DataError, match=r"task_options.channels is 1, .*dataset.json lists 4 modalities"):
+        build_task("msd", {"channels": 1}, root).datasets()  # an explicit value that disagrees is still refused
+
+
 def test_the_shipped_segmentation_specs_read_their_tasks_without_data() -> None:
     studies = Path(__file__).resolve().parents[2] / "studies"
     spleen = yaml.safe_load((studies / "msd-spleen-afpe.yaml").read_text())

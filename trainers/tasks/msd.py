@@ -5,7 +5,9 @@ Reads from `data_root` (one task's folder, e.g. Task09_Spleen): `dataset.json` w
 "label": "./labelsTr/x.nii.gz"}, ...]), and the listed files under `imagesTr/` and `labelsTr/`. Task01_BrainTumour
 (BraTS) has 4-channel 4D images (`channels=4`, `labels=edema,non-enhancing,enhancing`, no `ct_window`); the CT tasks
 (spleen, colon, ...) one channel, windowed with `ct_window`. The options `labels` (foreground class names) and
-`channels` are what `info()` reports without data; dataset.json must agree with them.
+`channels` default to what dataset.json declares ("labels" other than 0, the "modality" count), read when the
+data root holds one, else to one foreground class and one channel (what `info()` reports without data); given,
+dataset.json must agree with them.
 
 Reading, cache, crops, split and physical spacing (mm): `afpe.trainers.tasks.volumes`.
 """
@@ -13,6 +15,7 @@ Reading, cache, crops, split and physical spacing (mm): `afpe.trainers.tasks.vol
 from __future__ import annotations
 
 import json
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -31,8 +34,12 @@ class MSDOptions(VolumeOptions):
     # patch 8 x 8 x 4 gives 8 x 8 x 8 = 512 tokens, a ViT step a CPU takes in about a second at batch 2.
     roi: Voxels = Field([64, 64, 32], description="crop size (x, y, z) in voxels after resampling")
     patch: Voxels = Field([8, 8, 4], description="ViT patch size (x, y, z); roi must be a multiple of it")
-    labels: list[str] = Field(["foreground"], min_length=1, description="foreground class names, label 1, 2, ...")
-    channels: int = Field(1, ge=1, le=16, description="image channels (dataset.json 'modality' entries)")
+    labels: list[str] | None = Field(
+        None, min_length=1, description="foreground class names, label 1, 2, ... (default: dataset.json's)"
+    )
+    channels: int | None = Field(
+        None, ge=1, le=16, description="image channels (default: dataset.json's 'modality' entries)"
+    )
 
     @field_validator("labels", mode="before")
     @classmethod
@@ -47,23 +54,39 @@ class MSD(VolumeTask):
 
     @property
     def class_names(self) -> tuple[str, ...]:
-        return ("background", *self.options.labels)
+        return ("background", *self.labels)
+
+    @property
+    def labels(self) -> list[str]:
+        """The foreground class names: the option, else dataset.json's, else one class `foreground`."""
+        if self.options.labels is not None:
+            return self.options.labels
+        return self._declared[0] if self._declared else ["foreground"]
 
     @property
     def channels(self) -> int:
-        return self.options.channels
+        """The option, else the number of dataset.json's modalities, else 1."""
+        if self.options.channels is not None:
+            return self.options.channels
+        return self._declared[1] if self._declared else 1
+
+    @cached_property
+    def _declared(self) -> tuple[list[str], int] | None:
+        """(foreground names, modality count) of the data root's dataset.json; None when there is none to read
+        (no data here). DataError for a malformed one."""
+        if self.data_root is None or not (self.data_root / DATASET_JSON).is_file():
+            return None
+        path = self.data_root / DATASET_JSON
+        listing = _read_dataset_json(path)
+        return _foreground(listing, path), len(listing["modality"])
 
     def cases(self) -> list[Case]:
         root = self.require_root()
         listing = _read_dataset_json(root / DATASET_JSON)
-        try:
-            labels = sorted((int(value), str(name)) for value, name in listing["labels"].items())
-        except ValueError:
-            raise DataError(f"{root / DATASET_JSON}: the keys of 'labels' must be values ('0', '1', ...)") from None
-        declared = [name for value, name in labels if value != 0]
-        if len(declared) != len(self.options.labels):
+        declared = _foreground(listing, root / DATASET_JSON)
+        if len(declared) != len(self.labels):
             raise DataError(
-                f"task_options.labels names {len(self.options.labels)} foreground class(es) {self.options.labels}, "
+                f"task_options.labels names {len(self.labels)} foreground class(es) {self.labels}, "
                 f"{root / DATASET_JSON} declares {len(declared)}: {declared}"
             )
         if len(listing["modality"]) != self.channels:
@@ -81,6 +104,15 @@ class MSD(VolumeTask):
             image, label = (_listed(root, entry[key]) for key in ("image", "label"))
             cases.append(Case(image.name.removesuffix(".gz").removesuffix(".nii"), (image,), label))
         return cases
+
+
+def _foreground(listing: dict[str, Any], path: Path) -> list[str]:
+    """dataset.json's class names other than value 0's, by value."""
+    try:
+        labels = sorted((int(value), str(name)) for value, name in listing["labels"].items())
+    except ValueError:
+        raise DataError(f"{path}: the keys of 'labels' must be values ('0', '1', ...)") from None
+    return [name for value, name in labels if value != 0]
 
 
 def _read_dataset_json(path: Path) -> dict[str, Any]:
