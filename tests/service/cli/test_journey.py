@@ -1,6 +1,6 @@
 """Issue 26's journey, as a user walks it, with real processes and headless Chromium: `afpe run quickstart`
 (tiny) -> `afpe serve` on the same storage -> the study is on the index with origin `cli` and its page shows its
-answer -> a REST resume with a larger n_trials completes it under the service."""
+answer -> a REST resume with a larger n_trials completes it under the service -> its MONAI export runs."""
 
 from __future__ import annotations
 
@@ -12,8 +12,15 @@ import uuid
 from pathlib import Path
 
 import httpx
+import optuna
+import torch
 
+from afpe.encodings import build_encoding
+from afpe.encodings.upstream import rounding_bound
+from afpe.search.repeats import best_configuration
+from afpe.search.spec import StudySpec
 from afpe.service.cluster.topology import free_port
+from afpe.trainers import task_info
 
 TINY = [
     "n_trials=2",
@@ -107,9 +114,27 @@ def test_run_then_serve_then_resume_over_rest(
             browser.goto(f"{base}/studies/quickstart")
             browser.wait_for("document.getElementById('counts').textContent === '3 / 3 trials'")
 
-        # ---- LEAD: the MONAI-export step of the journey (journey-cli's item 8) goes here: ------------------------
-        # `afpe export quickstart --format monai --storage <storage> --out <file>`, then run <file> and compare its
-        # table with afpe's.
+        # the answer as MONAI code: the exported file runs with afpe's own interpreter and builds afpe's table
+        exported, table = tmp_path / "afpe_monai.py", tmp_path / "table.pt"
+        export = [afpe_executable, "export", "quickstart", "--storage", storage, "--format", "monai"]
+        done = subprocess.run([*export, "--out", str(exported)], env=user_env, cwd=tmp_path, capture_output=True)
+        assert done.returncode == 0, done.stderr
+        code = (
+            "import runpy, sys, torch; namespace = runpy.run_path(sys.argv[1], run_name='__main__'); "
+            "torch.save(namespace['vit'].patch_embedding.position_embeddings.detach(), sys.argv[2])"
+        )
+        python = str(Path(afpe_executable).parent / "python")
+        ran = subprocess.run([python, "-c", code, str(exported), str(table)], env=user_env, capture_output=True)
+        assert ran.returncode == 0, ran.stderr
+        study = optuna.load_study(study_name="quickstart", storage=storage)
+        spec = StudySpec.model_validate(study.user_attrs["spec"])
+        best = best_configuration(study.get_trials(deepcopy=False), spec.direction)
+        grid = task_info(spec.task, spec.task_options).patch_grid
+        scales = spec.search_space().scales_for(best.params)
+        pe = build_encoding("afpe", grid, spec.trainer.model.dim, scales=scales, seed=best.user_attrs["pe_seed"])
+        monai_table = torch.load(table, weights_only=True)
+        assert monai_table.shape == pe().shape
+        assert (monai_table - pe()).abs().max().item() <= rounding_bound(pe.frequencies())
     finally:
         server.send_signal(signal.SIGTERM)
         try:
