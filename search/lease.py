@@ -125,9 +125,10 @@ class StudyLeases:
 
     def acquire_from_stalled(self, study: str, holder: str, on_wait: Callable[[str], None]) -> None:
         """`acquire`, except that a holder which stopped renewing (a killed driver, a closed laptop) is waited
-        out: its lease's expiry is watched for STALL_WATCH_S (two renewal periods); unchanged, `on_wait` gets one
-        line saying so and the lease is taken once it expires (within LEASE_TTL_S). LeaseHeldError when the
-        holder renews meanwhile (it is live) or another takes the lease; LeaseRevokedError as `acquire`."""
+        out: its lease's expiry is watched for STALL_WATCH_S (two renewal periods, or until it expires);
+        unchanged, `on_wait` gets one line saying so and the lease is taken once it expires (within LEASE_TTL_S).
+        LeaseHeldError when the holder renews meanwhile (it is live) or another takes the lease; LeaseRevokedError
+        as `acquire`."""
         try:
             self.acquire(study, holder)
             return
@@ -138,18 +139,21 @@ class StudyLeases:
         announced = False
         while True:
             time.sleep(0.25)
-            if self._expiry(study) not in (first, None):  # renewed or taken: a live holder
-                self.acquire(study, holder)  # LeaseHeldError naming it (or the lease if it was released)
+            current = self._expiry(study)
+            if current is not None and current != first:  # renewed or taken: a live holder
+                self.acquire(study, holder)  # LeaseHeldError naming it
                 return
-            with suppress(LeaseHeldError):  # expired (or released): taken
-                self.acquire(study, holder)
-                return
-            if not announced and time.monotonic() >= stalled_after:
+            expired = current is not None and self.holder(study) is None
+            if not announced and (expired or time.monotonic() >= stalled_after):
                 on_wait(
                     f"study {study!r}: {seen.id} (pid {seen.pid} on {seen.host}) stopped renewing its lease; "
-                    f"waiting up to {LEASE_TTL_S:.0f} s for it to expire"
+                    f"waiting for it to expire (at most {LEASE_TTL_S:.0f} s), then taking the study over"
                 )
                 announced = True
+            if current is None or expired:  # released or expired: free
+                with suppress(LeaseHeldError):
+                    self.acquire(study, holder)
+                    return
 
     def _expiry(self, study: str) -> tuple[str, dt.datetime] | None:
         """(holder, expires_at) of `study`'s lease row, None when it is free; a renewal changes expires_at."""

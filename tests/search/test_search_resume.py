@@ -98,7 +98,7 @@ def test_kill_9_then_resume_finishes_exactly_n_trials(
     monkeypatch.setenv("AFPE_TUNE_DIR", env["AFPE_TUNE_DIR"])
     summary = run_study(validate_spec(SPEC), storage=postgres_url, resume=True, on_storage=lines.append)
     assert summary.finished == 4
-    assert len(lines) == 1 and "stopped renewing its lease" in lines[0] and f"up to {LEASE_TTL_S:.0f} s" in lines[0]
+    assert len(lines) == 1 and "stopped renewing its lease" in lines[0] and f"at most {LEASE_TTL_S:.0f} s" in lines[0]
 
     trials = optuna.load_study(study_name="killed", storage=postgres_url).trials
     states = [trial.state for trial in trials]
