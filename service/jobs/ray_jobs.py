@@ -20,7 +20,7 @@ from ray.job_submission import JobStatus, JobSubmissionClient
 
 from afpe.search.kept_models import ARTIFACT_DIR_ENV, artifact_root
 from afpe.search.lease import HOLDER_ENV
-from afpe.search.spec import DATA_CONFINE_ENV
+from afpe.search.spec_loading import DATA_CONFINE_ENV
 from afpe.search.storage import public_url, split_password
 from afpe.search.study_list import ORIGIN_ENV, Origin
 from afpe.service.jobs.backend import JobState, submission_id
