@@ -35,7 +35,8 @@ import torch
 from afpe.search import run_study, validate_spec
 from afpe.search.driver import base_train_config, make_sampler, ray_session
 from afpe.search.shipped_specs import spec_path
-from afpe.search.spec import StudySpec, load_spec
+from afpe.search.spec import StudySpec
+from afpe.search.spec_loading import load_spec
 from afpe.search.testing import tiny_synthetic2d
 from afpe.trainers import build_task, train
 

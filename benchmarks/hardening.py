@@ -29,7 +29,7 @@ from optuna.distributions import FloatDistribution
 from optuna.trial import create_trial
 
 from afpe.search.shipped_specs import spec_path
-from afpe.search.spec import load_spec
+from afpe.search.spec_loading import load_spec
 from afpe.search.storage import open_storage
 from afpe.search.testing import postgres_database
 from afpe.search.trial_writes import add_finished_trials

@@ -57,7 +57,8 @@ from fastapi.testclient import TestClient
 from optuna.trial import TrialState
 
 from afpe.search.shipped_specs import shipped_specs_dir
-from afpe.search.spec import PARAM_PREFIX, load_spec
+from afpe.search.spec import PARAM_PREFIX
+from afpe.search.spec_loading import load_spec
 from afpe.search.testing import make_trial
 from afpe.search.trial_writes import add_finished_trials
 from afpe.service.app import create_app

@@ -27,8 +27,8 @@ from afpe.search.testing import make_trial, rows_cols_axes
 from afpe.search.trial_reads import trial_rows
 from afpe.search.trial_writes import add_finished_trials
 from afpe.service.app import create_app
-from afpe.service.manager.queries import ROW_ATTRS
 from afpe.service.manager.records import StudyRecord, StudySource, StudyState, open_records
+from afpe.service.manager.trial_queries import ROW_ATTRS
 from afpe.service.settings import ServiceSettings
 
 NAME = "table-bench"

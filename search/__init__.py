@@ -16,9 +16,8 @@ if TYPE_CHECKING:
         SearchSpace,
         SpecError,
         StudySpec,
-        load_spec,
-        validate_spec,
     )
+    from afpe.search.spec_loading import load_spec, validate_spec
     from afpe.search.summary import StudySummary, summarize
 
 __getattr__ = lazy_exports(
@@ -31,10 +30,10 @@ __getattr__ = lazy_exports(
         "SpecError": "afpe.search.spec",
         "StudySpec": "afpe.search.spec",
         "StudySummary": "afpe.search.summary",
-        "load_spec": "afpe.search.spec",
+        "load_spec": "afpe.search.spec_loading",
         "run_study": "afpe.search.driver",
         "summarize": "afpe.search.summary",
-        "validate_spec": "afpe.search.spec",
+        "validate_spec": "afpe.search.spec_loading",
     },
 )
 

@@ -141,7 +141,7 @@ def warn_password_in_argv(url: str | None) -> None:
 def _run(args: argparse.Namespace) -> int:
     from afpe.search.data_check import check_data, checked_here
     from afpe.search.shipped_specs import spec_path
-    from afpe.search.spec import DATA_CONFINE_ENV, confine_data_root, load_spec
+    from afpe.search.spec_loading import DATA_CONFINE_ENV, confine_data_root, load_spec
 
     spec = load_spec(spec_path(args.spec), args.overrides)  # bad input is refused before Ray and Optuna load
     if os.environ.get(DATA_CONFINE_ENV):  # a job of `afpe serve`: data_root must still lie in its data folder
@@ -195,7 +195,7 @@ def _specs(args: argparse.Namespace) -> int:
     import json
 
     from afpe.search.shipped_specs import shipped_spec_names, spec_path
-    from afpe.search.spec import load_spec
+    from afpe.search.spec_loading import load_spec
 
     rows = []
     for name in shipped_spec_names():

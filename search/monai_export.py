@@ -19,7 +19,8 @@ import optuna
 from afpe.core.errors import UserError
 from afpe.encodings.upstream import monai_fourier_arguments
 from afpe.search.repeats import study_answer
-from afpe.search.spec import StudySpec, validate_spec
+from afpe.search.spec import StudySpec
+from afpe.search.spec_loading import validate_spec
 from afpe.trainers import build_task
 
 ENCODING = "afpe"  # MONAI's fourier embedding is afpe's

@@ -14,6 +14,7 @@ import optuna
 from fastapi import FastAPI
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 
+from afpe.search.kept_models import artifact_root
 from afpe.search.storage import open_storage
 from afpe.service.api.errors import install_error_handlers
 from afpe.service.api.guard import RequestGuard
@@ -21,15 +22,27 @@ from afpe.service.api.headers import SecurityHeaders
 from afpe.service.api.routes import health_router, router
 from afpe.service.jobs.backend import JobBackend
 from afpe.service.jobs.ray_jobs import RayJobBackend
-from afpe.service.manager.manager import StudyManager
+from afpe.service.manager.cross_study_queries import CrossStudyQueries
+from afpe.service.manager.downloads import StudyDownloads
+from afpe.service.manager.importer import StudyImporter
+from afpe.service.manager.job_follower import JobFollower
+from afpe.service.manager.lifecycle import StudyLifecycle
+from afpe.service.manager.plot_queries import PlotQueries
+from afpe.service.manager.reconciler import Reconciler
 from afpe.service.manager.records import open_records
+from afpe.service.manager.spec_admission import SpecAdmission
+from afpe.service.manager.status_queries import StatusQueries
+from afpe.service.manager.study_jobs import StudyJobs
+from afpe.service.manager.study_reads import StudyReads
+from afpe.service.manager.trial_queries import TrialQueries
 from afpe.service.settings import ServiceSettings
 from afpe.service.web import dashboard
 
 
 def create_app(settings: ServiceSettings | None = None, backend: JobBackend | None = None) -> FastAPI:
     """The app; `settings.api_token` (generated when unset, loopback only) is on `app.state.settings`, the
-    job backend (default `RayJobBackend`) on `app.state.backend`. Requests with a Host header outside
+    job backend (default `RayJobBackend`) on `app.state.backend`, the parts of the study manager the routes take
+    (`api.deps`) beside them. Requests with a Host header outside
     `settings.allowed_hosts` get 400; the token and body-size checks run before a body is read
     (`api.guard.RequestGuard`). ValueError for a non-loopback host without a token, or a short token."""
     settings = (settings or ServiceSettings()).resolved()
@@ -37,7 +50,7 @@ def create_app(settings: ServiceSettings | None = None, backend: JobBackend | No
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        reconciler = app.state.manager.reconciler  # the one task that writes what the cluster changed
+        reconciler = app.state.reconciler  # the one task that writes what the cluster changed
         reconciler.start()
         yield
         reconciler.stop()
@@ -53,8 +66,19 @@ def create_app(settings: ServiceSettings | None = None, backend: JobBackend | No
     )
     app.state.settings = settings
     app.state.backend = backend
+    sessions = open_records(settings.storage)
     storage = optuna.storages.get_storage(open_storage(settings.storage))  # cached: finished trials read once
-    app.state.manager = StudyManager.create(settings, open_records(settings.storage), storage, backend)
+    follower = JobFollower(StudyJobs(sessions, storage, backend))
+    reads = StudyReads(sessions, storage, follower.jobs.leases, secrets=settings.secrets())
+    app.state.reconciler = Reconciler(follower)
+    app.state.admission = SpecAdmission(settings)
+    app.state.lifecycle = StudyLifecycle(follower, app.state.admission)
+    app.state.importer = StudyImporter(sessions, storage)
+    app.state.statuses = StatusQueries(reads, follower.is_stale, data_dir=settings.data_dir)
+    app.state.trials = TrialQueries(reads)
+    app.state.downloads = StudyDownloads(reads, artifact_root(settings.storage, settings.artifact_dir))
+    app.state.plots = PlotQueries(reads)
+    app.state.cross_studies = CrossStudyQueries(reads)
     app.include_router(router)
     app.include_router(health_router)
     app.include_router(dashboard.router)

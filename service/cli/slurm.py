@@ -56,7 +56,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def _slurm(args: argparse.Namespace) -> int:
     from afpe.search.shipped_specs import spec_path
-    from afpe.search.spec import load_spec
+    from afpe.search.spec_loading import load_spec
     from afpe.service.cluster.slurm import SlurmOptions, default_cpus_per_node, sbatch_script
     from afpe.service.cluster.topology import executable
 

@@ -20,7 +20,7 @@ from ray.job_submission import JobStatus, JobSubmissionClient
 
 from afpe.search.kept_models import ARTIFACT_DIR_ENV, artifact_root
 from afpe.search.lease import HOLDER_ENV
-from afpe.search.spec import DATA_CONFINE_ENV
+from afpe.search.spec_loading import DATA_CONFINE_ENV
 from afpe.search.storage import public_url, split_password
 from afpe.search.study_list import ORIGIN_ENV, Origin
 from afpe.service.jobs.backend import JobState, submission_id
@@ -111,7 +111,7 @@ class RayJobBackend:
     """The service's `JobBackend`: a `JobRunner` created on first use, on `settings.ray_address` (Ray auth
     token from $RAY_AUTH_TOKEN) or on a private local head started here and stopped by `close()`. A private
     head found dead is replaced by a fresh one at the next use: the jobs it ran are unknown to the new head, so
-    the lifecycle's next refresh resubmits their studies (`StudyLifecycle._resubmit`)."""
+    the next refresh resubmits their studies (`JobFollower._resubmit`)."""
 
     def __init__(self, settings: ServiceSettings):
         self.settings = settings

@@ -1,7 +1,7 @@
 """`Reconciler`: the one background task that brings the service's records in line with the cluster, so that
 reads only read.
 
-Every `interval_s` it runs `StudyLifecycle.reconcile` (each active study's job state pulled from the backend and
+Every `interval_s` it runs `JobFollower.reconcile` (each active study's job state pulled from the backend and
 stored; a lost job or one stopped by a storage outage resubmitted; a queued study whose submission failed
 submitted again; the trials an ended job left RUNNING failed under the study's lease; a job that succeeded
 without a finished trial marked failed). One per database: a tick runs only while this service holds the
@@ -18,7 +18,7 @@ import threading
 import sqlalchemy as sa
 
 from afpe.search.lease import LeaseError
-from afpe.service.manager.lifecycle import REFRESH_S, StudyLifecycle
+from afpe.service.manager.job_follower import REFRESH_S, JobFollower
 
 #: the lease key of the reconciler (a study name never contains ':', see `spec.SLUG_PATTERN`)
 RECONCILER_LEASE = ":reconciler"
@@ -28,10 +28,10 @@ log = logging.getLogger("afpe.service")
 
 
 class Reconciler:
-    """`lifecycle.reconcile()` every `interval_s` seconds on a daemon thread, between `start()` and `stop()`."""
+    """`follower.reconcile()` every `interval_s` seconds on a daemon thread, between `start()` and `stop()`."""
 
-    def __init__(self, lifecycle: StudyLifecycle, interval_s: float = REFRESH_S):
-        self.lifecycle = lifecycle
+    def __init__(self, follower: JobFollower, interval_s: float = REFRESH_S):
+        self.follower = follower
         self.interval_s = interval_s
         self.ticks = 0  # reconciliations run (by this service)
         self._stop = threading.Event()
@@ -49,7 +49,7 @@ class Reconciler:
         if self._thread is not None:
             self._thread.join(STOP_WAIT_S)
         try:
-            self.lifecycle.leases.release(RECONCILER_LEASE, self.lifecycle.holder)
+            self.follower.jobs.leases.release(RECONCILER_LEASE, self.follower.jobs.holder)
         except sa.exc.SQLAlchemyError:
             log.warning("could not release the reconciler lease (the database is down): it expires on its own")
 
@@ -57,10 +57,10 @@ class Reconciler:
         """One reconciliation, if this service holds (or can take) the database's reconciler lease; whether it
         ran."""
         try:
-            self.lifecycle.leases.acquire(RECONCILER_LEASE, self.lifecycle.holder)
+            self.follower.jobs.leases.acquire(RECONCILER_LEASE, self.follower.jobs.holder)
         except LeaseError:
             return False  # another service reconciles this database
-        self.lifecycle.reconcile()
+        self.follower.reconcile()
         self.ticks += 1
         return True
 

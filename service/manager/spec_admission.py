@@ -10,7 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from afpe.search.data_check import DataRootError, check_data
-from afpe.search.spec import SLUG_PATTERN, SpecError, StudySpec, apply_override_lines, load_spec, validate_spec
+from afpe.search.spec import SLUG_PATTERN, SpecError, StudySpec
+from afpe.search.spec_loading import apply_override_lines, load_spec, validate_spec
 from afpe.service.errors import InvalidInput, NotFound
 from afpe.service.manager.costs import spec_cost
 from afpe.service.manager.views import SpecSummary

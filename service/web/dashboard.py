@@ -22,10 +22,10 @@ from fastapi.templating import Jinja2Templates
 
 from afpe.search.spec import SLUG_PATTERN
 from afpe.service.api.auth import request_authorized
-from afpe.service.api.deps import Manager
+from afpe.service.api.deps import Admission, CrossStudies, Lifecycle, Statuses, Trials
 from afpe.service.api.params import Slug, StudyName, TrialNumber
 from afpe.service.errors import InvalidInput, NotFound, Unauthorized
-from afpe.service.manager.queries import ROW_COLUMNS, TrialQuery
+from afpe.service.manager.trial_queries import ROW_COLUMNS, TrialQuery
 from afpe.service.plots.kinds import build_figure, list_plot_kinds, studies_figure
 from afpe.service.plots.trend import TrendData
 
@@ -73,15 +73,16 @@ def api_docs(request: Request) -> HTMLResponse:
 
 
 @router.get("/", response_class=HTMLResponse)
-def index(request: Request, manager: Manager) -> HTMLResponse:
-    context = {"studies": manager.queries.list(), "specs": manager.catalog.shipped_specs()}
+def index(request: Request, statuses: Statuses, admission: Admission) -> HTMLResponse:
+    context = {"studies": statuses.list(), "specs": admission.shipped_specs()}
     return templates.TemplateResponse(request, "index.html.jinja", context)
 
 
 @router.post("/studies")
 def start_from_form(
     request: Request,
-    manager: Manager,
+    lifecycle: Lifecycle,
+    admission: Admission,
     spec: Annotated[str, Form()] = "",
     token: Annotated[str | None, Form()] = None,
     overrides: Annotated[str, Form()] = "",
@@ -93,13 +94,13 @@ def start_from_form(
         raise InvalidInput(f"spec: {spec!r} must match {SLUG_PATTERN}")
     if len(overrides) > MAX_OVERRIDES_CHARS:
         raise InvalidInput(f"overrides: {len(overrides)} characters, at most {MAX_OVERRIDES_CHARS}")
-    record, _ = manager.lifecycle.create(manager.catalog.with_form_overrides(spec, overrides))
+    record, _ = lifecycle.create(admission.with_form_overrides(spec, overrides))
     return RedirectResponse(f"/studies/{record.name}", status_code=303)
 
 
 @router.get("/studies/{name}", response_class=HTMLResponse)
-def study_page(request: Request, name: StudyName, manager: Manager) -> HTMLResponse:
-    status = manager.queries.status(name)
+def study_page(request: Request, name: StudyName, statuses: Statuses) -> HTMLResponse:
+    status = statuses.status(name)
     context = {"status": status, "kinds": list_plot_kinds(), "spec_json": json.dumps(status.spec, indent=1)}
     return templates.TemplateResponse(request, "study.html.jinja", context)
 
@@ -111,7 +112,7 @@ TABLE_STATES = ("COMPLETE", "PRUNED", "FAIL", "RUNNING", "WAITING")
 def trials_page(
     request: Request,
     name: StudyName,
-    manager: Manager,
+    trials: Trials,
     page: Annotated[int, Query(ge=1, le=100_000)] = 1,
     per_page: Annotated[int, Query(ge=1, le=200)] = 50,
     sort: Annotated[str, Query(max_length=66)] = "number",
@@ -121,7 +122,7 @@ def trials_page(
     """The study's trials as a table, one page at a time, by the query of GET /api/studies/{name}/trials
     (`offset` = (page - 1) * per_page)."""
     query = TrialQuery(sort, order, tuple(state), (page - 1) * per_page, per_page)
-    total, rows, space = manager.queries.trial_table(name, query)
+    total, rows, space = trials.trial_table(name, query)
 
     def link(**changes) -> str:
         params = {"page": page, "per_page": per_page, "sort": sort, "order": order, "state": list(state)} | changes
@@ -154,9 +155,9 @@ def trials_page(
 
 
 @router.get("/studies/{name}/trials/{number}", response_class=HTMLResponse)
-def trial_page(request: Request, name: StudyName, number: TrialNumber, manager: Manager) -> HTMLResponse:
+def trial_page(request: Request, name: StudyName, number: TrialNumber, trials: Trials) -> HTMLResponse:
     """One trial: params, user attrs, learning curve, and for a FAIL its sanitised error and log file."""
-    trial, frozen, space = manager.queries.trial(name, number)
+    trial, frozen, space = trials.trial(name, number)
     curve = build_figure("intermediate", [frozen], space) if frozen.intermediate_values else None
     attrs = {k: v for k, v in trial.user_attrs.items() if k not in ("error", "log")}
     context = {
@@ -172,9 +173,9 @@ def trial_page(request: Request, name: StudyName, number: TrialNumber, manager: 
 
 @router.get("/compare", response_class=HTMLResponse)
 def compare_page(
-    request: Request, manager: Manager, names: Annotated[list[Slug], Query(min_length=1, max_length=12)]
+    request: Request, studies: CrossStudies, names: Annotated[list[Slug], Query(min_length=1, max_length=12)]
 ) -> HTMLResponse:
-    result = manager.queries.compare(names).model_dump(mode="json")
+    result = studies.compare(names).model_dump(mode="json")
     # "</" escaped: the JSON sits inside a <script> element
     context = {"result": result, "figure": studies_figure("compare", result).to_json().replace("</", "<\\/")}
     return templates.TemplateResponse(request, "compare.html.jinja", context)
@@ -182,9 +183,9 @@ def compare_page(
 
 @router.get("/trend", response_class=HTMLResponse)
 def trend_page(
-    request: Request, manager: Manager, names: Annotated[list[Slug], Query(min_length=2, max_length=24)]
+    request: Request, studies: CrossStudies, names: Annotated[list[Slug], Query(min_length=2, max_length=24)]
 ) -> HTMLResponse:
-    result = manager.queries.trend(names)
+    result = studies.trend(names)
     figure = studies_figure("trend", TrendData(**dict(result)))
     # "</" escaped: the JSON sits inside a <script> element
     context = {"result": result, "figure": figure.to_json().replace("</", "<\\/")}

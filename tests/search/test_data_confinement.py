@@ -11,7 +11,8 @@ import pytest
 
 from afpe.search import load_spec
 from afpe.search.shipped_specs import spec_path
-from afpe.search.spec import DATA_CONFINE_ENV, SpecError, confine_data_root
+from afpe.search.spec import SpecError
+from afpe.search.spec_loading import DATA_CONFINE_ENV, confine_data_root
 
 
 def test_the_real_path_must_lie_in_the_data_directory(tmp_path: Path) -> None:

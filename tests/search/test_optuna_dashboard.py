@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 
 from afpe.search.lease import StudyLeases
-from afpe.search.spec import validate_spec
+from afpe.search.spec_loading import validate_spec
 from afpe.search.storage import claim_study, create_engine, open_storage
 from afpe.search.testing import add_trials, make_trial, tiny_synthetic2d
 from afpe.search.trial_writes import add_finished_trials

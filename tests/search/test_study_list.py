@@ -13,7 +13,7 @@ from optuna.trial import TrialState
 
 from afpe.search.lease import StudyLeases
 from afpe.search.shipped_specs import spec_path
-from afpe.search.spec import load_spec
+from afpe.search.spec_loading import load_spec
 from afpe.search.storage import claim_study, create_engine, open_storage
 from afpe.search.study_list import entry_json, list_studies, run_origin
 from afpe.search.testing import add_trials, make_trial

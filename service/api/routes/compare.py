@@ -7,7 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from afpe.service.api.deps import Manager
+from afpe.service.api.deps import CrossStudies
 from afpe.service.api.params import Slug
 from afpe.service.api.schemas import ERRORS, CompareResult, TrendResult
 
@@ -17,8 +17,8 @@ SUMMARY = "Best values of studies that differ only in encoding, with bootstrap C
 
 
 @router.get("/compare", summary=SUMMARY, response_model=CompareResult, responses=ERRORS)
-def compare_studies(manager: Manager, names: Names) -> CompareResult:
-    return manager.queries.compare(names)
+def compare_studies(studies: CrossStudies, names: Names) -> CompareResult:
+    return studies.compare(names)
 
 
 @router.get(
@@ -28,5 +28,5 @@ def compare_studies(manager: Manager, names: Names) -> CompareResult:
     response_model=TrendResult,
     responses=ERRORS,
 )
-def trend_of_studies(manager: Manager, names: Names) -> TrendResult:
-    return manager.queries.trend(names)
+def trend_of_studies(studies: CrossStudies, names: Names) -> TrendResult:
+    return studies.trend(names)

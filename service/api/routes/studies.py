@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Body, File, Form, Response, UploadFile
 
 from afpe.search.spec import SLUG_PATTERN, StudySpec
-from afpe.service.api.deps import Manager
+from afpe.service.api.deps import Importer, Lifecycle, Statuses
 from afpe.service.api.json_depth import MAX_JSON_DEPTH, json_depth
 from afpe.service.api.params import StudyName
 from afpe.service.api.schemas import ERRORS, ResumeRequest, StudyListItem, StudyStatus
@@ -27,18 +27,19 @@ router = APIRouter(prefix="/studies", tags=["studies"])
 )
 def create_study(
     response: Response,
-    manager: Manager,
+    lifecycle: Lifecycle,
+    statuses: Statuses,
     spec: Annotated[StudySpec, Body(description="a StudySpec, e.g. GET /api/specs/quickstart")],
 ) -> StudyStatus:
-    record, created = manager.lifecycle.create(spec.model_dump(mode="json"))
+    record, created = lifecycle.create(spec.model_dump(mode="json"))
     if not created:
         response.status_code = 200
-    return manager.queries.status_of(record)
+    return statuses.status_of(record)
 
 
 @router.get("", summary="Every study with state, progress and best value", response_model=list[StudyListItem])
-def list_studies(manager: Manager) -> list[StudyListItem]:
-    return manager.queries.list()
+def list_studies(statuses: Statuses) -> list[StudyListItem]:
+    return statuses.list()
 
 
 @router.post(
@@ -49,7 +50,8 @@ def list_studies(manager: Manager) -> list[StudyListItem]:
     responses=ERRORS,
 )
 def import_study(
-    manager: Manager,
+    importer: Importer,
+    statuses: Statuses,
     file: Annotated[UploadFile, File(description="CSV: s_<axis> columns, value; optional state, seed, pe_seed")],
     name: Annotated[str, Form(pattern=SLUG_PATTERN)],
     encoding: Annotated[str, Form(max_length=64)] = "afpe",
@@ -73,8 +75,8 @@ def import_study(
     content = file.file.read()  # bounded by the service's upload limit; a sync route: off the event loop
     options = _json_object("task_options", task_options)
     searched = _json_object("bounds", bounds)
-    record = manager.importer.import_csv(name, content, encoding, direction, metric, task, options, searched)
-    return manager.queries.status_of(record)
+    record = importer.import_csv(name, content, encoding, direction, metric, task, options, searched)
+    return statuses.status_of(record)
 
 
 @router.get(
@@ -83,8 +85,8 @@ def import_study(
     response_model=StudyStatus,
     responses=ERRORS,
 )
-def get_study(name: StudyName, manager: Manager) -> StudyStatus:
-    return manager.queries.status(name)
+def get_study(name: StudyName, statuses: Statuses) -> StudyStatus:
+    return statuses.status(name)
 
 
 @router.post(
@@ -93,8 +95,8 @@ def get_study(name: StudyName, manager: Manager) -> StudyStatus:
     response_model=StudyStatus,
     responses=ERRORS,
 )
-def cancel_study(name: StudyName, manager: Manager) -> StudyStatus:
-    return manager.queries.status_of(manager.lifecycle.cancel(name))
+def cancel_study(name: StudyName, lifecycle: Lifecycle, statuses: Statuses) -> StudyStatus:
+    return statuses.status_of(lifecycle.cancel(name))
 
 
 @router.post(
@@ -105,9 +107,12 @@ def cancel_study(name: StudyName, manager: Manager) -> StudyStatus:
     responses=ERRORS,
 )
 def resume_study(
-    name: StudyName, manager: Manager, body: Annotated[ResumeRequest | None, Body()] = None
+    name: StudyName,
+    lifecycle: Lifecycle,
+    statuses: Statuses,
+    body: Annotated[ResumeRequest | None, Body()] = None,
 ) -> StudyStatus:
-    return manager.queries.status_of(manager.lifecycle.resume(name, body.n_trials if body else None))
+    return statuses.status_of(lifecycle.resume(name, body.n_trials if body else None))
 
 
 def _json_object(field: str, text: str) -> dict[str, Any]:

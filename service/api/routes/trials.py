@@ -8,10 +8,11 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import FileResponse, PlainTextResponse
 
-from afpe.service.api.deps import Manager
+from afpe.service.api.deps import Downloads, Plots, Trials
 from afpe.service.api.params import StudyName, TrialNumber
 from afpe.service.api.schemas import ERRORS, PlotlyFigure, TrialDetail, TrialsPage
-from afpe.service.manager.queries import ROW_COLUMNS, CheckpointFile, TrialQuery
+from afpe.service.manager.downloads import CheckpointFile
+from afpe.service.manager.trial_queries import ROW_COLUMNS, TrialQuery
 from afpe.service.plots.kinds import list_plot_kinds
 
 PlotKind = Enum("PlotKind", {kind: kind for kind in list_plot_kinds()}, type=str)
@@ -37,7 +38,8 @@ router = APIRouter(prefix="/studies/{name}", tags=["trials"])
 )
 def get_trials(
     name: StudyName,
-    manager: Manager,
+    trials: Trials,
+    downloads: Downloads,
     format: Literal["json", "csv"] = "json",
     offset: Annotated[int, Query(ge=0)] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
@@ -47,11 +49,11 @@ def get_trials(
 ) -> TrialsPage | Response:
     if format == "csv":
         return PlainTextResponse(
-            manager.queries.trials_csv(name),
+            downloads.trials_csv(name),
             media_type="text/csv",
             headers={"Content-Disposition": f'attachment; filename="{name}-trials.csv"'},
         )
-    return manager.queries.trials(name, TrialQuery(sort, order, tuple(state), offset, limit))
+    return trials.trials(name, TrialQuery(sort, order, tuple(state), offset, limit))
 
 
 @router.get(
@@ -60,8 +62,8 @@ def get_trials(
     response_model=TrialDetail,
     responses=ERRORS,
 )
-def get_trial(name: StudyName, number: TrialNumber, manager: Manager) -> TrialDetail:
-    return manager.queries.trial(name, number)[0]
+def get_trial(name: StudyName, number: TrialNumber, trials: Trials) -> TrialDetail:
+    return trials.trial(name, number)[0]
 
 
 CHECKPOINT_RESPONSES = {
@@ -83,8 +85,8 @@ def _file(checkpoint: CheckpointFile) -> FileResponse:
     response_class=FileResponse,
     responses=CHECKPOINT_RESPONSES,
 )
-def get_best_checkpoint(name: StudyName, manager: Manager) -> FileResponse:
-    return _file(manager.queries.checkpoint(name))
+def get_best_checkpoint(name: StudyName, downloads: Downloads) -> FileResponse:
+    return _file(downloads.checkpoint(name))
 
 
 @router.get(
@@ -93,8 +95,8 @@ def get_best_checkpoint(name: StudyName, manager: Manager) -> FileResponse:
     response_class=FileResponse,
     responses=CHECKPOINT_RESPONSES,
 )
-def get_trial_checkpoint(name: StudyName, number: TrialNumber, manager: Manager) -> FileResponse:
-    return _file(manager.queries.checkpoint(name, number))
+def get_trial_checkpoint(name: StudyName, number: TrialNumber, downloads: Downloads) -> FileResponse:
+    return _file(downloads.checkpoint(name, number))
 
 
 @router.get(
@@ -107,11 +109,11 @@ def get_trial_checkpoint(name: StudyName, number: TrialNumber, manager: Manager)
 def get_plot(
     name: StudyName,
     kind: PlotKind,
-    manager: Manager,
+    plots: Plots,
     request: Request,
     state: States = [],  # noqa: B006 - FastAPI copies a list default
 ) -> Response:
-    etag, figure = manager.queries.figure(name, kind.value, request.headers.get("if-none-match", ""), state)
+    etag, figure = plots.figure(name, kind.value, request.headers.get("if-none-match", ""), state)
     headers = {"ETag": etag, "Cache-Control": "no-cache"}
     if figure is None:
         return Response(status_code=304, headers=headers)

@@ -96,6 +96,6 @@ def test_a_create_names_the_rest_resume_and_a_resume_adopts_the_cli_study(cli_cl
     assert status["state"] == "queued" and status["n_trials"] == 6 and status["spec"]["n_trials"] == 6
     assert jobs.submissions == [("afpe-cli-run-1", True)]
     jobs.move("afpe-cli-run-1", StudyState.RUNNING)
-    client.app.state.manager.reconciler.tick()
+    client.app.state.reconciler.tick()
     assert client.get("/api/studies/cli-run").json()["state"] == "running"
     assert [s["name"] for s in client.get("/api/studies").json()] == ["cli-run"]

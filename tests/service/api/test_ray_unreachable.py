@@ -10,7 +10,7 @@ import time
 from fastapi.testclient import TestClient
 
 from afpe.service.app import create_app
-from afpe.service.manager.lifecycle import REFRESH_S
+from afpe.service.manager.job_follower import REFRESH_S
 
 
 def test_reads_serve_the_last_known_state_marked_stale_and_a_post_answers_503(make_settings, auth, tiny):

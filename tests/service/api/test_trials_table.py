@@ -63,7 +63,7 @@ def test_a_running_trial_is_read_fresh_while_ended_ones_are_kept(make_settings, 
     settings = make_settings()
     store_table_study(settings.storage)
     with TestClient(create_app(settings)) as client:
-        study = optuna.load_study(study_name="table", storage=client.app.state.manager.queries.storage)
+        study = optuna.load_study(study_name="table", storage=client.app.state.trials.reads.storage)
         running = study.ask({"s_rows": FloatDistribution(0.1, 4.0, log=True)})
         running.report(0.3, 1)
 

@@ -16,15 +16,18 @@ from afpe.search.lease import StudyLeases
 from afpe.search.outage import StorageOutage
 from afpe.search.storage import create_engine, open_storage
 from afpe.service.errors import Conflict, InvalidInput, ServiceUnavailable
-from afpe.service.manager.lifecycle import MAX_ATTEMPTS, StudyLifecycle
+from afpe.service.manager.job_follower import MAX_ATTEMPTS, JobFollower
+from afpe.service.manager.lifecycle import StudyLifecycle
 from afpe.service.manager.records import StudyState, get_record, open_records
 from afpe.service.manager.spec_admission import SpecAdmission
+from afpe.service.manager.study_jobs import StudyJobs
 
 
 @pytest.fixture
 def lifecycle(make_settings, storage_url, jobs) -> StudyLifecycle:
     settings = make_settings(storage=storage_url).resolved()
-    return StudyLifecycle(open_records(storage_url), open_storage(storage_url), jobs, SpecAdmission(settings), 0.0)
+    follower = JobFollower(StudyJobs(open_records(storage_url), open_storage(storage_url), jobs), refresh_s=0.0)
+    return StudyLifecycle(follower, SpecAdmission(settings))
 
 
 def quickstart(lifecycle: StudyLifecycle, name: str = "life", n_trials: int = 3) -> dict:
@@ -34,27 +37,27 @@ def quickstart(lifecycle: StudyLifecycle, name: str = "life", n_trials: int = 3)
 
 def start_trial(lifecycle: StudyLifecycle, name: str) -> None:
     """A trial the job's driver started (RUNNING in the Optuna study)."""
-    study = optuna.load_study(study_name=name, storage=lifecycle.storage)
+    study = optuna.load_study(study_name=name, storage=lifecycle.jobs.storage)
     study.ask({"s_xy": FloatDistribution(0.01, 10, log=True)})
 
 
 def finish_trial(lifecycle: StudyLifecycle, name: str) -> None:
     """A search trial the job's driver finished (COMPLETE in the Optuna study)."""
-    study = optuna.load_study(study_name=name, storage=lifecycle.storage)
+    study = optuna.load_study(study_name=name, storage=lifecycle.jobs.storage)
     trial = study.ask({"s_xy": FloatDistribution(0.01, 10, log=True)})
     study.tell(trial, 0.5)
 
 
 def fail_trial(lifecycle: StudyLifecycle, name: str, error: str) -> None:
     """A search trial the job's driver recorded as FAIL with `error`."""
-    study = optuna.load_study(study_name=name, storage=lifecycle.storage)
+    study = optuna.load_study(study_name=name, storage=lifecycle.jobs.storage)
     trial = study.ask({"s_xy": FloatDistribution(0.01, 10, log=True)})
     trial.set_user_attr("error", error)
     study.tell(trial, state=TrialState.FAIL)
 
 
 def trial_states(lifecycle: StudyLifecycle, name: str) -> list[TrialState]:
-    return [t.state for t in optuna.load_study(study_name=name, storage=lifecycle.storage).trials]
+    return [t.state for t in optuna.load_study(study_name=name, storage=lifecycle.jobs.storage).trials]
 
 
 def test_a_study_runs_succeeds_and_fails_what_its_job_left_running(lifecycle, jobs):
@@ -66,12 +69,12 @@ def test_a_study_runs_succeeds_and_fails_what_its_job_left_running(lifecycle, jo
         lifecycle.create(quickstart(lifecycle, n_trials=4))
 
     jobs.move("afpe-life-1", StudyState.RUNNING)
-    running = lifecycle.refresh(record)
+    running = lifecycle.follower.refresh(record)
     assert running.state == StudyState.RUNNING and running.started_at is not None
     finish_trial(lifecycle, "life")  # a study succeeds only with a finished trial (issue 26: see the next test)
     start_trial(lifecycle, "life")
     jobs.move("afpe-life-1", StudyState.SUCCEEDED)
-    done = lifecycle.refresh(running)
+    done = lifecycle.follower.refresh(running)
     assert done.state == StudyState.SUCCEEDED and done.finished_at is not None and done.error is None
     assert trial_states(lifecycle, "life") == [TrialState.COMPLETE, TrialState.FAIL]
 
@@ -79,10 +82,10 @@ def test_a_study_runs_succeeds_and_fails_what_its_job_left_running(lifecycle, jo
 def test_a_job_that_succeeded_without_a_finished_trial_fails_the_study_with_its_cause(lifecycle, jobs):
     record, _ = lifecycle.create(quickstart(lifecycle))
     jobs.move(record.job_id, StudyState.RUNNING)
-    record = lifecycle.refresh(record)
+    record = lifecycle.follower.refresh(record)
     fail_trial(lifecycle, "life", "DataError: data_root: /nowhere is not a directory\nTraceback ...")
     jobs.move(record.job_id, StudyState.SUCCEEDED)  # an older driver exited 0 with nothing finished
-    done = lifecycle.refresh(record)
+    done = lifecycle.follower.refresh(record)
     assert done.state == StudyState.FAILED and done.finished_at is not None
     assert (
         done.error
@@ -97,7 +100,7 @@ def test_a_failed_job_keeps_the_drivers_one_line_error(lifecycle, jobs):
         "afpe: error: no trial finished: DataError: data_root: /nowhere is not a directory"
     )
     jobs.move(record.job_id, StudyState.FAILED)
-    failed = lifecycle.refresh(record)
+    failed = lifecycle.follower.refresh(record)
     assert failed.state == StudyState.FAILED
     assert failed.error == "no trial finished: DataError: data_root: /nowhere is not a directory"
 
@@ -105,7 +108,7 @@ def test_a_failed_job_keeps_the_drivers_one_line_error(lifecycle, jobs):
 def test_a_failed_job_keeps_its_log_tail(lifecycle, jobs):
     record, _ = lifecycle.create(quickstart(lifecycle))
     jobs.move(record.job_id, StudyState.FAILED)
-    failed = lifecycle.refresh(record)
+    failed = lifecycle.follower.refresh(record)
     assert failed.state == StudyState.FAILED and "CUDA out of memory" in failed.error
 
 
@@ -113,11 +116,11 @@ def test_a_lost_job_is_resubmitted_with_resume_until_max_attempts(lifecycle, job
     record, _ = lifecycle.create(quickstart(lifecycle))
     for attempt in range(2, MAX_ATTEMPTS + 1):
         jobs.jobs.clear()  # the private head stopped with the old service
-        record = lifecycle.refresh(record)
+        record = lifecycle.follower.refresh(record)
         assert record.state == StudyState.QUEUED and record.attempt == attempt and record.resume
         assert jobs.submissions[-1] == (f"afpe-life-{attempt}", True)
     jobs.jobs.clear()
-    record = lifecycle.refresh(record)
+    record = lifecycle.follower.refresh(record)
     assert record.state == StudyState.FAILED and f"lost the job afpe-life-{MAX_ATTEMPTS}" in record.error
 
 
@@ -125,10 +128,10 @@ def test_an_unreachable_cluster_keeps_the_study_queued_then_submits(lifecycle, j
     jobs.down = True
     with pytest.raises(ServiceUnavailable, match="recorded and queued, but its job submission failed"):
         lifecycle.create(quickstart(lifecycle))
-    record = get_record(lifecycle.sessions, "life")
+    record = get_record(lifecycle.jobs.sessions, "life")
     assert record.state == StudyState.QUEUED and record.job_id is None and "submission failed" in record.error
     jobs.down = False
-    record = lifecycle.refresh(record)
+    record = lifecycle.follower.refresh(record)
     assert record.job_id == "afpe-life-1" and record.error is None and record.attempt == 1
 
 
@@ -148,7 +151,7 @@ def test_cancel_and_resume(lifecycle, jobs):
         lifecycle.resume("life")
     finish_trial(lifecycle, "life")  # a study succeeds only with a finished trial
     jobs.move("afpe-life-2", StudyState.SUCCEEDED)
-    assert lifecycle.refresh(resumed).state == StudyState.SUCCEEDED
+    assert lifecycle.follower.refresh(resumed).state == StudyState.SUCCEEDED
     with pytest.raises(Conflict, match="larger n_trials"):
         lifecycle.resume("life")
     with pytest.raises(InvalidInput, match="n_trials"):
@@ -162,8 +165,8 @@ def test_a_stop_outside_the_service_is_noted_and_reconcile_follows_active_studie
     lifecycle.create(quickstart(lifecycle, name="two"))
     jobs.move(first.job_id, StudyState.CANCELLED)
     jobs.move("afpe-two-1", StudyState.RUNNING)
-    lifecycle.reconcile()
-    one, two = (get_record(lifecycle.sessions, name) for name in ("one", "two"))
+    lifecycle.follower.reconcile()
+    one, two = (get_record(lifecycle.jobs.sessions, name) for name in ("one", "two"))
     assert one.state == StudyState.CANCELLED and "outside the service" in one.error
     assert two.state == StudyState.RUNNING and two.started_at is not None
 
@@ -171,12 +174,12 @@ def test_a_stop_outside_the_service_is_noted_and_reconcile_follows_active_studie
 def test_reads_serve_the_last_known_state_marked_stale_while_the_cluster_is_down(lifecycle, jobs):
     record, _ = lifecycle.create(quickstart(lifecycle))
     jobs.move(record.job_id, StudyState.RUNNING)
-    record = lifecycle.refresh(record)
+    record = lifecycle.follower.refresh(record)
     jobs.down = True
-    stale = lifecycle.refresh(record)
-    assert stale.state == StudyState.RUNNING and lifecycle.is_stale("life")
+    stale = lifecycle.follower.refresh(record)
+    assert stale.state == StudyState.RUNNING and lifecycle.follower.is_stale("life")
     jobs.down = False
-    assert lifecycle.refresh(stale).state == StudyState.RUNNING and not lifecycle.is_stale("life")
+    assert lifecycle.follower.refresh(stale).state == StudyState.RUNNING and not lifecycle.follower.is_stale("life")
 
 
 def test_of_eight_concurrent_resumes_one_submits_a_job(lifecycle, jobs):
@@ -204,12 +207,12 @@ def test_of_eight_concurrent_resumes_one_submits_a_job(lifecycle, jobs):
 def test_a_study_another_driver_holds_is_neither_resumed_nor_cleaned_up(lifecycle, jobs, storage_url):
     record, _ = lifecycle.create(quickstart(lifecycle))
     jobs.move(record.job_id, StudyState.RUNNING)
-    record = lifecycle.refresh(record)
+    record = lifecycle.follower.refresh(record)
     cli = StudyLeases(create_engine(storage_url), ttl_s=300)
     cli.acquire("life", "afpe-run-cli")  # `afpe run life --resume` from a shell (the job's driver never got it)
     start_trial(lifecycle, "life")
     jobs.move(record.job_id, StudyState.FAILED)
-    assert lifecycle.refresh(record).state == StudyState.FAILED
+    assert lifecycle.follower.refresh(record).state == StudyState.FAILED
     assert trial_states(lifecycle, "life") == [TrialState.RUNNING]  # the holder's trial, not the ended job's
     with pytest.raises(Conflict, match="is being run by afpe-run-cli"):
         lifecycle.resume("life")
@@ -234,11 +237,11 @@ def test_a_job_stopped_by_a_storage_outage_is_resumed_within_the_attempt_limit(l
     record, _ = lifecycle.create(quickstart(lifecycle))
     for attempt in range(2, MAX_ATTEMPTS + 1):
         jobs.move(record.job_id, StudyState.RUNNING)
-        record = lifecycle.refresh(record)
+        record = lifecycle.follower.refresh(record)
         start_trial(lifecycle, "life")
         jobs.failures[record.job_id] = outage_exit(record.job_id)
         jobs.move(record.job_id, StudyState.FAILED)
-        record = lifecycle.refresh(record)
+        record = lifecycle.follower.refresh(record)
         assert record.state == StudyState.QUEUED and record.attempt == attempt and record.resume
         assert jobs.submissions[-1] == (f"afpe-life-{attempt}", True)
         assert f"attempt {attempt} of {MAX_ATTEMPTS} resumes the study" in record.note
@@ -246,13 +249,13 @@ def test_a_job_stopped_by_a_storage_outage_is_resumed_within_the_attempt_limit(l
         assert set(trial_states(lifecycle, "life")) == {TrialState.FAIL}  # nothing left RUNNING between attempts
     jobs.failures[record.job_id] = outage_exit(record.job_id)
     jobs.move(record.job_id, StudyState.FAILED)
-    record = lifecycle.refresh(record)
+    record = lifecycle.follower.refresh(record)
     assert record.state == StudyState.FAILED and "no attempt left" in record.error
     assert "storage outage" in record.error
 
     other, _ = lifecycle.create(quickstart(lifecycle, name="crashed"))
     jobs.move(other.job_id, StudyState.FAILED)  # any other failure is the study's own: not resubmitted
-    assert lifecycle.refresh(other).state == StudyState.FAILED
+    assert lifecycle.follower.refresh(other).state == StudyState.FAILED
 
 
 def test_the_service_rides_out_a_database_restart(private_postgres, make_settings, jobs, auth):

@@ -12,10 +12,10 @@ from optuna.distributions import FloatDistribution
 
 from afpe.search.storage import create_engine, open_storage
 from afpe.service.app import create_app
-from afpe.service.manager.lifecycle import StudyLifecycle
+from afpe.service.manager.job_follower import JobFollower
 from afpe.service.manager.reconciler import Reconciler
 from afpe.service.manager.records import StudyState, open_records
-from afpe.service.manager.spec_admission import SpecAdmission
+from afpe.service.manager.study_jobs import StudyJobs
 
 READS = (
     "/",
@@ -40,7 +40,7 @@ def database(url: str) -> dict[str, list[tuple]]:
 
 def test_reads_change_nothing_and_the_reconciler_does_the_work(make_settings, postgres_url, jobs, auth):
     with TestClient(create_app(make_settings(), backend=jobs), raise_server_exceptions=False) as client:
-        reconciler = client.app.state.manager.reconciler
+        reconciler = client.app.state.reconciler
         for name in ("lost", "ended"):
             spec = client.get("/api/specs/quickstart").json() | {"name": name, "n_trials": 3, "data_root": None}
             assert client.post("/api/studies", json=spec, headers=auth).status_code == 201
@@ -69,13 +69,10 @@ def test_reads_change_nothing_and_the_reconciler_does_the_work(make_settings, po
         assert database(postgres_url) != before
 
 
-def test_one_reconciler_per_database(make_settings, postgres_url, jobs):
+def test_one_reconciler_per_database(postgres_url, jobs):
     """Of two services on one database, one reconciles; the other takes over once the first stops."""
-    settings = make_settings().resolved()
     first, second = (
-        Reconciler(
-            StudyLifecycle(open_records(postgres_url), open_storage(postgres_url), jobs, SpecAdmission(settings))
-        )
+        Reconciler(JobFollower(StudyJobs(open_records(postgres_url), open_storage(postgres_url), jobs)))
         for _ in range(2)
     )
     assert first.tick() and not second.tick() and first.tick()

@@ -1,4 +1,4 @@
-"""`queries.study_version`, the key of the kept figures and summaries and the status's `version`: the same for
+"""`study_reads.study_version`, the key of the kept figures and summaries and the status's `version`: the same for
 the same trials, new whenever a trial is added, reports an epoch or ends."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ import optuna
 from optuna.distributions import FloatDistribution
 
 from afpe.search.testing import add_trials, rows_cols_axes
-from afpe.service.manager.queries import study_version
+from afpe.service.manager.study_reads import study_version
 
 SPEC = {"name": "v", "task": "synthetic2d", "axes": rows_cols_axes(0.1, 4.0), "metric": "auroc"}
 

@@ -112,7 +112,7 @@ def test_a_plot_is_sent_again_only_when_the_study_changed(client, auth) -> None:
     assert again.status_code == 304 and again.content == b""
     other_kind = client.get("/api/studies/tagged/plots/axes", headers={"If-None-Match": etag})
     assert other_kind.status_code == 200
-    study = optuna.load_study(study_name="tagged", storage=client.app.state.manager.queries.storage)
+    study = optuna.load_study(study_name="tagged", storage=client.app.state.trials.reads.storage)
     trial = study.trials[0]
     study.add_trial(
         optuna.trial.create_trial(params=trial.params, distributions=trial.distributions, value=2.0)

@@ -1,0 +1,161 @@
+"""`StatusQueries`: the study list and a study's status (state, counts, progress, ETA, the answer, warnings), from
+the service table and the Optuna storage by the rules of `afpe.search.analysis`: what `afpe status` prints is
+what `GET /api/studies/{name}` serves. The summary is computed once per `study_version`."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Sequence
+from pathlib import Path, PurePath
+from typing import Any
+
+from optuna.trial import FrozenTrial, TrialState
+from sqlalchemy import select
+
+from afpe.search.outage import retry
+from afpe.search.spec import SearchSpace
+from afpe.search.study_list import Origin, afpe_studies, origin_of
+from afpe.search.summary import StudySummary, summarize_trials
+from afpe.service.manager.error_text import sanitize_error
+from afpe.service.manager.records import RETRY_S, StudyRecord, StudySource, StudyState, utcnow
+from afpe.service.manager.study_reads import LatestByVersion, StudyReads, study_version
+from afpe.service.manager.views import BestTrial, StudyListItem, StudyStatus
+
+
+class StatusQueries:
+    def __init__(self, reads: StudyReads, is_stale: Callable[[str], bool], data_dir: Path | None = None):
+        """`is_stale(name)`: whether the last refresh of the study's job could not reach the cluster
+        (`JobFollower.is_stale`); a spec's `data_root` is shown relative to `data_dir` (the service's data
+        directory)."""
+        self.reads = reads
+        self.is_stale = is_stale
+        self.data_dir = data_dir
+        self._summaries = LatestByVersion()
+
+    def list(self) -> list[StudyListItem]:
+        """Every study of the database, oldest first: the service's records and the afpe studies of the Optuna
+        storage it has no record of (made by `afpe run`)."""
+
+        def read() -> list[StudyRecord]:
+            with self.reads.sessions() as session:
+                return list(session.scalars(select(StudyRecord).order_by(StudyRecord.created_at)).all())
+
+        records = retry(read, RETRY_S)
+        recorded = {record.name for record in records}
+        others = [
+            self.reads.unrecorded(name, attrs)
+            for name, attrs in retry(lambda: afpe_studies(self.reads.storage), RETRY_S)
+            if name not in recorded
+        ]
+        items = []
+        for record in sorted([*records, *others], key=lambda r: _aware(r.created_at)):
+            trials = self.reads.trials(record.name)
+            summary = self._summary(record, trials, study_version(record.spec, trials))
+            items.append(
+                StudyListItem(
+                    name=record.name,
+                    state=record.state,
+                    source=record.source,
+                    origin=self._origin(record),
+                    managed=record.managed,
+                    holder=self.reads.holder(record.name),
+                    task=record.spec.get("task"),
+                    encoding=record.spec.get("encoding"),
+                    finished=summary.finished,
+                    n_trials=summary.n_trials,
+                    best_value=summary.best_value,
+                    metric=summary.metric,
+                    created_at=record.created_at,
+                    stale=self.is_stale(record.name),
+                )
+            )
+        return items
+
+    def status(self, name: str) -> StudyStatus:
+        """State, counts, progress, ETA, best trial and boundary warnings of study `name` (NotFound)."""
+        return self.status_of(self.reads.record(name))
+
+    def status_of(self, record: StudyRecord) -> StudyStatus:
+        trials = self.reads.trials(record.name)
+        version = study_version(record.spec, trials)
+        summary = self._summary(record, trials, version)
+        answer = summary.to_json()
+        best = None
+        if answer["best"] is not None:
+            best = BestTrial(**answer["best"], ratio_axes=answer["ratio"])
+        target = summary.n_trials
+        secrets = self.reads.secrets
+        return StudyStatus(
+            name=record.name,
+            state=record.state,
+            source=record.source,
+            origin=self._origin(record),
+            managed=record.managed,
+            holder=self.reads.holder(record.name),
+            job_id=record.job_id,
+            attempt=record.attempt,
+            trials=summary.states,
+            finished=summary.finished,
+            n_trials=target,
+            progress=min(summary.finished / target, 1.0) if target else 1.0,
+            eta_seconds=_eta(record, summary.finished, target),
+            metric=summary.metric,
+            direction=summary.direction,
+            best=best,
+            ratio_range=answer["ratio_range"],
+            tied=answer["tied"],
+            repeats=answer["repeats"],
+            optimum=answer["optimum"],
+            warnings=summary.warnings,
+            positions=answer["positions"],
+            error=sanitize_error(record.error, secrets),
+            latest_error=sanitize_error(_latest_error(trials), secrets),
+            note=record.note,
+            spec=self._shown_spec(record.spec),
+            created_at=record.created_at,
+            started_at=record.started_at,
+            finished_at=record.finished_at,
+            stale=self.is_stale(record.name),
+            version=version,
+        )
+
+    def _origin(self, record: StudyRecord) -> str:
+        """The study's origin (`afpe.search.study_list`: its `origin` attr, else what the record says)."""
+        storage = self.reads.storage
+        study_id = retry(lambda: storage.get_study_id_from_name(record.name), RETRY_S)
+        attrs = retry(lambda: storage.get_study_user_attrs(study_id), RETRY_S)
+        recorded = {StudySource.REST: Origin.SERVICE, StudySource.IMPORT: Origin.IMPORT}.get(record.source)
+        return origin_of(attrs, recorded)
+
+    def _shown_spec(self, spec: dict[str, Any]) -> dict[str, Any]:
+        """A stored spec as reads show it (reads are not authenticated): `data_root` relative to the data
+        directory ('.' for itself), else only its last component (the path says where the service runs)."""
+        root = spec.get("data_root")
+        if not isinstance(root, str):
+            return spec
+        path = PurePath(root)
+        inside = self.data_dir is not None and path.is_relative_to(self.data_dir)
+        return {**spec, "data_root": str(path.relative_to(self.data_dir)) if inside else path.name}
+
+    def _summary(self, record: StudyRecord, trials: Sequence[FrozenTrial], version: str) -> StudySummary:
+        """`summarize_trials` of the study, computed once per `version` (its `study_version`)."""
+        space = SearchSpace.from_spec(record.spec)
+        return self._summaries.get(record.name, version, lambda: summarize_trials(record.name, trials, space))
+
+
+def _latest_error(trials: Sequence[FrozenTrial]) -> str | None:
+    """The stored error of the study's latest FAIL trial (the highest number), or None."""
+    failed = [t for t in trials if t.state == TrialState.FAIL and isinstance(t.user_attrs.get("error"), str)]
+    return max(failed, key=lambda t: t.number).user_attrs["error"] if failed else None
+
+
+def _eta(record: StudyRecord, finished: int, target: int) -> float | None:
+    """Remaining trials × (wall time so far / finished trials), while running."""
+    if record.state != StudyState.RUNNING or not finished or record.started_at is None or finished >= target:
+        return None
+    elapsed = (utcnow() - _aware(record.started_at)).total_seconds()
+    return elapsed / finished * (target - finished)
+
+
+def _aware(moment: dt.datetime) -> dt.datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)

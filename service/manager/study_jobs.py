@@ -1,0 +1,88 @@
+"""`StudyJobs`: what the parts of a study's lifecycle share: the service table, the Optuna storage, the job
+backend, the studies' one-driver leases (`afpe.search.lease`) with this service's holder id, and the lock held
+through a submission (so an attempt is never submitted twice at once); submitting an attempt, and failing the
+trials an ended job left RUNNING."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import uuid
+
+import optuna
+from sqlalchemy.orm import sessionmaker
+
+from afpe.search.lease import LeaseError, StudyLeases
+from afpe.search.trial_writes import fail_stale_trials
+from afpe.service.errors import Conflict, NotFound, ServiceUnavailable
+from afpe.service.jobs.backend import JobBackend
+from afpe.service.manager.records import StudyRecord, StudySource, StudyState, get_record, update_record
+
+log = logging.getLogger("afpe.service")
+
+
+class StudyJobs:
+    def __init__(self, sessions: sessionmaker, storage: optuna.storages.BaseStorage, backend: JobBackend):
+        self.sessions = sessions
+        self.storage = storage
+        self.backend = backend
+        self.lock = threading.RLock()
+        with sessions() as session:  # the leases live in the service's database, beside its table
+            self.leases = StudyLeases(session.get_bind())
+        self.holder = f"afpe-serve-{uuid.uuid4().hex[:12]}"  # this service's lease holder id
+
+    def record(self, name: str) -> StudyRecord:
+        """The record of study `name`, or for a study `afpe run` made (no record) an unmanaged stand-in that is
+        not stored (source `cli`, attempt 0); NotFound when neither exists."""
+        try:
+            return get_record(self.sessions, name)
+        except NotFound:
+            study = self.optuna_study(name)
+            return StudyRecord(
+                name=name, spec=study.user_attrs["spec"], source=StudySource.CLI, state=StudyState.FAILED, attempt=0
+            )
+
+    def optuna_study(self, name: str) -> optuna.Study:
+        """The afpe study `name` of the storage (one with a stored spec); NotFound otherwise."""
+        try:
+            study = optuna.load_study(study_name=name, storage=self.storage)
+        except KeyError:
+            raise NotFound(f"name: no study {name!r}") from None
+        if not isinstance(study.user_attrs.get("spec"), dict):
+            raise NotFound(f"name: the Optuna study {name!r} was not made by afpe (it has no spec)")
+        return study
+
+    def check_not_held(self, name: str) -> None:
+        """Conflict naming the driver that holds the study's lease, if one does (e.g. an `afpe run`)."""
+        holder = self.leases.holder(name)
+        if holder is not None:
+            raise Conflict(f"name: study {name!r} is being run by {holder}; wait for it to end or stop it first")
+
+    def submit(self, record: StudyRecord) -> StudyRecord:
+        """Submit the record's current attempt (idempotent per attempt id) and store its job id. A cluster
+        that refuses is noted in `error`; the next refresh submits again."""
+        try:
+            job_id = self.backend.submit(record.name, record.attempt, record.spec, record.resume)
+            error = None
+        except Exception as failure:  # noqa: BLE001 - any cluster problem: keep the study queued, retry later
+            job_id, error = None, f"job submission failed (retried on the next refresh): {failure}"
+        return update_record(self.sessions, record.name, job_id=job_id, error=error)
+
+    def submitted(self, record: StudyRecord) -> StudyRecord:
+        """`submit`, and the record of the submitted attempt; ServiceUnavailable when the cluster refused it (the
+        study stays queued, recorded, and is submitted again on the next refresh)."""
+        record = self.submit(record)
+        if record.job_id is None:
+            raise ServiceUnavailable(f"study {record.name!r} is recorded and queued, but its {record.error}")
+        return record
+
+    def end_running_trials(self, name: str) -> None:
+        """Trials left RUNNING or WAITING by a job that ended get the honest state FAIL, while the service holds
+        the study's lease; a live driver holding it (an `afpe run`, or a dead one's lease not yet expired) keeps
+        them: they are its own, or the next holder fails them."""
+        try:
+            with self.leases.held(name, self.holder):
+                study = optuna.load_study(study_name=name, storage=self.storage)
+                fail_stale_trials(study, reason="its study's job ended before the trial finished")
+        except LeaseError as refusal:
+            log.info("trials of study %s left to the lease holder: %s", name, refusal)
