@@ -63,6 +63,9 @@ def create_app(settings: ServiceSettings | None = None, backend: JobBackend | No
         lifespan=lifespan,
         docs_url=None,  # Swagger UI and ReDoc load from a CDN: /docs is the dashboard's own page
         redoc_url=None,
+        # one schema per model: a per-axis option's input form (a scalar, a list or "4,8,8", `afpe.core.PerAxis`)
+        # would otherwise split StudySpec into StudySpec-Input and StudySpec-Output
+        separate_input_output_schemas=False,
     )
     app.state.settings = settings
     app.state.backend = backend

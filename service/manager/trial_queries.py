@@ -46,7 +46,7 @@ class TrialQueries:
 
     def trial_table(self, name: str, query: TrialQuery) -> tuple[int, list[TrialRowView], SearchSpace]:
         """(trials matching `query.states`, the rows of `query`'s page, the study's space) of study `name`, read
-        without learning curves (`storage.TrialRowCache`; each ordering kept while the rows and spec stay the
+        without learning curves (`trial_reads.TrialRowCache`; each ordering kept while the rows and spec stay the
         same). InvalidInput naming `sort` for an unknown column."""
         record = self.reads.record(name)
         space = SearchSpace.from_spec(record.spec)
