@@ -35,6 +35,7 @@ RUN pip install -c requirements.lock -r /tmp/requirements.txt && rm /tmp/require
 
 # Then the source (small layer), installed as a user installs it: not editable, the shipped specs as package data.
 COPY pyproject.toml README.md ./
+COPY core ./core
 COPY encodings ./encodings
 COPY trainers ./trainers
 COPY search ./search

@@ -127,8 +127,9 @@ class StudyLeases:
         """`acquire`, except that a holder which stopped renewing (a killed driver, a closed laptop) is waited
         out: its lease's expiry is watched for STALL_WATCH_S (two renewal periods, or until it expires);
         unchanged, `on_wait` gets one line saying so and the lease is taken once it expires (within LEASE_TTL_S).
-        LeaseHeldError when the holder renews meanwhile (it is live) or another takes the lease; LeaseRevokedError
-        as `acquire`."""
+        LeaseHeldError when the holder renews meanwhile (it is live), another takes the lease, or the lease does
+        not expire within LEASE_TTL_S after the watch (a holder with a longer TTL); LeaseRevokedError as
+        `acquire`."""
         try:
             self.acquire(study, holder)
             return
@@ -136,9 +137,13 @@ class StudyLeases:
             seen = held.holder
             first = self._expiry(study)
         stalled_after = time.monotonic() + STALL_WATCH_S
+        give_up = stalled_after + LEASE_TTL_S + 1.0
         announced = False
         while True:
             time.sleep(0.25)
+            if time.monotonic() > give_up:  # not a driver's lease: it outlives any stalled driver's
+                self.acquire(study, holder)  # LeaseHeldError naming it (or the lease, if it just expired)
+                return
             current = self._expiry(study)
             if current is not None and current != first:  # renewed or taken: a live holder
                 self.acquire(study, holder)  # LeaseHeldError naming it

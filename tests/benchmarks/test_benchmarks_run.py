@@ -25,7 +25,7 @@ EXPECTED = {
     "storage_retry": [rf"^write: direct {NUMBER} ms/call", rf"^read: direct {NUMBER} ms/call"],
     "trainer_step": [rf"ratio {NUMBER} \(goal <= 1.05\)", rf"^synthetic_video: .* {NUMBER} s/epoch"],
     "trials_table": [
-        rf"^storage.trial_rows +p50 +{NUMBER} ms",
+        rf"^trial_reads.trial_rows +p50 +{NUMBER} ms",
         rf"^GET /studies/.../trials/100 page .*p95 +{NUMBER} ms",
     ],
 }

@@ -107,15 +107,28 @@ def test_warnings_inside_trials_are_shown_once_and_logs_outlive_ray(
 
 
 def test_a_failed_trial_points_at_its_log(afpe_executable: str, user_env: dict[str, str], tmp_path: Path) -> None:
-    empty = tmp_path / "empty"
-    empty.mkdir()
+    """A trial that fails inside training (a generated dataset of 30 TiB, past the data check): exit 1, and its
+    stored error ends with the path of its full log, which holds the traceback."""
     spec = tmp_path / "fails.yaml"
-    spec.write_text(yaml.safe_dump(chestx_spec("fails", empty, n_trials=1)))
+    fails = {
+        "name": "fails",
+        "task": "synthetic_video",
+        "task_options": {"n_train": 1_000_000, "size": 512, "frames": 16, "patch": [4, 64, 64]},
+        "axes": [
+            {"name": "t", "grid_axes": [0], "low": 0.1, "high": 10},
+            {"name": "xy", "grid_axes": [1, 2], "low": 0.1, "high": 10},
+        ],
+        "n_trials": 1,
+        "max_failures": 0,
+        "resources": {"cpus": 1, "max_concurrent": 1},
+        "trainer": {"epochs": 1, "model": {"dim": 16, "depth": 1, "heads": 2}},
+    }
+    spec.write_text(yaml.safe_dump(fails))
     result = run_afpe(afpe_executable, "run", str(spec), env=user_env, cwd=tmp_path)
-    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.returncode == 1, result.stdout + result.stderr
     database = Path(user_env["HOME"]) / ".afpe" / "afpe.db"
     (trial,) = optuna.load_study(study_name="fails", storage=f"sqlite:///{database}").trials
     assert trial.state == TrialState.FAIL
     log = Path(trial.user_attrs["log"])
     assert trial.user_attrs["error"].endswith(f"(full log: {log})")
-    assert "Traceback" in log.read_text() and "ChestX" in log.read_text()
+    assert "Traceback" in log.read_text() and "MemoryError" in log.read_text()
