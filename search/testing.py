@@ -175,3 +175,31 @@ def add_trials(
         state = TrialState.PRUNED if pruned else TrialState.COMPLETE
         trials.append(make_trial(spec, params, value, state, curve, number))
     study.add_trials(trials)
+
+
+def spec_failing_in_training(name: str) -> dict[str, Any]:
+    """A spec whose one trial passes the data check (a generated task) and fails inside training: its dataset
+    (1,000,000 clips of 16 x 512 x 512) needs 30.5 TiB, a MemoryError when it is generated."""
+    return {
+        "name": name,
+        "task": "synthetic_video",
+        "task_options": {"n_train": 1_000_000, "size": 512, "frames": 16, "patch": [4, 64, 64]},
+        "axes": [
+            {"name": "t", "grid_axes": [0], "low": 0.1, "high": 10},
+            {"name": "xy", "grid_axes": [1, 2], "low": 0.1, "high": 10},
+        ],
+        "n_trials": 1,
+        "max_failures": 0,
+        "resources": {"cpus": 1, "max_concurrent": 1},
+        "trainer": {"epochs": 1, "model": {"dim": 16, "depth": 1, "heads": 2}},
+    }
+
+
+def stop_gracefully(process: subprocess.Popen, grace_s: float = 90) -> None:
+    """SIGTERM `process` (a server a test started: it stops its own children), SIGKILL it after `grace_s`."""
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(grace_s)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()

@@ -12,6 +12,7 @@ import yaml
 from optuna.trial import TrialState
 
 from afpe.search.shipped_specs import shipped_spec_names, shipped_specs_dir, spec_path
+from afpe.search.testing import spec_failing_in_training
 
 
 def run_afpe(afpe_executable: str, *args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess:
@@ -110,19 +111,7 @@ def test_a_failed_trial_points_at_its_log(afpe_executable: str, user_env: dict[s
     """A trial that fails inside training (a generated dataset of 30 TiB, past the data check): exit 1, and its
     stored error ends with the path of its full log, which holds the traceback."""
     spec = tmp_path / "fails.yaml"
-    fails = {
-        "name": "fails",
-        "task": "synthetic_video",
-        "task_options": {"n_train": 1_000_000, "size": 512, "frames": 16, "patch": [4, 64, 64]},
-        "axes": [
-            {"name": "t", "grid_axes": [0], "low": 0.1, "high": 10},
-            {"name": "xy", "grid_axes": [1, 2], "low": 0.1, "high": 10},
-        ],
-        "n_trials": 1,
-        "max_failures": 0,
-        "resources": {"cpus": 1, "max_concurrent": 1},
-        "trainer": {"epochs": 1, "model": {"dim": 16, "depth": 1, "heads": 2}},
-    }
+    fails = spec_failing_in_training("fails")
     spec.write_text(yaml.safe_dump(fails))
     result = run_afpe(afpe_executable, "run", str(spec), env=user_env, cwd=tmp_path)
     assert result.returncode == 1, result.stdout + result.stderr

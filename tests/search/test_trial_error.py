@@ -11,6 +11,7 @@ import re
 import subprocess
 from pathlib import Path
 
+from afpe.search.testing import spec_failing_in_training
 from afpe.search.trial_error import cause_line, error_text, last_exception_line
 
 RAY_TRACEBACK = (
@@ -46,19 +47,7 @@ def test_a_run_whose_every_trial_fails_exits_1_with_the_cause_first(
 ) -> None:
     """A generated dataset too large for memory (30 TiB): each trial fails inside, past the data check."""
     storage = f"sqlite:///{tmp_path / 'afpe.db'}"
-    spec = {
-        "name": "all-fail",
-        "task": "synthetic_video",
-        "task_options": {"n_train": 1_000_000, "size": 512, "frames": 16, "patch": [4, 64, 64]},
-        "axes": [
-            {"name": "t", "grid_axes": [0], "low": 0.1, "high": 10},
-            {"name": "xy", "grid_axes": [1, 2], "low": 0.1, "high": 10},
-        ],
-        "n_trials": 1,
-        "max_failures": 0,
-        "resources": {"cpus": 1, "max_concurrent": 1},
-        "trainer": {"epochs": 1, "model": {"dim": 16, "depth": 1, "heads": 2}},
-    }
+    spec = spec_failing_in_training("all-fail")
     (tmp_path / "all-fail.json").write_text(json.dumps(spec))
     run = subprocess.run(
         [afpe_executable, "run", str(tmp_path / "all-fail.json"), "--storage", storage],

@@ -5,7 +5,6 @@ answer -> a REST resume with a larger n_trials completes it under the service ->
 from __future__ import annotations
 
 import json
-import signal
 import subprocess
 import time
 import uuid
@@ -19,6 +18,7 @@ from afpe.encodings import build_encoding
 from afpe.encodings.upstream import rounding_bound
 from afpe.search.repeats import best_configuration
 from afpe.search.spec import StudySpec
+from afpe.search.testing import stop_gracefully
 from afpe.service.cluster.topology import free_port
 from afpe.trainers import task_info
 
@@ -136,10 +136,5 @@ def test_run_then_serve_then_resume_over_rest(
         assert monai_table.shape == pe().shape
         assert (monai_table - pe()).abs().max().item() <= rounding_bound(pe.frequencies())
     finally:
-        server.send_signal(signal.SIGTERM)
-        try:
-            server.wait(90)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
+        stop_gracefully(server)
         log.close()

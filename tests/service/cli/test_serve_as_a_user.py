@@ -3,7 +3,6 @@ venv. Its private Ray head, and the study job's `afpe run` entrypoint on it, mus
 
 from __future__ import annotations
 
-import signal
 import subprocess
 import time
 import uuid
@@ -11,6 +10,7 @@ from pathlib import Path
 
 import httpx
 
+from afpe.search.testing import stop_gracefully
 from afpe.service.cluster.topology import free_port
 
 STUDY = {
@@ -69,10 +69,5 @@ def test_serve_by_absolute_path_with_a_bare_path_runs_a_study_to_succeeded(
         assert status["state"] == "succeeded", status["error"]
         assert status["trials"]["COMPLETE"] == 2
     finally:
-        server.send_signal(signal.SIGTERM)
-        try:
-            server.wait(90)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
+        stop_gracefully(server)
         log.close()
