@@ -53,12 +53,7 @@ class StatusQueries:
             summary = self._summary(record, trials, study_version(record.spec, trials))
             items.append(
                 StudyListItem(
-                    name=record.name,
-                    state=record.state,
-                    source=record.source,
-                    origin=self._origin(record),
-                    managed=record.managed,
-                    holder=self.reads.holder(record.name),
+                    **self._identity(record),
                     task=record.spec.get("task"),
                     encoding=record.spec.get("encoding"),
                     finished=summary.finished,
@@ -70,6 +65,17 @@ class StatusQueries:
                 )
             )
         return items
+
+    def _identity(self, record: StudyRecord) -> dict[str, Any]:
+        """The fields a list item and a status share: who the study is, where it came from, who runs it."""
+        return {
+            "name": record.name,
+            "state": record.state,
+            "source": record.source,
+            "origin": self._origin(record),
+            "managed": record.managed,
+            "holder": self.reads.holder(record.name),
+        }
 
     def status(self, name: str) -> StudyStatus:
         """State, counts, progress, ETA, best trial and boundary warnings of study `name` (NotFound)."""
@@ -86,12 +92,7 @@ class StatusQueries:
         target = summary.n_trials
         secrets = self.reads.secrets
         return StudyStatus(
-            name=record.name,
-            state=record.state,
-            source=record.source,
-            origin=self._origin(record),
-            managed=record.managed,
-            holder=self.reads.holder(record.name),
+            **self._identity(record),
             job_id=record.job_id,
             attempt=record.attempt,
             trials=summary.states,
