@@ -35,6 +35,19 @@ First requests after: status 35.6 s / 76.8 s (Optuna's cold read of every trial,
 idle core at 400 trials, 27 s with BLAS threads on the loaded cores); plots 34-700 ms / 110-1981 ms (importance
 the slowest); trials page 222 ms / 1490 ms.
 
+First reads after a restart (issue 30 row 11, `--restart-only`), measured 2026-12-07 on the same 2 shared cores,
+20 epochs; seconds (ratio to Optuna's cold read of every trial in the same run). Before: main at ac16756; after:
+branch harden30 at b3f9757 (10,000: 9a4734a, one service serving every study before the restarts).
+
+                        10,000 trials                    100,000 trials
+                        before         after             before (load 7.6-21)   after (load 2.1)
+    reference           9.74 s         10.41 s           291.6 s                145.7 s
+    list + / at once    9.8 (1.01)     0.09-0.12 (0.01)  503.4 (1.73)           0.36 (0.002)
+    status              9.47 (0.97)    0.04 (0.004)      360.8 (1.24)           0.18 (0.001)
+    plots/importance    9.87 (1.01)    0.05 (0.005)      535.6 (1.84)           0.20 (0.001)
+    other plots         0.04-0.18      0.01              1.2-10.1               0.09-0.10
+    (load)              1.5            2.0
+
     python benchmarks/service.py [--trials 10000 50000] [--epochs 20] [--repeats 30] [--admin-url ...] [--quick]
         [--restart-only]
 """
