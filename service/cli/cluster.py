@@ -133,8 +133,8 @@ def _worker_command(args: argparse.Namespace) -> int:
             json.loads(args.resources)
         except ValueError as error:
             raise UserError(f"--resources: not JSON ({error})") from None
-    print(
-        worker_instructions(
+    try:
+        text = worker_instructions(
             join,
             token_path=args.token_file,
             temp_dir=args.temp_dir,
@@ -143,5 +143,7 @@ def _worker_command(args: argparse.Namespace) -> int:
             num_gpus=args.num_gpus,
             resources=args.resources,
         )
-    )
+    except ValueError as error:  # the only input it checks: the port block
+        raise UserError(f"--port-base: {error}") from None
+    print(text)
     return 0
