@@ -121,7 +121,7 @@ def stop_group(process: subprocess.Popen, grace_s: float = 30) -> None:
 
 
 def test_a_worker_of_another_host_joins_with_the_token_and_runs_the_services_trials(
-    tmp_path: Path, postgres_url: str, other_host: OtherHost
+    tmp_path: Path, postgres_url: str, other_host: OtherHost, study_over_rest
 ) -> None:
     work_dir, block, api_token = tmp_path / "work", free_block(), uuid.uuid4().hex
     env = {
@@ -199,14 +199,7 @@ def test_a_worker_of_another_host_joins_with_the_token_and_runs_the_services_tri
             assert "CPU" not in head["resources_total"]
 
             name = f"remote-{uuid.uuid4().hex[:8]}"
-            created = api.post(
-                "/api/studies", json={**STUDY, "name": name}, headers={"Authorization": f"Bearer {api_token}"}
-            )
-            assert created.status_code == 201, created.text
-            deadline = time.monotonic() + 400
-            while (status := api.get(f"/api/studies/{name}").json())["state"] in ("queued", "running"):
-                assert time.monotonic() < deadline, f"study still {status['state']}: {status}"
-                time.sleep(2)
+            status = study_over_rest(api, {**STUDY, "name": name}, api_token)
             assert status["state"] == "succeeded", (status["error"], status["trials"])
 
             assert workers[1].wait(120) != 0
