@@ -36,6 +36,8 @@ from afpe.service.cluster.twin import ClusterState, ray_state
 BIN = Path(sys.executable).parent
 STUDY = tiny_synthetic2d(n_trials=2, trainer={"epochs": 1, "limit": 32, "batch_size": 16})
 REFUSED = "Authentication token is missing or incorrect"
+SLOW_START = "timed out during startup"  # Ray gives a raylet a fixed 30 s to register: a busy host can miss it
+START_TRIES = 3
 
 
 @dataclass(frozen=True)
@@ -187,9 +189,13 @@ def test_a_worker_of_another_host_joins_with_the_token_and_runs_the_services_tri
             )
 
             dashboard = ClusterState("", "", f"http://127.0.0.1:{block + 1}", "", "", token_file.read_text())
-            deadline = time.monotonic() + 180
+            deadline = time.monotonic() + 300
+            tries = 1
             while len(alive := [n for n in ray_state(dashboard, "nodes") if n["state"] == "ALIVE"]) < 2:
-                assert workers[0].poll() is None, (tmp_path / "worker.log").read_text()
+                if workers[0].poll() is not None:  # as the README says: on a busy host, run it again
+                    log = (tmp_path / "worker.log").read_text()
+                    assert SLOW_START in log and tries < START_TRIES, log
+                    workers[0], tries = start_on(other_host, command, tmp_path / "worker.log"), tries + 1
                 assert time.monotonic() < deadline, "the worker did not join"
                 time.sleep(1)
             [head] = [node for node in alive if node["is_head_node"]]
@@ -201,6 +207,16 @@ def test_a_worker_of_another_host_joins_with_the_token_and_runs_the_services_tri
             name = f"remote-{uuid.uuid4().hex[:8]}"
             status = study_over_rest(api, {**STUDY, "name": name}, api_token)
             assert status["state"] == "succeeded", (status["error"], status["trials"])
+
+            # the printed ports are all there is: the worker host listens on no other (loopback aside), and
+            # every connection between it and the head goes to a listed port of one side or the other
+            nodes = {block + offset for offset in range(3, 9)} | set(range(block + 16, block + PORT_BLOCK))
+            head_ports, worker_ports = nodes | {block}, nodes
+            sockets = tcp_sockets(other_host.namespace)
+            listening = {local for state, local, _ in sockets if state == "LISTEN" and not local[0].startswith("127.")}
+            assert {port for _, port in listening} <= worker_ports, listening
+            with_head = [(a[1], b[1]) for state, a, b in sockets if state == "ESTAB" and b[0] == other_host.head_ip]
+            assert with_head and all(ours in worker_ports or theirs in head_ports for ours, theirs in with_head)
 
             assert workers[1].wait(120) != 0
             assert REFUSED in (tmp_path / "refused.log").read_text()
@@ -221,6 +237,18 @@ def test_a_worker_of_another_host_joins_with_the_token_and_runs_the_services_tri
     while (left := processes_with(marks)) and time.monotonic() < deadline:
         time.sleep(0.5)
     assert not left, left
+
+
+def tcp_sockets(namespace: str) -> list[tuple[str, tuple[str, int], tuple[str, int]]]:
+    """(state, (local address, port), (peer address, port)) of every TCP socket in the network namespace."""
+    shown = subprocess.run(["ip", "netns", "exec", namespace, "ss", "-Htan"], capture_output=True, text=True)
+    assert shown.returncode == 0, shown.stderr
+
+    def endpoint(text: str) -> tuple[str, int]:
+        address, port = text.rsplit(":", 1)
+        return address.strip("[]").removeprefix("::ffff:"), int(port) if port.isdigit() else 0
+
+    return [(row[0], endpoint(row[3]), endpoint(row[4])) for row in map(str.split, shown.stdout.splitlines())]
 
 
 def _answers(api: httpx.Client) -> bool:
