@@ -1,5 +1,6 @@
-"""A trial trains on the device Ray granted it, recorded as user attrs `device` and `dtype` (and where: `host`, `ray_node_id`): real studies on a
-private local Ray that advertises one GPU (a resource count, so the grant happens on a CPU-only machine too)."""
+"""A trial trains on the device Ray granted it, recorded as user attrs `device` and `dtype` (and where: `host`,
+`ray_node_id`): real studies on a private local Ray that advertises one GPU (a resource count, so the grant happens
+on a CPU-only machine too)."""
 
 from __future__ import annotations
 
