@@ -15,7 +15,7 @@ from afpe.search.analysis import complete_trials
 from afpe.search.repeats import best_configuration
 from afpe.search.spec import AxisSpec, SearchSpace
 from afpe.service.plots.kinds import register_plot
-from afpe.service.plots.shared import BEST_MARKER, shown_note, shown_points
+from afpe.service.plots.shared import BEST_MARKER, NO_TRIAL, empty_figure, shown_note, shown_points
 
 
 @dataclass(frozen=True)
@@ -49,6 +49,8 @@ def axes_data(trials: Sequence[FrozenTrial], space: SearchSpace) -> AxesData:
 
 @register_plot("axes", axes_data)
 def axes_figure(d: AxesData) -> go.Figure:
+    if not any(p.total for p in d.panels):
+        return empty_figure(f"{d.metric} vs each scale", NO_TRIAL if d.panels else "the study searches no scale")
     fig = make_subplots(
         rows=1,
         cols=max(len(d.panels), 1),

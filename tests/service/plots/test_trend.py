@@ -99,5 +99,5 @@ def test_the_ratio_plot_marks_the_best_mean_and_shows_repeat_spread() -> None:
     trials = trials_peaking_at(0.5)
     data = ratio_data(trials, SearchSpace.from_spec(spec("r", 4)))
     assert len(data.repeats) == 2 and all(r.n == 3 and r.low < r.mean < r.high for r in data.repeats)
-    assert data.numbers[data.best_index] == 2  # trial 2 (ratio 1/2) has the best mean
-    assert sorted(round(2**r.x, 3) for r in data.repeats) == [0.25, 0.5]
+    assert data.answer.number == 2 and data.answer.x == 0.5  # trial 2 (ratio 1/2) has the best mean
+    assert sorted(round(r.x, 3) for r in data.repeats) == [0.25, 0.5]
