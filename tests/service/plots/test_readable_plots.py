@@ -17,6 +17,7 @@ from afpe.search.shipped_specs import spec_path
 from afpe.search.spec_loading import load_spec
 from afpe.search.storage import open_storage
 from afpe.search.testing import make_trial
+from afpe.service.app import create_app
 from afpe.service.manager.records import StudyRecord, StudySource, StudyState, open_records
 
 
@@ -167,3 +168,13 @@ def test_importance_names_its_method_and_equals_optunas(client, postgres_url) ->
     evaluator = optuna.importance.PedAnovaImportanceEvaluator()
     expected = optuna.importance.get_param_importances(study, evaluator=evaluator)
     assert bars == pytest.approx(dict(expected)) and set(bars) == {"s_d0", "s_d1"}
+
+
+def test_the_study_page_of_an_empty_study_says_why_each_plot_is_empty(make_settings, postgres_url, serve, render_dom):
+    """In headless Chromium: every plot of a study without trials shows its reason, none draws empty axes."""
+    store(postgres_url, quickstart_spec("blank"), [])
+    dom = render_dom(f"{serve(create_app(make_settings()))}/studies/blank", budget_ms=10000)
+    for kind in ("ratio", "axes", "contour", "history"):
+        block = dom.split(f'id="plot-{kind}"', 1)[1].split('id="plot-', 1)[0]
+        assert "no COMPLETE trial yet" in block and 'class="xtick"' not in block, kind
+    assert "no trial has reported an epoch yet" in dom.split('id="plot-intermediate"', 1)[1]
