@@ -98,6 +98,12 @@ def test_the_ratio_plot_reads_in_ratios_and_stars_the_answer(client, postgres_ur
     single = traces["best single run (trial 0)"]
     assert single["x"] == [pytest.approx(2.0)] and single["y"] == [0.99]
     assert {"trials (runs)", "binned mean", "binned mean ± 1 sd", "repeated configuration: mean, 95% CI"} <= set(traces)
+    # the per-scale plot stars the same answer at the same mean, not trial 1's single value
+    axes = [t for t in figure_of(client, "readable", "axes")["data"] if t["name"] == "answer: best mean of 3 runs"]
+    assert [(t["x"], t["y"]) for t in axes] == [
+        ([pytest.approx(best["params"]["s_d0"])], [pytest.approx(best["mean"])]),
+        ([pytest.approx(best["params"]["s_d1"])], [pytest.approx(best["mean"])]),
+    ]
 
 
 def test_the_similarity_map_lies_on_the_study_token_grid(client, postgres_url) -> None:
