@@ -257,6 +257,7 @@ class SearchSpace:
     ndim: int = 0
     fixed: dict[int, float] = field(default_factory=dict)
     planned_repeats: int = 0  # repeats.top_k * repeats.seeds
+    grid_names: tuple[str, ...] | None = None  # the task's patch-grid axis names, when the task is registered
     #: `trainer.positions`; with "physical", `spacing` (the token spacing in reference lengths on the token `grid`)
     #: and `positions_note` (how a scale reads, its unit named) when the task is registered here.
     positions: str = "normalized"
@@ -274,9 +275,10 @@ class SearchSpace:
         )
         ratio = data.get("ratio") or ([a.name for a in axes[:2]] if len(axes) >= 2 else None)
         fixed = {int(k): float(v) for k, v in (data.get("fixed") or {}).items()}
+        grid_names = _task_axis_names(data.get("task"), data.get("task_options"))
         if ndim is None:
             named = max((*(g for a in axes for g in a.grid_axes), *fixed), default=-1) + 1
-            ndim = max(named, _task_ndim(data.get("task"), data.get("task_options")) or 0)
+            ndim = max(named, len(grid_names or ()))
         trainer = data.get("trainer") or {}
         model = trainer.get("model") or {}
         repeats = data.get("repeats") or {}
@@ -293,12 +295,20 @@ class SearchSpace:
             n_trials=int(data.get("n_trials") or 0),
             ndim=ndim,
             fixed=fixed,
+            grid_names=grid_names if grid_names and len(grid_names) == ndim else None,
             planned_repeats=int(repeats.get("top_k") or 0) * int(repeats.get("seeds") or 0),
         )
 
     def axis(self, name: str) -> AxisSpec:
         """The searched axis `name`; StopIteration when there is none."""
         return next(a for a in self.axes if a.name == name)
+
+    def fixed_scales(self) -> dict[str, float]:
+        """The scales of the grid axes no searched axis drives ({name: `fixed` or 1.0}; a name is the task's
+        axis name, else 'grid axis k')."""
+        driven = {g for axis in self.axes for g in axis.grid_axes}
+        names = self.grid_names or tuple(f"grid axis {g}" for g in range(self.ndim))
+        return {names[g]: self.fixed.get(g, 1.0) for g in range(self.ndim) if g not in driven}
 
     def scales_for(self, params: dict[str, float]) -> list[float]:
         """Per-grid-axis scales from one trial's params {s_<axis>: value}; undriven axes: `fixed` or 1.0.
@@ -332,10 +342,11 @@ def _physical(
     }
 
 
-def _task_ndim(task: str | None, options: dict[str, Any] | None) -> int | None:
+def _task_axis_names(task: str | None, options: dict[str, Any] | None) -> tuple[str, ...] | None:
+    """The patch-grid axis names of a registered task (None for another task or options that do not load)."""
     if task not in list_tasks():
         return None
     try:
-        return task_info(task, options).ndim
+        return tuple(task_info(task, options).axis_names)
     except (ValueError, TypeError):
         return None
