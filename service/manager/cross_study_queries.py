@@ -1,15 +1,14 @@
 """`CrossStudyQueries`: reads across several studies: their answers side by side (compare: each study's best
-configuration as its status gives it, `search.summary`) and against the one task option that varies between
-them (trend)."""
+configuration by `repeats.study_answer`, the function the status's summary takes it from, without the summary's
+GP fit) and against the one task option that varies between them (trend)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import asdict
 
-from afpe.search.repeats import CONFIDENCE
+from afpe.search.repeats import CONFIDENCE, study_answer
 from afpe.search.spec import SearchSpace
-from afpe.search.summary import summarize_trials
 from afpe.service.errors import Conflict
 from afpe.service.manager.study_reads import StudyReads
 from afpe.service.manager.views import BestEstimateView, CompareResult, CompareRow, TrendResult
@@ -27,7 +26,7 @@ class CrossStudyQueries:
         rows = []
         for record in records:
             space = SearchSpace.from_spec(record.spec)
-            answer = summarize_trials(record.name, self.reads.trials(record.name), space).answer
+            answer = study_answer(self.reads.trials(record.name), space.direction, space.ratio)
             rows.append(
                 CompareRow(
                     name=record.name,

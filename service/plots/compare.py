@@ -1,8 +1,8 @@
 """The plot kind `compare` (across studies): studies that differ only in encoding, each by its answer's best
-configuration (`search.summary.summarize_trials`, the one rule of the status: COMPLETE trials with the same params,
-e.g. imported seeds, and their repeats are one configuration; its 95 % Student-t interval, none when it cannot
-be estimated). The service's query (`GET /api/compare`) takes each row from `best_view` and `spec_differences`;
-`compare_figure` draws its answer."""
+configuration (`repeats.study_answer`, which the status's `search.summary` reads too: COMPLETE trials with the
+same params, e.g. imported seeds, and their repeats are one configuration; its 95 % Student-t interval, none when
+it cannot be estimated). The service's query (`GET /api/compare`) takes each row from `best_view` and
+`spec_differences`; `compare_figure` draws its answer."""
 
 from __future__ import annotations
 
