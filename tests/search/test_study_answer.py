@@ -13,20 +13,10 @@ from optuna.trial import create_trial
 from afpe.search.repeats import estimate, study_answer
 from afpe.search.spec import SearchSpace
 from afpe.search.summary import summarize_trials
+from afpe.search.testing import quickstart_space
 
 DIST = FloatDistribution(0.1, 3.0, log=True)
-QUICK = {
-    "task": "synthetic3d_field",
-    "task_options": {"grid": [8, 8, 1]},
-    "axes": [
-        {"name": "d0", "grid_axes": [0], "low": 0.1, "high": 3.0},
-        {"name": "d1", "grid_axes": [1], "low": 0.1, "high": 3.0},
-    ],
-    "fixed": {"2": 1.0},
-    "ratio": ["d1", "d0"],
-    "metric": "r2",
-    "direction": "maximize",
-}
+QUICK = quickstart_space()
 
 
 def trial(d0: float, d1: float, value: float, **attrs: object) -> optuna.trial.FrozenTrial:

@@ -15,6 +15,7 @@ from optuna.distributions import FloatDistribution
 from optuna.trial import TrialState, create_trial
 
 from afpe.search.storage import open_storage
+from afpe.search.testing import quickstart_space
 from afpe.service.app import create_app
 from afpe.service.manager.records import StudyRecord, StudySource, StudyState, open_records
 
@@ -23,22 +24,7 @@ DIST = FloatDistribution(0.1, 3.0, log=True)
 
 def quick_spec(name: str, n_trials: int, repeats: dict | None = None) -> dict:
     """The quickstart's search space (d0, d1 searched, d2 fixed at 1) on its task, as a stored spec."""
-    return {
-        "name": name,
-        "task": "synthetic3d_field",
-        "task_options": {"grid": [8, 8, 1]},
-        "encoding": "afpe",
-        "axes": [
-            {"name": "d0", "grid_axes": [0], "low": 0.1, "high": 3.0},
-            {"name": "d1", "grid_axes": [1], "low": 0.1, "high": 3.0},
-        ],
-        "fixed": {"2": 1.0},
-        "ratio": ["d1", "d0"],
-        "metric": "r2",
-        "direction": "maximize",
-        "n_trials": n_trials,
-        "repeats": repeats,
-    }
+    return quickstart_space(name=name, n_trials=n_trials, repeats=repeats)
 
 
 def r2(d0: float, d1: float, rng: np.random.Generator) -> float:
