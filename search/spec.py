@@ -293,9 +293,6 @@ class SearchSpace:
         )
         ratio = data.get("ratio") or ([a.name for a in axes[:2]] if len(axes) >= 2 else None)
         fixed = {int(k): float(v) for k, v in (data.get("fixed") or {}).items()}
-        if ndim is None:
-            named = max((*(g for a in axes for g in a.grid_axes), *fixed), default=-1) + 1
-            ndim = max(named, _task_ndim(data.get("task"), data.get("task_options")) or 0)
         trainer = data.get("trainer") or {}
         model = trainer.get("model") or {}
         repeats = data.get("repeats") or {}
@@ -308,6 +305,9 @@ class SearchSpace:
             trainer.get("reference_length"),
             tuple(model["patch_size"]) if model.get("patch_size") else None,
         )
+        if ndim is None:
+            named = max((*(g for a in axes for g in a.grid_axes), *fixed), default=-1) + 1
+            ndim = max(named, len(geometry.get("axis_names") or ()))
         return cls(
             **geometry,
             prediction=(float(prediction["ratio"]), prediction.get("label") or "prediction") if prediction else None,
@@ -327,6 +327,14 @@ class SearchSpace:
     def axis(self, name: str) -> AxisSpec:
         """The searched axis `name`; StopIteration when there is none."""
         return next(a for a in self.axes if a.name == name)
+
+    def fixed_scales(self) -> dict[str, float]:
+        """The scales of the grid axes no searched axis drives ({name: `fixed` or 1.0}; a name is the task's
+        axis name, else 'grid axis k')."""
+        driven = {g for axis in self.axes for g in axis.grid_axes}
+        names = self.axis_names if self.axis_names and len(self.axis_names) == self.ndim else None
+        names = names or tuple(f"grid axis {g}" for g in range(self.ndim))
+        return {names[g]: self.fixed.get(g, 1.0) for g in range(self.ndim) if g not in driven}
 
     def scales_for(self, params: dict[str, float]) -> list[float]:
         """Per-grid-axis scales from one trial's params {s_<axis>: value}; undriven axes: `fixed` or 1.0.
@@ -364,12 +372,3 @@ def _geometry(
         "units": info.units,
         "positions_note": info.positions_note(positions, reference_length),
     }
-
-
-def _task_ndim(task: str | None, options: dict[str, Any] | None) -> int | None:
-    if task not in list_tasks():
-        return None
-    try:
-        return task_info(task, options).ndim
-    except (ValueError, TypeError):
-        return None

@@ -85,7 +85,7 @@ def create_app(settings: ServiceSettings | None = None, backend: JobBackend | No
     app.include_router(router)
     app.include_router(health_router)
     app.include_router(dashboard.router)
-    install_error_handlers(app)
+    install_error_handlers(app, page=dashboard.error_page)
     app.add_middleware(
         RequestGuard,
         token=settings.api_token,

@@ -125,8 +125,8 @@ def ratio_data(trials: Sequence[FrozenTrial], space: SearchSpace) -> RatioData:
     best = _spread(answer.best) if answer is not None and answer.best.ratio is not None else None
     smoothed = smoothed_optimum(trials, space)
     optimum = None
-    if smoothed is not None and smoothed.ratio is not None and smoothed.ci is not None:
-        optimum = (smoothed.ratio, *smoothed.ci)
+    if smoothed is not None and smoothed.ratio is not None:  # without an interval (`ci_note`), a line alone
+        optimum = (smoothed.ratio, *(smoothed.ci or (smoothed.ratio, smoothed.ratio)))
     return RatioData(
         ratio=space.ratio,
         metric=space.metric,
@@ -181,7 +181,7 @@ def ratio_figure(d: RatioData) -> go.Figure:
             )
             name = f"smoothed optimum {x:.3g}"
         else:
-            name = f"smoothed optimum {x:.3g} (interval of zero width: not estimated)"
+            name = f"smoothed optimum {x:.3g} (interval not estimable)"
         _vertical(fig, x, x, name, line={"color": "purple", "dash": "dash", "width": 2})
     if d.prediction is not None:
         ratio, label = d.prediction

@@ -150,4 +150,6 @@ def test_every_kind_is_registered_in_one_registry_in_page_order(demo_study):
     with pytest.raises(ValueError, match="draws one study"):
         studies_figure("ratio", None)
     answer = {"studies": [{"name": "a", "encoding": "afpe", "metric": "auroc", "best": None}], "confidence": 0.95}
-    assert studies_figure("compare", answer).layout.title.text == "best value per study (95% bootstrap CI)"
+    assert (
+        studies_figure("compare", answer).layout.title.text == "best value per study (mean over runs, 95% t-interval)"
+    )

@@ -66,6 +66,7 @@ PAGES = {
     "/": "/",
     "/docs": "/docs",
     "/studies/{name}": "/studies/rest-run",
+    "/studies/{name}/header": "/studies/rest-run/header",
     "/studies/{name}/trials": "/studies/table/trials",
     "/studies/{name}/trials/{number}": "/studies/table/trials/36",
     "/compare": "/compare?names=trend-a1&names=trend-a2",
