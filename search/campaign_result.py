@@ -105,7 +105,8 @@ def campaign_table(campaign: CampaignSpec, results: Sequence[MemberResult]) -> d
             against = by_key.get((label, other))
             if lead is not None and against is not None:
                 found = difference(lead.best, against.best)
-                comparisons.append({"property": label, "lead": encodings[0], "against": other, **(found or {})})
+                unknown = {"difference": None, "ci": None, "n": None}  # a side without an answer yet
+                comparisons.append({"property": label, "lead": encodings[0], "against": other, **(found or unknown)})
         for encoding in encodings:
             result = by_key.get((label, encoding))
             if result is not None and result.summary is not None and result.summary.ratio is not None:
@@ -215,10 +216,10 @@ def table_markdown(table: dict[str, Any]) -> str:
     if table["comparisons"]:
         lines += ["", "| property | comparison | difference of means | 95 % CI (Welch) | n |", "|---|---|---|---|---|"]
         for c in table["comparisons"]:
-            ci = c.get("ci")
+            ci = c["ci"]
             interval = "not estimable" if ci is None else _interval(*ci)
-            n = "–" if "n" not in c else f"{c['n'][0]} vs {c['n'][1]}"
+            n = "–" if c["n"] is None else f"{c['n'][0]} vs {c['n'][1]}"
             pair = f"{c['lead']} − {c['against']}"
-            lines.append(_row([c["property"], pair, _number(c.get("difference")), interval, n]))
+            lines.append(_row([c["property"], pair, _number(c["difference"]), interval, n]))
     lines += ["", f"Note: {table['note']}.", ""]
     return "\n".join(lines)

@@ -12,10 +12,6 @@ import io
 import pytest
 from fastapi.testclient import TestClient
 
-from afpe.search.campaign import expand, validate_campaign
-from afpe.search.campaign_store import CampaignStore
-from afpe.search.storage import claim_study, create_engine, open_storage
-from afpe.search.testing import add_trials, peak_at_ratio_one
 from afpe.service.app import create_app
 
 CAMPAIGN = {
@@ -66,16 +62,8 @@ def test_a_campaign_is_admitted_whole_then_run_as_service_studies(service, auth,
     assert service.get("/api/campaigns/enc/export?format=xml").status_code == 422
 
 
-def test_a_campaign_run_from_the_cli_is_served_with_its_table(service, postgres_url: str) -> None:
-    campaign = validate_campaign({key: value for key, value in CAMPAIGN.items() if key != "overrides"})
-    overrides = CAMPAIGN["overrides"]
-    CampaignStore(create_engine(postgres_url)).save(campaign, overrides)
-    storage = open_storage(postgres_url)
-    for member in expand(campaign, overrides)[:3]:  # as `afpe campaign run` leaves them, the last not yet run
-        study = claim_study(storage, member.spec, resume=False, origin="cli")
-        objective = peak_at_ratio_one if member.spec.axes else (lambda scales: 0.5)  # a baseline has no scales
-        add_trials(study, member.spec.model_dump(mode="json"), member.spec.n_trials, objective=objective)
-
+def test_a_campaign_run_from_the_cli_is_served_with_its_table(service, cli_campaign, postgres_url: str) -> None:
+    cli_campaign(postgres_url, CAMPAIGN)
     table = service.get("/api/campaigns/enc").json()
     assert [row["state"] for row in table["studies"]] == ["succeeded", "succeeded", "succeeded", "pending"]
     assert table["state"] == "incomplete" and table["property"] == ["task_options.lengths"]
