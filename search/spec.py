@@ -10,6 +10,8 @@ every grid axis. A spec comes in from a file, `--set` overrides or a REST body t
 
 from __future__ import annotations
 
+import functools
+import json
 import os
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal
@@ -82,6 +84,14 @@ class RepeatsSpec(_Strict):
     seeds: int = Field(3, ge=1, le=20)
 
 
+class PredictionSpec(_Strict):
+    """A scale ratio s_a / s_b of the spec's `ratio` axes stated before the runs (a theory's prediction or a
+    prior), drawn on the ratio plot as a vertical line named `label`; it changes nothing in the search."""
+
+    ratio: float = Field(ge=1e-4, le=1e4)
+    label: str = Field("prediction", min_length=1, max_length=200)
+
+
 class ResourcesSpec(_Strict):
     """Ray resources of one trial, and how many trials run at once (None: as many as the cluster fits).
     A trial trains on one device: `gpu` is 0 (CPU), a fraction (trials share a GPU) or 1."""
@@ -122,6 +132,7 @@ class StudySpec(_Strict):
     seed: int = Field(0, ge=0, le=2**31 - 1)
     data_root: str | None = None
     max_failures: int = Field(1, ge=0, le=10)
+    prediction: PredictionSpec | None = None
 
     @model_validator(mode="after")
     def _check_against_task(self) -> StudySpec:
@@ -218,6 +229,8 @@ class StudySpec(_Strict):
                 raise ValueError("ratio: needs two different axes")
         elif len(self.axes) >= 2:
             self.ratio = (self.axes[0].name, self.axes[1].name)
+        if self.prediction is not None and self.ratio is None:
+            raise ValueError("prediction: a predicted ratio needs two searched axes (the spec's `ratio`)")
 
     @property
     def ndim(self) -> int:
@@ -261,12 +274,18 @@ class SearchSpace:
     ndim: int = 0
     fixed: dict[int, float] = field(default_factory=dict)
     planned_repeats: int = 0  # repeats.top_k * repeats.seeds
-    #: `trainer.positions`; with "physical", `spacing` (the token spacing in reference lengths on the token `grid`)
-    #: and `positions_note` (how a scale reads, its unit named) when the task is registered here.
+    #: `trainer.positions`; with "physical", `spacing` (the token spacing in reference lengths on the token `grid`),
+    #: `token_spacing` and `units` (that spacing in the task's units) and `positions_note` (how a scale reads, its
+    #: unit named) when the task is registered here. `grid` and `axis_names` (the token grid and its axes' names)
+    #: whenever the task is registered here, None for an imported study's unknown task.
     positions: str = "normalized"
     grid: tuple[int, ...] | None = None
     spacing: tuple[float, ...] | None = None
     positions_note: str | None = None
+    axis_names: tuple[str, ...] | None = None
+    token_spacing: tuple[float, ...] | None = None
+    units: tuple[str, ...] | None = None
+    prediction: tuple[float, str] | None = None  # `prediction`: the predicted ratio and its label
 
     @classmethod
     def from_spec(cls, data: dict[str, Any], ndim: int | None = None) -> SearchSpace:
@@ -285,8 +304,17 @@ class SearchSpace:
         model = trainer.get("model") or {}
         repeats = data.get("repeats") or {}
         positions = trainer.get("positions") or "normalized"
+        prediction = data.get("prediction")
+        geometry = _geometry(
+            data.get("task"),
+            json.dumps(data.get("task_options") or {}, sort_keys=True),
+            positions,
+            trainer.get("reference_length"),
+            tuple(model["patch_size"]) if model.get("patch_size") else None,
+        )
         return cls(
-            **_physical(data, positions, trainer.get("reference_length"), model.get("patch_size")),
+            **geometry,
+            prediction=(float(prediction["ratio"]), prediction.get("label") or "prediction") if prediction else None,
             axes=axes,
             ratio=tuple(ratio) if ratio else None,
             metric=data.get("metric") or "objective",
@@ -314,24 +342,30 @@ class SearchSpace:
         return scales
 
 
-def _physical(
-    data: dict[str, Any], positions: str, reference_length: float | None, patch_size: list[int] | None
+@functools.lru_cache(maxsize=256)
+def _geometry(
+    task: str | None, options: str, positions: str, reference_length: float | None, patch_size: tuple[int, ...] | None
 ) -> dict[str, Any]:
-    """`SearchSpace`'s positions fields of a spec dict: the token grid, spacing and note of physical positions
-    (a note saying the units are unknown when the task is not registered here)."""
-    if positions == "normalized":
-        return {}
-    task = data.get("task")
+    """`SearchSpace`'s positions and token-grid fields of a spec (`options`: its task options as JSON): the token
+    grid and its axes' names, with physical positions also the spacing, units and note (a note saying the units
+    are unknown when the task is not registered here). Cached: a task's geometry takes ~2 ms to build."""
     try:
-        info = build_task(task, data.get("task_options")).info(patch_size) if task in list_tasks() else None
+        info = build_task(task, json.loads(options)).info(patch_size) if task in list_tasks() else None
     except (ValueError, TypeError):
         info = None
     if info is None:
+        if positions == "normalized":
+            return {}
         return {"positions": positions, "positions_note": f"positions {positions}: units unknown (task {task!r})"}
+    grid = {"grid": info.patch_grid, "axis_names": info.axis_names}
+    if positions == "normalized":
+        return grid
     return {
+        **grid,
         "positions": positions,
-        "grid": info.patch_grid,
         "spacing": info.encoding_spacing(positions, reference_length),
+        "token_spacing": info.spacing,
+        "units": info.units,
         "positions_note": info.positions_note(positions, reference_length),
     }
 

@@ -18,6 +18,7 @@ from scipy.stats import bootstrap
 from afpe.search.analysis import complete_trials
 from afpe.service.plots.kinds import register_studies_plot
 from afpe.service.plots.plain_text import plain_text
+from afpe.service.plots.shared import empty_figure
 
 CONFIDENCE = 0.95
 N_RESAMPLES = 2000
@@ -85,6 +86,9 @@ def compare_figure(result: dict[str, Any]) -> go.Figure:
     """Best value per study with its bootstrap CI as error bars (none with a single repeat); `result` is
     the JSON of `GET /api/compare`."""
     rows = [r for r in result["studies"] if r["best"] is not None]
+    if not rows:
+        title = f"best value per study ({result['confidence']:.0%} bootstrap CI)"
+        return empty_figure(title, "no study compared has a COMPLETE trial yet")
     means = [r["best"]["mean"] for r in rows]
     plus = [(r["best"]["high"] - r["best"]["mean"]) if r["best"]["high"] is not None else 0 for r in rows]
     minus = [(r["best"]["mean"] - r["best"]["low"]) if r["best"]["low"] is not None else 0 for r in rows]

@@ -105,6 +105,26 @@ def tiny():
     return tiny_spec
 
 
+def create_and_wait(api, spec: dict, token: str, timeout_s: float = 400) -> dict:
+    """POST `spec` as a new study with the bearer `token` (201 asserted) and poll it until it is neither queued nor
+    running; its last status."""
+    import time
+
+    created = api.post("/api/studies", json=spec, headers={"Authorization": f"Bearer {token}"})
+    assert created.status_code == 201, created.text
+    deadline = time.monotonic() + timeout_s
+    while (status := api.get(f"/api/studies/{spec['name']}").json())["state"] in ("queued", "running"):
+        assert time.monotonic() < deadline, f"study still {status['state']}: {status}"
+        time.sleep(2)
+    return status
+
+
+@pytest.fixture
+def study_over_rest():
+    """`study_over_rest(api, spec, token, timeout_s=400) -> status`: a study created over REST, run to its end."""
+    return create_and_wait
+
+
 @pytest.fixture
 def serve():
     """`serve(app) -> base URL`: the app on a real uvicorn server on a free loopback port, stopped after the
