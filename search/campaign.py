@@ -5,6 +5,7 @@ an ordinary study validated as usual before any of them starts.
 When `encoding` varies, each member is made fit for its encoding from the base's searched axes:
 - a per-axis encoding (afpe, lfpe, lsfpe) searches the base's axes as they are;
 - the isotropic `fourier` searches one scale driving every grid axis, over the base axes' overall range;
+  (neither it nor a baseline has a ratio, so the base's `ratio` and `prediction` are dropped);
 - an encoding without scales (none, learnable, sincos) is a baseline: one configuration trained with the same
   seeds as the searched studies' repeats (`repeats.py`: seed + 1000 i), so its answer is a mean with an interval.
 
@@ -150,13 +151,13 @@ def fit_to_encoding(data: dict[str, Any], base: StudySpec, baseline_seeds: int) 
     encoding = data.get("encoding", "afpe")
     if encoding not in searchable_encodings():
         seeds = base.repeats.seeds if base.repeats else baseline_seeds
-        for key in ("axes", "fixed", "ratio", "scheduler"):
+        for key in ("axes", "fixed", "ratio", "prediction", "scheduler"):
             data.pop(key, None)
         return {**data, "n_trials": 1, "repeats": {"top_k": 1, "seeds": seeds}}
     if is_isotropic(encoding) and base.axes:
         ndim = task_info(data["task"], data.get("task_options") or {}).ndim
         low = min(axis.low for axis in base.axes)
         high = max(axis.high for axis in base.axes)
-        data = {key: value for key, value in data.items() if key not in ("fixed", "ratio")}
+        data = {key: value for key, value in data.items() if key not in ("fixed", "ratio", "prediction")}
         data["axes"] = [{"name": ISOTROPIC_AXIS, "grid_axes": list(range(ndim)), "low": low, "high": high}]
     return data
