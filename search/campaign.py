@@ -5,9 +5,9 @@ an ordinary study validated as usual before any of them starts.
 When `encoding` varies, each member is made fit for its encoding from the base's searched axes:
 - a per-axis encoding (afpe, lfpe, lsfpe) searches the base's axes as they are;
 - the isotropic `fourier` searches one scale driving every grid axis, over the base axes' overall range;
-  (neither it nor a baseline has a ratio, so the base's `ratio` and `prediction` are dropped);
 - an encoding without scales (none, learnable, sincos) is a baseline: one configuration trained with the same
   seeds as the searched studies' repeats (`repeats.py`: seed + 1000 i), so its answer is a mean with an interval.
+Neither of the last two has a ratio, so they drop the base's `ratio` and `prediction`.
 
 Member names are `<campaign>-<value>[-<value>]` with each value written as a slug (`[1, 1, 4]` → `1x1x4`,
 `0.8` → `0p8`). The whole campaign is refused (SpecError naming the member and field) when any member is.
