@@ -18,7 +18,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from afpe.encodings import list_encodings
+from afpe.encodings import check_encoding_dim, list_encodings
 from afpe.trainers import ModelConfig, TrainerSettings, build_task, list_tasks, task_info
 
 SLUG_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"
@@ -150,6 +150,10 @@ class StudySpec(_Strict):
         elif not self.axes:
             raise ValueError(f"axes: {self.encoding} needs at least one searched axis")
         self._check_axes(info.ndim, info.axis_names)
+        try:
+            check_encoding_dim(self.encoding, self.trainer.model.dim, info.ndim)
+        except ValueError as error:
+            raise ValueError(f"trainer.model.dim: {error}") from None
         if self.trainer.positions == "physical":
             needs = build_task(self.task, self.task_options).spacing_needs_data
             if needs is not None:

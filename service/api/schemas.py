@@ -4,10 +4,11 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, Field
 
+from afpe.search.campaign import CampaignSpec
 from afpe.service.manager.views import (
     BestEstimateView,
     BestTrial,
@@ -60,6 +61,14 @@ class ResumeRequest(BaseModel):
     """Optional body of a resume: raise n_trials to run more trials than the spec asked for."""
 
     n_trials: int | None = Field(None, ge=1, le=10_000)
+
+
+class CampaignRequest(CampaignSpec):
+    """A campaign (`afpe.search.campaign.CampaignSpec`) and `--set`-style overrides of its base."""
+
+    overrides: list[Annotated[str, Field(max_length=1000)]] = Field(
+        default_factory=list, max_length=64, description="`key=value` changes of the base spec, e.g. n_trials=3"
+    )
 
 
 class PlotlyFigure(BaseModel):

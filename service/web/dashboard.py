@@ -22,9 +22,9 @@ from fastapi.templating import Jinja2Templates
 
 from afpe.search.spec import SLUG_PATTERN
 from afpe.service.api.auth import request_authorized
-from afpe.service.api.deps import Admission, CrossStudies, Lifecycle, Statuses, Trials
+from afpe.service.api.deps import Admission, CampaignsDep, CrossStudies, Lifecycle, Statuses, Trials
 from afpe.service.api.params import Slug, StudyName, TrialNumber
-from afpe.service.errors import InvalidInput, NotFound, Unauthorized
+from afpe.service.errors import ApiError, InvalidInput, NotFound, Unauthorized
 from afpe.service.manager.trial_queries import ROW_COLUMNS, TrialQuery
 from afpe.service.plots.kinds import build_figure, list_plot_kinds, studies_figure
 from afpe.service.plots.trend import TrendData
@@ -73,8 +73,8 @@ def api_docs(request: Request) -> HTMLResponse:
 
 
 @router.get("/", response_class=HTMLResponse)
-def index(request: Request, statuses: Statuses, admission: Admission) -> HTMLResponse:
-    context = {"studies": statuses.list(), "specs": admission.shipped_specs()}
+def index(request: Request, statuses: Statuses, admission: Admission, campaigns: CampaignsDep) -> HTMLResponse:
+    context = {"studies": statuses.list(), "specs": admission.shipped_specs(), "campaigns": campaigns.names()}
     return templates.TemplateResponse(request, "index.html.jinja", context)
 
 
@@ -224,3 +224,19 @@ def trend_page(
     # "</" escaped: the JSON sits inside a <script> element
     context = {"result": result, "figure": figure.to_json().replace("</", "<\\/"), "names": names}
     return templates.TemplateResponse(request, "trend.html.jinja", context)
+
+
+@router.get("/campaigns/{name}", response_class=HTMLResponse)
+def campaign_page(request: Request, name: StudyName, campaigns: CampaignsDep, studies: CrossStudies) -> HTMLResponse:
+    """The campaign's table, its comparisons and the trend of its studies' answers (once two have one)."""
+    table = campaigns.table(name)
+    answered = [row["study"] for row in table["studies"] if row["mean"] is not None]
+    figure, no_trend = None, "fewer than two studies have an answer"
+    if len(answered) >= 2:
+        try:
+            figure = studies_figure("trend", TrendData(**dict(studies.trend(answered)))).to_json().replace("</", "<\\/")
+        except ApiError as error:  # the answered studies do not differ in one option
+            no_trend = str(error)
+    done = sum(row["state"] == "succeeded" for row in table["studies"])
+    context = {"table": table, "figure": figure, "no_trend": no_trend, "done": done}
+    return templates.TemplateResponse(request, "campaign.html.jinja", context)
