@@ -50,7 +50,7 @@ def compare_figure(result: dict[str, Any]) -> go.Figure:
     is the JSON of `GET /api/compare`."""
     rows = [r for r in result["studies"] if r["best"] is not None]
     if not rows:
-        title = f"best value per study ({result['confidence']:.0%} bootstrap CI)"
+        title = f"best value per study (mean over runs, {result['confidence']:.0%} t-interval)"
         return empty_figure(title, "no study compared has a COMPLETE trial yet")
     means = [r["best"]["mean"] for r in rows]
     plus = [(r["best"]["high"] - r["best"]["mean"]) if r["best"]["high"] is not None else 0 for r in rows]

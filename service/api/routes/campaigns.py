@@ -11,7 +11,7 @@ from fastapi.responses import PlainTextResponse
 from afpe.search.campaign_result import table_csv, table_markdown
 from afpe.service.api.deps import CampaignsDep
 from afpe.service.api.params import StudyName
-from afpe.service.api.schemas import ERRORS, CampaignRequest
+from afpe.service.api.schemas import ERRORS, CampaignRequest, CampaignTable
 
 router = APIRouter(prefix="/campaigns", tags=["campaigns"])
 TABLE = "the campaign's table: its studies (state, mean, 95 % CI, n, ratios), comparisons and ratio trend"
@@ -21,7 +21,11 @@ TABLE = "the campaign's table: its studies (state, mean, 95 % CI, n, ratios), co
     "",
     status_code=201,
     summary="Start a campaign: every study validated, then each created and queued (201; 200 when it exists)",
-    responses={**ERRORS, 200: {"description": "the campaign with this exact spec already exists"}},
+    response_model=CampaignTable,
+    responses={
+        **ERRORS,
+        200: {"model": CampaignTable, "description": "the campaign with this exact spec already exists"},
+    },
 )
 def create_campaign(
     response: Response,
@@ -39,7 +43,7 @@ def list_campaigns(campaigns: CampaignsDep) -> list[str]:
     return campaigns.names()
 
 
-@router.get("/{name}", summary=TABLE, responses=ERRORS)
+@router.get("/{name}", summary=TABLE, response_model=CampaignTable, responses=ERRORS)
 def get_campaign(name: StudyName, campaigns: CampaignsDep) -> dict[str, Any]:
     return campaigns.table(name)
 
@@ -48,7 +52,10 @@ def get_campaign(name: StudyName, campaigns: CampaignsDep) -> dict[str, Any]:
     "/{name}/export",
     summary="The table as CSV (one row per study) or Markdown (for a paper)",
     response_class=PlainTextResponse,
-    responses=ERRORS,
+    responses={
+        **ERRORS,
+        200: {"content": {"text/csv": {"schema": {"type": "string"}}, "text/markdown": {"schema": {"type": "string"}}}},
+    },
 )
 def export_campaign(
     name: StudyName, campaigns: CampaignsDep, format: Annotated[Literal["csv", "markdown"], Query()] = "csv"
@@ -59,7 +66,12 @@ def export_campaign(
     return PlainTextResponse(table_markdown(table), media_type="text/markdown")
 
 
-@router.post("/{name}/cancel", summary="Cancel every queued or running study of the campaign", responses=ERRORS)
+@router.post(
+    "/{name}/cancel",
+    summary="Cancel every queued or running study of the campaign",
+    response_model=CampaignTable,
+    responses=ERRORS,
+)
 def cancel_campaign(name: StudyName, campaigns: CampaignsDep) -> dict[str, Any]:
     return campaigns.cancel(name)
 
@@ -67,6 +79,7 @@ def cancel_campaign(name: StudyName, campaigns: CampaignsDep) -> dict[str, Any]:
 @router.post(
     "/{name}/resume",
     summary="Resume every failed or cancelled study of the campaign, create those not yet created",
+    response_model=CampaignTable,
     responses=ERRORS,
 )
 def resume_campaign(name: StudyName, campaigns: CampaignsDep) -> dict[str, Any]:
