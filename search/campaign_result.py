@@ -152,7 +152,7 @@ def study_row(result: MemberResult, properties: Sequence[str]) -> dict[str, Any]
     summary, best = result.summary, result.best
     answer = None if summary is None else summary.answer
     optimum = None if summary is None else summary.optimum
-    ratio_range = answer.ratio_range if answer is not None and answer.repeated else None
+    ratio_range = answer.ratio_range if answer is not None and answer.repeated >= 2 else None  # one: no test
     return {
         "study": result.member.name,
         "property": property_label(result.member.values, properties),
