@@ -1,9 +1,8 @@
 """Issue 14 rows 5 and 6 measured on a 20,000-row CSV import (one configuration repeated: the worst case of
-`/api/compare`, whose bootstrap resamples every repeat).
+`/api/compare`, which reads every repeat; since issue 27 its interval is the status's t-interval, no bootstrap).
 
-- compare: peak memory (tracemalloc peak, numpy included, and the process's peak RSS growth) of the
-  study's bootstrap resampled all at once (before) and in batches (after, `BOOTSTRAP_CELLS`), and of one
-  `GET /api/compare` naming the study 12 times (after);
+- compare: peak memory (tracemalloc peak, numpy included, and the process's peak RSS growth) of one
+  `GET /api/compare` naming the study 12 times;
 - import: seconds to write the 20,000 trials with Optuna's `add_trials` (before: one transaction per trial)
   and with `add_finished_trials` (after: bulk), then the whole import over HTTP, and how long a create sent
   while that import runs waits for its answer.
@@ -37,7 +36,6 @@ from afpe.service.app import create_app
 from afpe.service.cluster.topology import free_port
 from afpe.service.jobs.backend import JobState, submission_id
 from afpe.service.manager.records import StudyState
-from afpe.service.plots import compare
 from afpe.service.settings import ServiceSettings
 
 TOKEN = uuid.uuid4().hex
@@ -151,11 +149,7 @@ def main() -> None:
         imported = time.perf_counter() - started
         creator.join()
         print(f"import of {args.rows} rows over HTTP: {imported:.1f} s; a create sent 1 s in waited {waits[0]:.2f} s")
-        trials = optuna.load_study(study_name="repeated", storage=open_storage(url)).trials
-        one_pass = compare.N_RESAMPLES * len(trials)
         measures = {
-            "best_estimate, one pass (before)": lambda: compare.best_estimate(trials, "maximize", cells=one_pass),
-            "best_estimate, batched (after)": lambda: compare.best_estimate(trials, "maximize"),
             "GET /api/compare, 12 x one name (after)": lambda: httpx.get(
                 f"{base}/api/compare", params={"names": ["repeated"] * 12}, timeout=600
             ).raise_for_status(),

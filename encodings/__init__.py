@@ -12,7 +12,7 @@ from afpe.core.lazy import lazy_exports
 
 if TYPE_CHECKING:
     from afpe.encodings.base import EncodingArgs, PositionalEncoding, grid_positions
-    from afpe.encodings.registry import build_encoding, list_encodings, register_encoding
+    from afpe.encodings.registry import build_encoding, check_encoding_dim, list_encodings, register_encoding
     from afpe.encodings.similarity import fourier_similarity, similarity_map
 
 _exported = lazy_exports(
@@ -21,6 +21,7 @@ _exported = lazy_exports(
         "EncodingArgs": "afpe.encodings.base",
         "PositionalEncoding": "afpe.encodings.base",
         "build_encoding": "afpe.encodings.registry",
+        "check_encoding_dim": "afpe.encodings.registry",
         "fourier_similarity": "afpe.encodings.similarity",
         "grid_positions": "afpe.encodings.base",
         "list_encodings": "afpe.encodings.registry",
@@ -45,6 +46,7 @@ __all__ = [
     "EncodingArgs",
     "PositionalEncoding",
     "build_encoding",
+    "check_encoding_dim",
     "fourier_similarity",
     "grid_positions",
     "list_encodings",

@@ -141,9 +141,15 @@ class PositionalEncoding(nn.Module):
 
     def __init__(self, args: EncodingArgs) -> None:
         super().__init__()
+        self.check_dim(args.dim, len(args.grid))
         self.grid = args.grid
         self.dim = args.dim
         self.n_tokens = args.n_tokens
+
+    @classmethod
+    def check_dim(cls, dim: int, n_axes: int) -> None:
+        """ValueError (naming the widths allowed) when this encoding cannot be `dim` wide on `n_axes` grid axes;
+        any width is allowed here. A study spec asks this before any trial builds the encoding."""
 
     def forward(self) -> torch.Tensor:  # pragma: no cover - every encoding overrides it
         raise NotImplementedError

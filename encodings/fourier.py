@@ -36,9 +36,12 @@ class FourierEncoding(PositionalEncoding):
     learn_frequencies = False
     learn_scales = False
 
+    @classmethod
+    def check_dim(cls, dim: int, n_axes: int) -> None:
+        if dim % 2:
+            raise ValueError(f"{cls.__name__} needs an even dim (sin and cos halves), got dim={dim}")
+
     def __init__(self, args: EncodingArgs) -> None:
-        if args.dim % 2:
-            raise ValueError(f"{type(self).__name__} needs an even dim (sin and cos halves), got dim={args.dim}")
         super().__init__(args)
         gaussian = torch.randn(args.dim // 2, len(args.grid), generator=args.generator())
         axis_scale = torch.tensor(self.initial_scales(args), dtype=torch.float32)

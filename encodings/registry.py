@@ -26,6 +26,13 @@ def list_encodings(**traits: Any) -> list[str]:
     return ENCODINGS.names(**traits)
 
 
+def check_encoding_dim(name: str, dim: int, n_axes: int) -> None:
+    """ValueError when encoding `name` cannot be `dim` wide on `n_axes` grid axes (e.g. sincos: a multiple of
+    2 n_axes), without building it."""
+    _load_builtin()
+    ENCODINGS.get(name).check_dim(dim, n_axes)
+
+
 def build_encoding(
     name: str,
     grid: Sequence[int],

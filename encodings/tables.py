@@ -47,13 +47,16 @@ class SinCosEncoding(PositionalEncoding):
 
     name = "sincos"
 
-    def __init__(self, args: EncodingArgs) -> None:
-        n_axes = len(args.grid)
-        if args.dim % (2 * n_axes):
+    @classmethod
+    def check_dim(cls, dim: int, n_axes: int) -> None:
+        if dim % (2 * n_axes):
             raise ValueError(
-                f"sincos needs dim divisible by 2*len(grid) = {2 * n_axes}, got dim={args.dim}; "
+                f"sincos needs dim divisible by 2*len(grid) = {2 * n_axes}, got dim={dim}; "
                 f"allowed dims are multiples of {2 * n_axes}"
             )
+
+    def __init__(self, args: EncodingArgs) -> None:
+        n_axes = len(args.grid)
         super().__init__(args)
         pos_dim = args.dim // (2 * n_axes)
         omega = 1.0 / args.temperature ** (torch.arange(pos_dim, dtype=torch.float64) / pos_dim)

@@ -99,7 +99,7 @@ def _duration(seconds: float | None) -> str:
     return f"{minutes}m{seconds:02d}s" if minutes else f"{seconds}s"
 
 
-def _print_progress(progress) -> None:  # noqa: ANN001 - afpe.search.run_reports.Progress, imported lazily
+def print_progress(progress) -> None:  # noqa: ANN001 - afpe.search.run_reports.Progress, imported lazily
     best = "none yet"
     if progress.best_value is not None:
         scales = ", ".join(f"{key}={value:.3g}" for key, value in progress.best_params.items())
@@ -114,7 +114,7 @@ def _print_progress(progress) -> None:  # noqa: ANN001 - afpe.search.run_reports
     )
 
 
-def _print_warning(warning) -> None:  # noqa: ANN001 - afpe.search.run_reports.TrialWarning, imported lazily
+def print_warning(warning) -> None:  # noqa: ANN001 - afpe.search.run_reports.TrialWarning, imported lazily
     where = f" (log: {warning.log})" if warning.log else ""
     print(f"warning: trial {warning.number}: {warning.text}{where}", flush=True)
 
@@ -169,8 +169,8 @@ def _run(args: argparse.Namespace) -> int:
             storage=args.storage,
             ray_address=args.ray_address,
             resume=args.resume,
-            on_progress=_print_progress,
-            on_warning=_print_warning,
+            on_progress=print_progress,
+            on_warning=print_warning,
             on_storage=lambda line: print(line, flush=True),
             outage_budget_s=args.storage_outage,
         )

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -42,6 +43,8 @@ from afpe.search.recorder import (
     DEVICE_KEY,
     DTYPE_KEY,
     EPOCH_KEY,
+    HOST_KEY,
+    NODE_KEY,
     WARNINGS_KEY,
     ErrorRecorder,
     OutageStopper,
@@ -65,8 +68,8 @@ DEFAULT_TUNE_DIR = "~/.afpe/tune"
 def train_trial(config: dict[str, Any]) -> None:
     """The Tune trainable: one `afpe.trainers.train` run on the device Ray granted (`granted_device`: CPU
     without a GPU, a DeviceError for a GPU torch cannot use; a fraction of a GPU caps the trial's memory at that
-    fraction, `memory_fraction`), each epoch's validation metrics sent to Tune
-    with the device and dtype it ran in and the warnings raised since the previous report (`WARNINGS_KEY`);
+    fraction, `memory_fraction`), each epoch's validation metrics sent to Tune with the device, dtype, host and
+    Ray node it ran on and the warnings raised since the previous report (`WARNINGS_KEY`);
     its output goes to the trial's log. After its last epoch (before that epoch's report, on which ASHA stops it)
     it writes the best epoch's model file into the study's artifact folder, named by the recorder
     (`kept_models.py`)."""
@@ -83,7 +86,8 @@ def train_trial(config: dict[str, Any]) -> None:
         fraction = memory_fraction(config["gpu_share"])
         if device.startswith("cuda") and fraction is not None:
             torch.cuda.set_per_process_memory_fraction(fraction, torch.device(device))
-        ran_on = {DEVICE_KEY: device, DTYPE_KEY: precision_name(device)}
+        ran_on = {DEVICE_KEY: device, DTYPE_KEY: precision_name(device), HOST_KEY: socket.gethostname()}
+        ran_on[NODE_KEY] = ray.get_runtime_context().get_node_id()
         train_config = TrainConfig.model_validate({**config["train"], **trial, "device": device})
 
         def report(epoch: int, metrics: dict[str, float]) -> None:

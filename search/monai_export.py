@@ -3,8 +3,9 @@
 The snippet builds a `PatchEmbeddingBlock` and a `monai.networks.nets.ViT` with `pos_embed_type="fourier"` on the
 study's input (img_size, patch_size from the task, hidden_size, heads, depth, mlp_dim from the trainer settings) and
 gives both the position embedding afpe trained with: MONAI's `build_fourier_position_embedding` with the answer's
-best configuration's scales (`repeats.best_configuration`: best mean over repeats, else the best trial), drawn
-after `torch.manual_seed(pe_seed)` of that trial (`afpe.encodings.upstream` says what equals what: the block's conv
+scales to use (`summary.scales_to_use`: the smoothed optimum's configuration, else the best configuration's; the
+rule and why are in `summary.py`), drawn after `torch.manual_seed(pe_seed)` of the search trial that tried them
+(`afpe.encodings.upstream` says what equals what: the block's conv
 draws from the RNG first, and MONAI's ViT takes no `pos_embed_kwargs`, so both get the seeded builder's table).
 Scales are converted by `upstream.monai_scales` for the study's positions (`trainer.positions`: normalized ones
 unchanged, physical ones times the token spacing in reference lengths · (grid - 1)). Only the positional encoding
@@ -18,9 +19,9 @@ import optuna
 
 from afpe.core.errors import UserError
 from afpe.encodings.upstream import monai_fourier_arguments
-from afpe.search.repeats import study_answer
 from afpe.search.spec import StudySpec
 from afpe.search.spec_loading import validate_spec
+from afpe.search.summary import summarize_trials
 from afpe.trainers import build_task
 
 ENCODING = "afpe"  # MONAI's fourier embedding is afpe's
@@ -36,12 +37,12 @@ def monai_text(study: optuna.Study) -> str:
         why = "has no scales" if not spec.axes else "is not MONAI's fourier embedding (that is afpe)"
         raise UserError(f"study {name!r}: --format monai exports afpe's scales; its encoding {spec.encoding!r} {why}")
     trials = study.get_trials(deepcopy=False)
-    direction = study.direction.name.lower()
-    answer = study_answer(trials, direction, ratio=None)
-    if answer is None:
+    summary = summarize_trials(name, trials, spec.search_space())
+    use = summary.use
+    if use is None:
         raise UserError(f"study {name!r} has no COMPLETE trial yet, so no best scales to export")
-    best = next(t for t in trials if t.number == answer.best.number)  # as `repeats.best_configuration`
-    scales = spec.search_space().scales_for(best.params)
+    best = next(t for t in trials if t.number == use.number)
+    scales = use.grid_scales
     pe_seed = int(best.user_attrs.get("pe_seed", spec.pe_seed))
     info = build_task(spec.task, spec.task_options).info(spec.trainer.model.patch_size)
     model = spec.trainer.model
@@ -71,11 +72,14 @@ def monai_text(study: optuna.Study) -> str:
         "block's tokens (MONAI's UNETR takes no pos_embed_type: copy this table into its "
         "vit.patch_embedding.position_embeddings, frozen)",
     }[pool]
-    runs = f"mean of {answer.best.n} runs" if answer.best.n > 1 else "one run"
-    mean = f"{spec.metric} {answer.best.mean:.6g}, {runs}"
+    estimate = next(e for e in summary.answer.estimates if e.number == use.number)
+    runs = f"mean of {estimate.n} runs" if estimate.n > 1 else "one run"
+    ratio = f", ratio s_{summary.ratio[0]}/s_{summary.ratio[1]} {use.ratio:.4g}" if use.ratio and summary.ratio else ""
+    mean = f"{spec.metric} {estimate.mean:.6g}, {runs}{ratio}"
     axes = ", ".join(info.axis_names)
     return f'''\
-# afpe export {name} --format monai (MONAI >= 1.6): the best configuration, trial {best.number} ({mean}).
+# afpe export {name} --format monai (MONAI >= 1.6): the scales to use, the {use.source}: trial {best.number} ({mean}).
+# Why the {use.source}: {use.why}.
 # {converted}
 import torch
 from monai.networks.blocks import PatchEmbeddingBlock

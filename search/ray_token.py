@@ -24,7 +24,12 @@ def ensure_private_token() -> Path | None:
     random token when there is none. None when the environment supplies the token (nothing is written)."""
     if any(os.environ.get(name) for name in TOKEN_ENV):
         return None
-    path = default_token_path()
+    return private_token_file(default_token_path())
+
+
+def private_token_file(path: Path) -> Path:
+    """`path`, holding a Ray token and readable by its owner only (mode 0600; a folder it makes is 0700): a new
+    random token when the file does not exist, else its mode tightened. Returns `path`."""
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     try:
         descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)

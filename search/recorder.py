@@ -52,6 +52,8 @@ from afpe.search.trial_writes import trial_id as storage_id
 
 EPOCH_KEY = "epoch"
 DEVICE_KEY, DTYPE_KEY = "device", "dtype"  # what a trial trains on, reported with each epoch, kept as user attrs
+HOST_KEY, NODE_KEY = "host", "ray_node_id"  # where it trains (host name, Ray node), reported and kept alike
+RAN_ON_KEYS = (DEVICE_KEY, DTYPE_KEY, HOST_KEY, NODE_KEY)
 WARNINGS_KEY = "warnings"
 ERROR_TEXT_LIMIT = 2000
 OUTAGE_STOP = "the storage outage outlasted its budget: the run stopped before the trial finished"
@@ -167,7 +169,7 @@ class StudyRecorder(Searcher):
         epoch = int(result[EPOCH_KEY])
         if epoch == 1:  # a retried trial starts over (maybe elsewhere)
             live.values.clear()
-            ran_on = {key: result[key] for key in (DEVICE_KEY, DTYPE_KEY) if key in result}
+            ran_on = {key: result[key] for key in RAN_ON_KEYS if key in result}
             self.guard.write(partial(self._set_attrs, live.optuna_id, ran_on))
         value = float(result.get(self.spec.metric, math.nan))
         live.values[epoch] = value

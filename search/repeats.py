@@ -5,8 +5,10 @@ After the search phase, the `top_k` best COMPLETE search trials are trained agai
 draw. Each repeat is its own Optuna trial with the same params and user attrs `repeat_of` (the search trial's
 number), `repeat` (i), `seed` and `pe_seed`.
 
-The answer: a configuration's values are its search trial's value and those of its COMPLETE repeats. Its
-estimate is the mean with a 95 % Student-t interval, mean ± t(0.975, n-1) s / sqrt(n). When any configuration
+The answer: a configuration's values are those of its COMPLETE search trials with the same params (imported
+seeds of one configuration without `repeat_of`) and of their COMPLETE repeats. Its estimate is the mean with a
+95 % Student-t interval, mean ± t(0.975, n-1) s / sqrt(n); with one value, or n values all equal (s = 0), no
+interval is claimed and `Estimate.ci_note` says why. When any configuration
 has repeats, the best is the best *mean* among those with n >= 2 (a single lucky run cannot win against
 means); configurations whose values a two-sided Welch t-test cannot tell from the best's at the 5 % level are
 "indistinguishable", and the range of their scale ratios (best included) is the ratio range the data support.
@@ -44,6 +46,11 @@ class PlannedRepeat:
     params: dict[str, float]
     seed: int
     pe_seed: int
+
+
+def params_key(params: dict[str, float]) -> tuple:
+    """One configuration's identity: its params, rounded to 12 digits (a CSV's round trip keeps them)."""
+    return tuple(sorted((name, round(value, 12)) for name, value in params.items()))
 
 
 def ranked(trials: Sequence[FrozenTrial], direction: str) -> list[FrozenTrial]:
@@ -84,12 +91,21 @@ class Estimate:
     def n(self) -> int:
         return len(self.values)
 
+    @property
+    def ci_note(self) -> str | None:
+        """Why there is no interval (None when there is one)."""
+        if self.ci is not None:
+            return None
+        if self.n == 1:
+            return "interval not estimable: one run (no repeats)"
+        return f"interval not estimable: its {self.n} runs gave the same value"
+
 
 def estimate(number: int, params: dict[str, float], values: list[float], ratio: float | None) -> Estimate:
-    """Mean and Student-t 95 % interval of `values` (no interval for a single value)."""
+    """Mean and Student-t 95 % interval of `values` (none for a single value or values all equal)."""
     mean = statistics.fmean(values)
     ci = None
-    if len(values) >= 2:
+    if len(values) >= 2 and statistics.stdev(values) > 0:
         half = stats.t.ppf(0.5 + CONFIDENCE / 2, len(values) - 1) * statistics.stdev(values) / math.sqrt(len(values))
         ci = (mean - half, mean + half)
     return Estimate(number, params, ratio, values, mean, ci)
@@ -118,7 +134,7 @@ class Answer:
 
 def study_answer(trials: Sequence[FrozenTrial], direction: str, ratio: tuple[str, str] | None) -> Answer | None:
     """The study's answer from its trials (None before the first COMPLETE search trial); `ratio` names the two
-    axes whose scale ratio is reported."""
+    axes whose scale ratio is reported. A configuration is named by its best search trial."""
     candidates = ranked(trials, direction)
     if not candidates:
         return None
@@ -126,10 +142,18 @@ def study_answer(trials: Sequence[FrozenTrial], direction: str, ratio: tuple[str
     for trial in complete_trials(trials):
         if is_repeat(trial):
             repeats.setdefault(trial.user_attrs[REPEAT_OF], []).append(trial.value)
+    configurations: dict[tuple, list[FrozenTrial]] = {}  # best single value first, as `candidates`
+    for trial in candidates:
+        configurations.setdefault(params_key(trial.params), []).append(trial)
 
     estimates = [
-        estimate(t.number, dict(t.params), [t.value, *repeats.get(t.number, [])], scale_ratio(t.params, ratio))
-        for t in candidates
+        estimate(
+            group[0].number,
+            dict(group[0].params),
+            [value for t in group for value in (t.value, *repeats.get(t.number, []))],
+            scale_ratio(group[0].params, ratio),
+        )
+        for group in configurations.values()
     ]
     repeated = [e for e in estimates if e.n >= 2]
     sign = -1 if direction == "maximize" else 1

@@ -10,13 +10,15 @@ every grid axis. A spec comes in from a file, `--set` overrides or a REST body t
 
 from __future__ import annotations
 
+import functools
+import json
 import os
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from afpe.encodings import list_encodings
+from afpe.encodings import check_encoding_dim, list_encodings
 from afpe.trainers import ModelConfig, TrainerSettings, build_task, list_tasks, task_info
 
 SLUG_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"
@@ -82,6 +84,14 @@ class RepeatsSpec(_Strict):
     seeds: int = Field(3, ge=1, le=20)
 
 
+class PredictionSpec(_Strict):
+    """A scale ratio s_a / s_b of the spec's `ratio` axes stated before the runs (a theory's prediction or a
+    prior), drawn on the ratio plot as a vertical line named `label`; it changes nothing in the search."""
+
+    ratio: float = Field(ge=1e-4, le=1e4)
+    label: str = Field("prediction", min_length=1, max_length=200)
+
+
 class ResourcesSpec(_Strict):
     """Ray resources of one trial, and how many trials run at once (None: as many as the cluster fits).
     A trial trains on one device: `gpu` is 0 (CPU), a fraction (trials share a GPU) or 1."""
@@ -122,6 +132,7 @@ class StudySpec(_Strict):
     seed: int = Field(0, ge=0, le=2**31 - 1)
     data_root: str | None = None
     max_failures: int = Field(1, ge=0, le=10)
+    prediction: PredictionSpec | None = None
 
     @model_validator(mode="after")
     def _check_against_task(self) -> StudySpec:
@@ -139,6 +150,10 @@ class StudySpec(_Strict):
         elif not self.axes:
             raise ValueError(f"axes: {self.encoding} needs at least one searched axis")
         self._check_axes(info.ndim, info.axis_names)
+        try:
+            check_encoding_dim(self.encoding, self.trainer.model.dim, info.ndim)
+        except ValueError as error:
+            raise ValueError(f"trainer.model.dim: {error}") from None
         if self.trainer.positions == "physical":
             needs = build_task(self.task, self.task_options).spacing_needs_data
             if needs is not None:
@@ -214,6 +229,8 @@ class StudySpec(_Strict):
                 raise ValueError("ratio: needs two different axes")
         elif len(self.axes) >= 2:
             self.ratio = (self.axes[0].name, self.axes[1].name)
+        if self.prediction is not None and self.ratio is None:
+            raise ValueError("prediction: a predicted ratio needs two searched axes (the spec's `ratio`)")
 
     @property
     def ndim(self) -> int:
@@ -257,12 +274,18 @@ class SearchSpace:
     ndim: int = 0
     fixed: dict[int, float] = field(default_factory=dict)
     planned_repeats: int = 0  # repeats.top_k * repeats.seeds
-    #: `trainer.positions`; with "physical", `spacing` (the token spacing in reference lengths on the token `grid`)
-    #: and `positions_note` (how a scale reads, its unit named) when the task is registered here.
+    #: `trainer.positions`; with "physical", `spacing` (the token spacing in reference lengths on the token `grid`),
+    #: `token_spacing` and `units` (that spacing in the task's units) and `positions_note` (how a scale reads, its
+    #: unit named) when the task is registered here. `grid` and `axis_names` (the token grid and its axes' names)
+    #: whenever the task is registered here, None for an imported study's unknown task.
     positions: str = "normalized"
     grid: tuple[int, ...] | None = None
     spacing: tuple[float, ...] | None = None
     positions_note: str | None = None
+    axis_names: tuple[str, ...] | None = None
+    token_spacing: tuple[float, ...] | None = None
+    units: tuple[str, ...] | None = None
+    prediction: tuple[float, str] | None = None  # `prediction`: the predicted ratio and its label
 
     @classmethod
     def from_spec(cls, data: dict[str, Any], ndim: int | None = None) -> SearchSpace:
@@ -274,15 +297,24 @@ class SearchSpace:
         )
         ratio = data.get("ratio") or ([a.name for a in axes[:2]] if len(axes) >= 2 else None)
         fixed = {int(k): float(v) for k, v in (data.get("fixed") or {}).items()}
-        if ndim is None:
-            named = max((*(g for a in axes for g in a.grid_axes), *fixed), default=-1) + 1
-            ndim = max(named, _task_ndim(data.get("task"), data.get("task_options")) or 0)
         trainer = data.get("trainer") or {}
         model = trainer.get("model") or {}
         repeats = data.get("repeats") or {}
         positions = trainer.get("positions") or "normalized"
+        prediction = data.get("prediction")
+        geometry = _geometry(
+            data.get("task"),
+            json.dumps(data.get("task_options") or {}, sort_keys=True),
+            positions,
+            trainer.get("reference_length"),
+            tuple(model["patch_size"]) if model.get("patch_size") else None,
+        )
+        if ndim is None:
+            named = max((*(g for a in axes for g in a.grid_axes), *fixed), default=-1) + 1
+            ndim = max(named, len(geometry.get("axis_names") or ()))
         return cls(
-            **_physical(data, positions, trainer.get("reference_length"), model.get("patch_size")),
+            **geometry,
+            prediction=(float(prediction["ratio"]), prediction.get("label") or "prediction") if prediction else None,
             axes=axes,
             ratio=tuple(ratio) if ratio else None,
             metric=data.get("metric") or "objective",
@@ -300,6 +332,14 @@ class SearchSpace:
         """The searched axis `name`; StopIteration when there is none."""
         return next(a for a in self.axes if a.name == name)
 
+    def fixed_scales(self) -> dict[str, float]:
+        """The scales of the grid axes no searched axis drives ({name: `fixed` or 1.0}; a name is the task's
+        axis name, else 'grid axis k')."""
+        driven = {g for axis in self.axes for g in axis.grid_axes}
+        names = self.axis_names if self.axis_names and len(self.axis_names) == self.ndim else None
+        names = names or tuple(f"grid axis {g}" for g in range(self.ndim))
+        return {names[g]: self.fixed.get(g, 1.0) for g in range(self.ndim) if g not in driven}
+
     def scales_for(self, params: dict[str, float]) -> list[float]:
         """Per-grid-axis scales from one trial's params {s_<axis>: value}; undriven axes: `fixed` or 1.0.
         KeyError when a searched axis has no param."""
@@ -310,32 +350,29 @@ class SearchSpace:
         return scales
 
 
-def _physical(
-    data: dict[str, Any], positions: str, reference_length: float | None, patch_size: list[int] | None
+@functools.lru_cache(maxsize=256)
+def _geometry(
+    task: str | None, options: str, positions: str, reference_length: float | None, patch_size: tuple[int, ...] | None
 ) -> dict[str, Any]:
-    """`SearchSpace`'s positions fields of a spec dict: the token grid, spacing and note of physical positions
-    (a note saying the units are unknown when the task is not registered here)."""
-    if positions == "normalized":
-        return {}
-    task = data.get("task")
+    """`SearchSpace`'s positions and token-grid fields of a spec (`options`: its task options as JSON): the token
+    grid and its axes' names, with physical positions also the spacing, units and note (a note saying the units
+    are unknown when the task is not registered here). Cached: a task's geometry takes ~2 ms to build."""
     try:
-        info = build_task(task, data.get("task_options")).info(patch_size) if task in list_tasks() else None
+        info = build_task(task, json.loads(options)).info(patch_size) if task in list_tasks() else None
     except (ValueError, TypeError):
         info = None
     if info is None:
+        if positions == "normalized":
+            return {}
         return {"positions": positions, "positions_note": f"positions {positions}: units unknown (task {task!r})"}
+    grid = {"grid": info.patch_grid, "axis_names": info.axis_names}
+    if positions == "normalized":
+        return grid
     return {
+        **grid,
         "positions": positions,
-        "grid": info.patch_grid,
         "spacing": info.encoding_spacing(positions, reference_length),
+        "token_spacing": info.spacing,
+        "units": info.units,
         "positions_note": info.positions_note(positions, reference_length),
     }
-
-
-def _task_ndim(task: str | None, options: dict[str, Any] | None) -> int | None:
-    if task not in list_tasks():
-        return None
-    try:
-        return task_info(task, options).ndim
-    except (ValueError, TypeError):
-        return None

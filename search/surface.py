@@ -3,12 +3,15 @@
 A Gaussian process is fitted to every COMPLETE trial (search trials and repeats alike) of a study, with inputs
 u_j = log10(s_j) mapped to [0, 1] over each searched axis's [low, high] and the objective (standardised) as
 target; the kernel is C * RBF(one length per axis) + white noise, so trial-to-trial noise is estimated, not
-interpolated. The posterior mean m(u) is the response surface, and the optimum is the tried configuration where
-it is lowest (highest when maximising): the trials are the candidates, so no optimum is claimed where no trial
-looked (between and beyond them a GP's optimum is its prior's, not the data's). Uncertainty: `DRAWS` joint
-posterior draws over the tried configurations; each draw's optimum gives a ratio s_a / s_b: their median is the
-reported ratio, their 2.5 / 97.5 % quantiles its 95 % interval (on a flat stretch of the surface the best mean's
-own ratio is an arbitrary point of it, the median its centre).
+interpolated. The posterior mean m(u) is the response surface; the trials are the candidates, so no optimum is
+claimed where no trial looked (between and beyond them a GP's optimum is its prior's, not the data's).
+Uncertainty: `DRAWS` joint posterior draws over the tried configurations; each draw's optimum gives a ratio
+s_a / s_b. The reported optimum is the tried configuration at the median of those ratios (a sample median, so one
+draw's ratio, hence a tried one; among configurations with that ratio the one with the best m(u)): its `scales`
+give exactly its `ratio`. The 2.5 / 97.5 % quantiles of the drawn ratios are the 95 % interval; when they
+coincide (every draw picks the same tried ratio, as with a handful of trials) no interval is claimed
+(`ci_note` says why). On a flat stretch of the surface the best mean's own ratio is an arbitrary point of it,
+the median its centre. Without a ratio, the optimum is the tried configuration where m(u) is best.
 
 Why beside the best configuration (`repeats.study_answer`): the best trial is the extreme of noisy values
 (the winner's curse), so its ratio moves with the seed; the surface pools neighbouring trials, and its
@@ -38,14 +41,16 @@ MAX_TRIALS = 400  # above this many complete trials the GP is fitted to a seeded
 
 @dataclass(frozen=True)
 class Optimum:
-    """`scales`: the tried configuration whose posterior mean is best, and that mean (`value`); `ratio`: the
-    posterior median of the optimum's ratio s_a / s_b, with its 95 % interval `ci`; over `n` trials."""
+    """`scales` (per searched axis): the tried configuration at the posterior median of the optimum's ratio,
+    `ratio` = scales[a] / scales[b] exactly, its 95 % interval `ci` (None, with `ci_note` saying why, when the
+    draws do not spread), the posterior mean there (`value`); over `n` trials."""
 
     scales: dict[str, float]
     ratio: float | None
     ci: tuple[float, float] | None
     value: float
     n: int
+    ci_note: str | None = None
 
 
 def smoothed_optimum(trials: Sequence[FrozenTrial], space: SearchSpace, seed: int = 0) -> Optimum | None:
@@ -92,19 +97,29 @@ def _fit(
     with warnings.catch_warnings():  # a length at its bound is a flat axis, an answer, not a problem
         warnings.simplefilter("ignore")
         gp.fit(x, sign * y)
-    candidates = np.unique(x, axis=0)  # repeats share their configuration's point
+    tried = np.unique(np.array([scales for scales, _ in rows]), axis=0)  # repeats share their configuration's point
+    candidates = (np.log10(tried) - low) / span
     mean = gp.predict(candidates)
-    draws = _posterior_draws(gp, candidates, seed)
-    best = candidates[int(np.argmin(mean))]
-    scales = {name: float(10 ** (low[i] + best[i] * span[i])) for i, name in enumerate(names)}
-    optimum_ratio = ci = None
+    pick = int(np.argmin(mean))
+    optimum_ratio = ci = note = None
     if ratio is not None:
         ia, ib = (names.index(name) for name in ratio)
-        log_ratios = (low[ia] + candidates[:, ia] * span[ia]) - (low[ib] + candidates[:, ib] * span[ib])
-        drawn = log_ratios[np.argmin(draws, axis=0)]
-        optimum_ratio = float(10 ** np.median(drawn))
-        ci = (float(10 ** np.quantile(drawn, 0.025)), float(10 ** np.quantile(drawn, 0.975)))
-    return Optimum(scales, optimum_ratio, ci, float(sign * mean.min()), len(rows))
+        log_ratios = np.log10(tried[:, ia]) - np.log10(tried[:, ib])
+        drawn = log_ratios[np.argmin(_posterior_draws(gp, candidates, seed), axis=0)]
+        centre = np.quantile(drawn, 0.5, method="inverted_cdf")  # one draw's optimum: a tried ratio
+        at_centre = np.flatnonzero(log_ratios == centre)
+        pick = int(at_centre[np.argmin(mean[at_centre])])
+        optimum_ratio = float(tried[pick, ia] / tried[pick, ib])
+        low_q, high_q = np.quantile(drawn, [0.025, 0.975])
+        if high_q - low_q > 1e-12:
+            ci = (float(10**low_q), float(10**high_q))
+        else:
+            note = (
+                f"interval not estimable: all {DRAWS} posterior draws put the optimum at this one tried ratio "
+                f"({len(rows)} trials, {len(tried)} configurations: too few to bound it)"
+            )
+    scales = {name: float(tried[pick, i]) for i, name in enumerate(names)}
+    return Optimum(scales, optimum_ratio, ci, float(sign * mean[pick]), len(rows), note)
 
 
 def _posterior_draws(gp, candidates: np.ndarray, seed: int) -> np.ndarray:  # noqa: ANN001 - a fitted GP

@@ -31,6 +31,23 @@ def rows_cols_axes(low: float, high: float) -> list[dict[str, Any]]:
     return [{"name": name, "grid_axes": [axis], "low": low, "high": high} for axis, name in enumerate(("rows", "cols"))]
 
 
+def quickstart_space(**fields: Any) -> dict[str, Any]:
+    """A stored spec dict with the quickstart's search space: d0, d1 of synthetic3d_field's 8x8x1 grid searched
+    on [0.1, 3], d2 fixed at 1, the ratio d1/d0, r2 maximised; keyword arguments update the spec."""
+    axes = [{"name": name, "grid_axes": [axis], "low": 0.1, "high": 3.0} for axis, name in enumerate(("d0", "d1"))]
+    spec = {
+        "task": "synthetic3d_field",
+        "task_options": {"grid": [8, 8, 1]},
+        "encoding": "afpe",
+        "axes": axes,
+        "fixed": {"2": 1.0},
+        "ratio": ["d1", "d0"],
+        "metric": "r2",
+        "direction": "maximize",
+    }
+    return {**spec, **fields}
+
+
 def tiny_synthetic2d(trainer: dict[str, Any] | None = None, **fields: Any) -> dict[str, Any]:
     """A spec dict of a seconds-long synthetic2d search (64 images, one-block ViT, 3 epochs, one trial at a
     time); `trainer` keys update the trainer settings, other keyword arguments the spec."""

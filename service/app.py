@@ -22,6 +22,7 @@ from afpe.service.api.headers import SecurityHeaders
 from afpe.service.api.routes import health_router, router
 from afpe.service.jobs.backend import JobBackend
 from afpe.service.jobs.ray_jobs import RayJobBackend
+from afpe.service.manager.campaigns import Campaigns
 from afpe.service.manager.cross_study_queries import CrossStudyQueries
 from afpe.service.manager.derived_store import DerivedStore
 from afpe.service.manager.downloads import StudyDownloads
@@ -84,10 +85,11 @@ def create_app(settings: ServiceSettings | None = None, backend: JobBackend | No
     app.state.downloads = StudyDownloads(reads, artifact_root(settings.storage, settings.artifact_dir))
     app.state.plots = PlotQueries(reads, derived)
     app.state.cross_studies = CrossStudyQueries(reads)
+    app.state.campaigns = Campaigns(app.state.lifecycle, app.state.admission, follower.jobs.leases.engine, storage)
     app.include_router(router)
     app.include_router(health_router)
     app.include_router(dashboard.router)
-    install_error_handlers(app)
+    install_error_handlers(app, page=dashboard.error_page)
     app.add_middleware(
         RequestGuard,
         token=settings.api_token,

@@ -12,8 +12,11 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from afpe.search.shipped_specs import shipped_specs_dir
 from afpe.search.storage import default_storage_url, split_password
+from afpe.service.cluster.ports import PORT_BLOCK
+from afpe.service.cluster.remote_workers import advertised_ip
 
 MIN_TOKEN_LENGTH = 32
+RAY_HEAD_PORT = 20000  # a head for other hosts' workers: ports 20000-20255 (below Linux's ephemeral ports)
 LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1", "[::1]")
 
 
@@ -45,7 +48,20 @@ class ServiceSettings(BaseSettings):
         description="the studies' kept checkpoints, shared with the jobs and their workers (None: beside a SQLite "
         "database, else ~/.afpe/artifacts)",
     )
-    ray_num_cpus: int | None = Field(None, ge=1, description="CPUs of the private Ray head (None = all)")
+    ray_num_cpus: int | None = Field(
+        None, ge=0, description="CPUs of the private Ray head (None = all; 0 = trials run on other hosts' workers only)"
+    )
+    ray_host: str | None = Field(
+        None,
+        description="address other hosts reach the private Ray head at, so their Ray workers can join it "
+        "(`afpe cluster worker-command`); 0.0.0.0 = this host's outward address; None = loopback only",
+    )
+    ray_port: int = Field(
+        RAY_HEAD_PORT,
+        ge=1024,
+        le=65536 - PORT_BLOCK,
+        description=f"with ray_host: the head's GCS port, first of its block of {PORT_BLOCK} ports",
+    )
     max_trials: int = Field(1000, ge=1, le=10_000, description="upper bound on a spec's n_trials")
     max_epochs: int = Field(1000, ge=1, description="upper bound on trainer.epochs")
     max_trial_cpus: float = Field(64.0, gt=0, description="upper bound on resources.cpus")
@@ -69,8 +85,9 @@ class ServiceSettings(BaseSettings):
 
     def resolved(self) -> ServiceSettings:
         """Paths expanded; a generated token when none is configured, which is refused off loopback; the
-        trusted hosts completed. ValueError for a token shorter than MIN_TOKEN_LENGTH characters, or one with
-        white space at either end (HTTP strips it from the header, so nothing would authenticate)."""
+        trusted hosts completed. ValueError for a ray_host that does not resolve or stands beside ray_address, a
+        token shorter than MIN_TOKEN_LENGTH characters, or one with white space at either end (HTTP strips it from
+        the header, so nothing would authenticate)."""
         token = self.api_token
         if token is not None and token != token.strip():
             raise ValueError(
@@ -82,6 +99,13 @@ class ServiceSettings(BaseSettings):
                 f"api_token: AFPE_API_TOKEN has {len(token)} characters, at least {MIN_TOKEN_LENGTH} are needed "
                 "(e.g. `openssl rand -hex 32`)"
             )
+        if self.ray_host is not None and self.ray_address is not None:
+            raise ValueError(
+                "ray_host: only a private Ray head (no ray_address) takes workers through the service; "
+                f"workers join the cluster at {self.ray_address} through its own head"
+            )
+        if self.ray_host is not None:
+            advertised_ip(self.ray_host)  # ValueError naming ray_host when it does not resolve
         if not token:
             if not is_loopback(self.host):
                 raise ValueError(

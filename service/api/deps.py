@@ -7,6 +7,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from afpe.service.manager.campaigns import Campaigns
 from afpe.service.manager.cross_study_queries import CrossStudyQueries
 from afpe.service.manager.downloads import StudyDownloads
 from afpe.service.manager.importer import StudyImporter
@@ -49,6 +50,10 @@ def get_cross_studies(request: Request) -> CrossStudyQueries:
     return request.app.state.cross_studies
 
 
+def get_campaigns(request: Request) -> Campaigns:
+    return request.app.state.campaigns
+
+
 Admission = Annotated[SpecAdmission, Depends(get_admission)]
 Lifecycle = Annotated[StudyLifecycle, Depends(get_lifecycle)]
 Importer = Annotated[StudyImporter, Depends(get_importer)]
@@ -57,3 +62,4 @@ Trials = Annotated[TrialQueries, Depends(get_trials)]
 Downloads = Annotated[StudyDownloads, Depends(get_downloads)]
 Plots = Annotated[PlotQueries, Depends(get_plots)]
 CrossStudies = Annotated[CrossStudyQueries, Depends(get_cross_studies)]
+CampaignsDep = Annotated[Campaigns, Depends(get_campaigns)]

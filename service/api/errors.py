@@ -1,13 +1,15 @@
 """Error handlers: every error is JSON `{"error": message}`, never a traceback; a write that lost a race to
-another process (an IntegrityError of the database) is a 409."""
+another process (an IntegrityError of the database) is a 409. A browser asking a page (a GET outside /api/ and
+/static/ that accepts text/html) gets the same status and message as a page instead (`page`: the dashboard's)."""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from sqlalchemy.exc import IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -17,19 +19,39 @@ from afpe.service.errors import ApiError
 log = logging.getLogger("afpe.service")
 
 
-def install_error_handlers(app: FastAPI) -> None:
+ErrorPage = Callable[[Request, int, str], HTMLResponse]
+
+
+def wants_page(request: Request) -> bool:
+    """A browser asking for a page: a GET outside /api/ and /static/ whose Accept names text/html."""
+    path = request.url.path
+    return (
+        request.method == "GET"
+        and not path.startswith(("/api/", "/static/"))
+        and "text/html" in request.headers.get("accept", "")
+    )
+
+
+def install_error_handlers(app: FastAPI, page: ErrorPage | None = None) -> None:
+    """JSON error bodies; with `page`, pages for the requests `wants_page` names."""
+
+    def answer(request: Request, body: dict, status: int, headers: dict | None = None) -> Response:
+        if page is not None and wants_page(request):
+            return page(request, status, body["error"])
+        return JSONResponse(body, status_code=status, headers=headers)
+
     @app.exception_handler(ApiError)
-    async def api_error(request: Request, error: ApiError) -> JSONResponse:
-        return JSONResponse({"error": error.message}, status_code=error.status_code)
+    async def api_error(request: Request, error: ApiError) -> Response:
+        return answer(request, {"error": error.message}, error.status_code)
 
     @app.exception_handler(RequestValidationError)
-    async def invalid_request(request: Request, error: RequestValidationError) -> JSONResponse:
+    async def invalid_request(request: Request, error: RequestValidationError) -> Response:
         problems = [_problem(item) for item in error.errors()]
-        return JSONResponse({"error": "; ".join(problems), "detail": jsonable(error.errors())}, status_code=422)
+        return answer(request, {"error": "; ".join(problems), "detail": jsonable(error.errors())}, 422)
 
     @app.exception_handler(StarletteHTTPException)
-    async def http_error(request: Request, error: StarletteHTTPException) -> JSONResponse:
-        return JSONResponse({"error": str(error.detail)}, status_code=error.status_code, headers=error.headers)
+    async def http_error(request: Request, error: StarletteHTTPException) -> Response:
+        return answer(request, {"error": str(error.detail)}, error.status_code, error.headers)
 
     @app.exception_handler(IntegrityError)
     async def concurrent_write(request: Request, error: IntegrityError) -> JSONResponse:

@@ -4,10 +4,11 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, Field
 
+from afpe.search.campaign import CampaignSpec
 from afpe.service.manager.views import (
     BestEstimateView,
     BestTrial,
@@ -60,6 +61,73 @@ class ResumeRequest(BaseModel):
     """Optional body of a resume: raise n_trials to run more trials than the spec asked for."""
 
     n_trials: int | None = Field(None, ge=1, le=10_000)
+
+
+class CampaignRequest(CampaignSpec):
+    """A campaign (`afpe.search.campaign.CampaignSpec`) and `--set`-style overrides of its base."""
+
+    overrides: list[Annotated[str, Field(max_length=1000)]] = Field(
+        default_factory=list, max_length=64, description="`key=value` changes of the base spec, e.g. n_trials=3"
+    )
+
+
+class CampaignStudyRow(BaseModel):
+    """One study of a campaign (`afpe.search.campaign_result.study_row`): null where nothing is known yet or no
+    interval can be estimated."""
+
+    study: str
+    property: str
+    encoding: str
+    state: str
+    finished: int
+    n_trials: int
+    mean: float | None
+    ci_low: float | None
+    ci_high: float | None
+    n: int
+    ratio: float | None
+    ratio_low: float | None
+    ratio_high: float | None
+    optimum_ratio: float | None
+    optimum_low: float | None
+    optimum_high: float | None
+
+
+class CampaignComparison(BaseModel):
+    """The lead encoding minus another at one property value: difference of means, Welch's 95 % CI, n each."""
+
+    property: str
+    lead: str
+    against: str
+    difference: float | None
+    ci: list[float] | None
+    n: list[int] | None
+
+
+class CampaignTrendPoint(BaseModel):
+    property: str
+    encoding: str
+    ratio: float | None
+    ratio_low: float | None
+    ratio_high: float | None
+    optimum_ratio: float | None
+    optimum_low: float | None
+    optimum_high: float | None
+
+
+class CampaignTable(BaseModel):
+    """A campaign's result (`afpe.search.campaign_result.campaign_table`)."""
+
+    campaign: str
+    description: str
+    vary: dict[str, list[Any]]
+    property: list[str]
+    encodings: list[str]
+    state: str
+    studies: list[CampaignStudyRow]
+    comparisons: list[CampaignComparison]
+    trend: list[CampaignTrendPoint]
+    note: str
 
 
 class PlotlyFigure(BaseModel):

@@ -11,13 +11,14 @@ from importlib.metadata import version
 
 from afpe.core.errors import USER_ERROR_EXIT_CODE, UserError
 from afpe.encodings import cli as encodings_cli
+from afpe.search import campaign_cli
 from afpe.search import cli as search_cli
 from afpe.service.cli import cluster as cluster_cli
 from afpe.service.cli import serve as serve_cli
 from afpe.service.cli import slurm as slurm_cli
 from afpe.trainers import cli as trainers_cli
 
-COMMANDS = (encodings_cli, search_cli, cluster_cli, slurm_cli, trainers_cli, serve_cli)
+COMMANDS = (encodings_cli, search_cli, campaign_cli, cluster_cli, slurm_cli, trainers_cli, serve_cli)
 
 __all__ = ["build_parser", "main"]
 

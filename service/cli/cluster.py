@@ -1,4 +1,5 @@
-"""`afpe cluster up|down|status`: the docker-compose sweep cluster (Ray head, Ray workers, API) as local processes."""
+"""`afpe cluster up|down|status`: the docker-compose sweep cluster (Ray head, Ray workers, API) as local processes;
+`afpe cluster worker-command`: how a Ray worker on another host joins the service's head (`remote_workers.py`)."""
 
 from __future__ import annotations
 
@@ -36,6 +37,22 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     status = commands.add_parser("status", help="show the processes, nodes and URLs; exit 1 unless all run")
     status.add_argument("--json", action="store_true", help="print the state as JSON (includes the tokens)")
     status.set_defaults(func=_status)
+
+    join = commands.add_parser(
+        "worker-command",
+        help="print how a Ray worker on another host joins the running `afpe serve --ray-host` head: the token "
+        "to copy, the ports to open and the command",
+    )
+    join.add_argument(
+        "--work-dir", type=Path, help="the service's work dir (default: $AFPE_WORK_DIR, else its default)"
+    )
+    join.add_argument("--token-file", help="where the token lies on the worker host (default: ~/.afpe/ray_token)")
+    join.add_argument("--temp-dir", help="the worker's Ray folder, made 0700 (default: /tmp/afpe-ray-$USER)")
+    join.add_argument("--port-base", type=int, help="first port of the worker's block (default: the head's numbers)")
+    join.add_argument("--num-cpus", type=int, help="CPUs the worker offers trials (default: all it has)")
+    join.add_argument("--num-gpus", type=int, help="GPUs the worker offers trials (default: all it has)")
+    join.add_argument("--resources", help="custom Ray resources of the worker, JSON (e.g. '{\"big_disk\": 1}')")
+    join.set_defaults(func=_worker_command)
 
     for command in (up, down, status):
         command.add_argument(
@@ -101,3 +118,32 @@ def _status(args: argparse.Namespace) -> int:
         print(f"ray nodes: dashboard not reachable ({error})")
     print(f"API        {state.api_url}\ndashboard  {state.dashboard_url}")
     return 0 if all(alive.values()) else 1
+
+
+def _worker_command(args: argparse.Namespace) -> int:
+    from afpe.service.cluster.remote_workers import HeadJoin, join_file_hint, worker_instructions
+    from afpe.service.settings import ServiceSettings
+
+    work_dir = (args.work_dir or ServiceSettings().work_dir).expanduser().resolve()
+    join = HeadJoin.load(work_dir)
+    if join is None:
+        raise UserError(join_file_hint(work_dir))
+    if args.resources is not None:
+        try:
+            json.loads(args.resources)
+        except ValueError as error:
+            raise UserError(f"--resources: not JSON ({error})") from None
+    try:
+        text = worker_instructions(
+            join,
+            token_path=args.token_file,
+            temp_dir=args.temp_dir,
+            port_base=args.port_base,
+            num_cpus=args.num_cpus,
+            num_gpus=args.num_gpus,
+            resources=args.resources,
+        )
+    except ValueError as error:  # the only input it checks: the port block
+        raise UserError(f"--port-base: {error}") from None
+    print(text)
+    return 0

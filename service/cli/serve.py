@@ -13,6 +13,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--ray-address", help="Ray Jobs address of a cluster (default: $AFPE_RAY_ADDRESS, else a private local head)"
     )
+    parser.add_argument(
+        "--ray-host",
+        help="address other hosts reach this host at, for Ray workers joining the private head (`afpe cluster "
+        "worker-command`); 0.0.0.0: this host's outward address (default: $AFPE_RAY_HOST, else loopback only)",
+    )
+    parser.add_argument(
+        "--ray-port", type=int, help="with --ray-host: the head's GCS port, first of its 256 (default: 20000)"
+    )
     parser.set_defaults(func=_serve)
 
 
@@ -25,7 +33,7 @@ def _serve(args: argparse.Namespace) -> int:
     from afpe.service.settings import ServiceSettings
 
     warn_password_in_argv(args.storage)
-    flags = {key: getattr(args, key) for key in ("host", "port", "storage", "ray_address")}
+    flags = {key: getattr(args, key) for key in ("host", "port", "storage", "ray_address", "ray_host", "ray_port")}
     try:
         settings = ServiceSettings(**{key: value for key, value in flags.items() if value is not None})
     except ValidationError as error:
@@ -34,6 +42,9 @@ def _serve(args: argparse.Namespace) -> int:
     settings = app.state.settings
     if settings.generated_token:
         print(f"API token (no AFPE_API_TOKEN set; this run only, loopback only): {settings.api_token}", flush=True)
+    if settings.ray_host is not None:  # up before the service answers, so workers can join at once
+        head = app.state.backend.head_for_workers()
+        print(f"Ray head for workers of other hosts: {head} (see `afpe cluster worker-command`)", flush=True)
     print(f"AFPE Sweep dashboard: http://{settings.host}:{settings.port}/", flush=True)
     uvicorn.run(app, host=settings.host, port=settings.port, log_level="info")
     return 0

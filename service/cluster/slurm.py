@@ -6,7 +6,7 @@ nodes several users share), then `afpe run SPEC --ray-address HEAD --resume` on 
 that Ray instead of starting a private one. Per job:
 
 - **Ports**: every port Ray opens (GCS, dashboard, client server, node manager, object manager, dashboard agent,
-  runtime-env agent, metrics, worker ports) lies in one block of `PORT_BLOCK` ports, the block chosen by
+  runtime-env agent, metrics, worker ports) lies in one block of `PORT_BLOCK` ports (`ports.py`), the block chosen by
   `SLURM_JOB_ID` in the port range: two jobs that share a node collide only when their ids are congruent
   modulo the number of blocks (jobs submitted one after another never do).
 - **Token**: `RAY_AUTH_MODE=token` with a fresh random token in a file created 0600 in the job's private folder
@@ -27,23 +27,10 @@ import math
 import shlex
 from dataclasses import dataclass
 
+from afpe.service.cluster.ports import FIRST_WORKER_PORT, NODE_PORT_FLAGS, PORT_BLOCK, PORT_OFFSETS, block_ports
 from afpe.service.cluster.topology import head_command, worker_command
 
 PORT_RANGE = (20000, 32767)  # below Linux's ephemeral ports (32768-60999), above Ray's defaults (6379 .. 19999)
-PORT_BLOCK = 256
-# Offsets in a job's block; the worker ports take the rest of it (FIRST_WORKER_PORT .. PORT_BLOCK - 1).
-PORT_OFFSETS = {
-    "gcs_port": 0,
-    "dashboard_port": 1,
-    "client_server_port": 2,
-    "node_manager_port": 3,
-    "object_manager_port": 4,
-    "dashboard_agent_listen_port": 5,
-    "dashboard_agent_grpc_port": 6,
-    "runtime_env_agent_port": 7,
-    "metrics_export_port": 8,
-}
-FIRST_WORKER_PORT = 16
 DEFAULT_JOB_DIR = '"$HOME/.afpe/slurm"'  # expanded on the node
 RAY_STARTED = "Ray runtime started."  # what `ray start` prints once its node is up
 RAY_START_TRIES = 3  # a busy node can miss Ray's fixed 30 s for a raylet to register ("timed out during startup")
@@ -83,9 +70,7 @@ def port_blocks(port_range: tuple[int, int]) -> int:
 
 def job_ports(job_id: int, port_range: tuple[int, int] = PORT_RANGE) -> dict[str, int]:
     """The ports of job `job_id`: block `job_id mod blocks` of the range (the script computes the same in bash)."""
-    base = port_range[0] + (job_id % port_blocks(port_range)) * PORT_BLOCK
-    ports = {name: base + offset for name, offset in PORT_OFFSETS.items()}
-    return {**ports, "min_worker_port": base + FIRST_WORKER_PORT, "max_worker_port": base + PORT_BLOCK - 1}
+    return block_ports(port_range[0] + (job_id % port_blocks(port_range)) * PORT_BLOCK)
 
 
 def check_storage(url: str) -> None:
@@ -137,7 +122,7 @@ def sbatch_script(options: SlurmOptions) -> str:
     gpus = options.gpus_per_node
     step = '--nodes=1 --ntasks=1 --cpus-per-task="$SLURM_CPUS_PER_TASK"' + (f" --gpus-per-node={gpus}" if gpus else "")
     cpus = "$SLURM_CPUS_PER_TASK"
-    node_ports = [f"--{flag}=${variable}" for flag, variable in _NODE_PORT_FLAGS.items()]
+    node_ports = [f"--{flag}=${variable}" for flag, variable in NODE_PORT_FLAGS.items()]
     head = head_command(
         port="$gcs_port", dashboard_host="127.0.0.1", dashboard_port="$dashboard_port", num_cpus=cpus, num_gpus=gpus
     )
@@ -225,18 +210,6 @@ def sbatch_script(options: SlurmOptions) -> str:
         "",
     ]
     return "\n".join(lines)
-
-
-_NODE_PORT_FLAGS = {  # `ray start` flag -> the script's variable, for every node (the head adds its own three)
-    "node-manager-port": "node_manager_port",
-    "object-manager-port": "object_manager_port",
-    "dashboard-agent-listen-port": "dashboard_agent_listen_port",
-    "dashboard-agent-grpc-port": "dashboard_agent_grpc_port",
-    "runtime-env-agent-port": "runtime_env_agent_port",
-    "metrics-export-port": "metrics_export_port",
-    "min-worker-port": "min_worker_port",
-    "max-worker-port": "max_worker_port",
-}
 
 
 def _shell(words: list[str]) -> str:

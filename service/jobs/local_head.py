@@ -14,6 +14,7 @@ from pathlib import Path
 from ray.job_submission import JobSubmissionClient
 
 from afpe.search.private_temp import private_ray_dir
+from afpe.service.cluster.ports import node_port_flags
 from afpe.service.cluster.topology import child_env, executable, free_port, head_command, ray_env
 
 # Ends the head's process group ($2) once the service ($1) is gone, SIGTERM first (Ray drains), SIGKILL after
@@ -25,48 +26,68 @@ PARENT_WATCH = (
     'kill -0 -"$2" 2>/dev/null || break; sleep 1; done; kill -KILL -"$2" 2>/dev/null; rm -rf -- "$3"'
 )
 
+# The ports of a loopback-only head: free ones, the rest (raylet, object manager, workers) Ray picks.
+FREE_PORTS = (
+    "gcs_port",
+    "dashboard_port",
+    "client_server_port",
+    "dashboard_agent_listen_port",
+    "dashboard_agent_grpc_port",
+    "metrics_export_port",
+    "runtime_env_agent_port",
+)
+
 
 def auth_headers(token: str | None) -> dict[str, str] | None:
     """The header of Ray's token auth (None: no token, e.g. a cluster without auth)."""
     return {"Authorization": f"Bearer {token}"} if token else None
 
 
+def _agent_port_flags(ports: dict[str, int]) -> list[str]:
+    """`ray start` flags of a loopback head's agent ports (free ones: Ray's defaults are fixed numbers)."""
+    return [f"--{name.replace('_', '-')}={ports[name]}" for name in FREE_PORTS[3:]]
+
+
 class LocalRayHead:
     """The cluster's `head_command` run with `--block` in its own short temp dir (inside a folder only its owner
     enters: `afpe.search.private_temp`, removed by `stop` or after the service's death) and process group, on free
-    loopback ports, offering this machine's CPUs (or `num_cpus`), with Ray's token auth on and a fresh token
-    (`token`); `stop()` ends exactly that process group, and so does a watcher when this process ends without
-    calling it (a SIGKILL): no orphaned head keeps running its jobs' drivers. The dashboard (job API) address is
-    `address`. Jobs inherit the head's environment (token, PGPASSWORD). RuntimeError when the head does not
-    come up."""
+    loopback ports, offering this machine's CPUs (or `num_cpus`; 0: none, trials only on other nodes), with Ray's
+    token auth on and `token` (default: a fresh one); `stop()` ends exactly that process group, and so does a
+    watcher when this process ends without calling it (a SIGKILL): no orphaned head keeps running its jobs'
+    drivers. With `node_ip` and `ports` (`cluster.ports.block_ports`) it is a head other hosts join: it
+    announces that address and opens exactly the block's ports. The dashboard (job API) address is `address`,
+    on the loopback interface either way. Jobs inherit the head's environment (token, PGPASSWORD).
+    RuntimeError when the head does not come up."""
 
-    def __init__(self, num_cpus: int | None = None, env: dict[str, str] | None = None, timeout_s: float = 90.0):
+    def __init__(
+        self,
+        num_cpus: int | None = None,
+        env: dict[str, str] | None = None,
+        timeout_s: float = 90.0,
+        *,
+        token: str | None = None,
+        node_ip: str = "127.0.0.1",
+        ports: dict[str, int] | None = None,
+    ):
         self.temp_dir, ray_dir = private_ray_dir()
-        self.token = secrets.token_hex(32)
-        dashboard_port = free_port()
-        self.address = f"http://127.0.0.1:{dashboard_port}"
+        self.token = token or secrets.token_hex(32)
+        self.node_ip = node_ip
+        self.ports = ports or {name: free_port() for name in FREE_PORTS}
+        self.address = f"http://127.0.0.1:{self.ports['dashboard_port']}"
         command = head_command(
-            port=free_port(),
+            port=self.ports["gcs_port"],
             dashboard_host="127.0.0.1",
-            dashboard_port=dashboard_port,
-            num_cpus=num_cpus or None,
+            dashboard_port=self.ports["dashboard_port"],
+            num_cpus=num_cpus,
             num_gpus=None,
         )
         command[0] = executable(command[0])
         command += [
             f"--temp-dir={ray_dir}",
-            "--node-ip-address=127.0.0.1",
+            f"--node-ip-address={node_ip}",
             "--include-dashboard=true",
-            *(
-                f"--{flag}={free_port()}"
-                for flag in (
-                    "ray-client-server-port",
-                    "dashboard-agent-listen-port",
-                    "dashboard-agent-grpc-port",
-                    "metrics-export-port",
-                    "runtime-env-agent-port",
-                )
-            ),
+            f"--ray-client-server-port={self.ports['client_server_port']}",
+            *(node_port_flags(self.ports) if ports else _agent_port_flags(self.ports)),
         ]
         self.log_path = Path(self.temp_dir) / "head.log"
         self.process = subprocess.Popen(

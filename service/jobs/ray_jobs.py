@@ -18,11 +18,15 @@ from typing import Any
 
 from ray.job_submission import JobStatus, JobSubmissionClient
 
+from afpe.core.errors import UserError
 from afpe.search.kept_models import ARTIFACT_DIR_ENV, artifact_root
 from afpe.search.lease import HOLDER_ENV
+from afpe.search.ray_token import private_token_file
 from afpe.search.spec_loading import DATA_CONFINE_ENV
 from afpe.search.storage import public_url, split_password
 from afpe.search.study_list import ORIGIN_ENV, Origin
+from afpe.service.cluster.ports import block_ports
+from afpe.service.cluster.remote_workers import TOKEN_FILE, advertised_ip, head_join, remove_join
 from afpe.service.jobs.backend import JobState, submission_id
 from afpe.service.jobs.local_head import LocalRayHead, auth_headers
 from afpe.service.manager.records import StudyState
@@ -111,7 +115,8 @@ class RayJobBackend:
     """The service's `JobBackend`: a `JobRunner` created on first use, on `settings.ray_address` (Ray auth
     token from $RAY_AUTH_TOKEN) or on a private local head started here and stopped by `close()`. A private
     head found dead is replaced by a fresh one at the next use: the jobs it ran are unknown to the new head, so
-    the next refresh resubmits their studies (`JobFollower._resubmit`)."""
+    the next refresh resubmits their studies (`JobFollower._resubmit`); workers of other hosts that joined it
+    must be started again."""
 
     def __init__(self, settings: ServiceSettings):
         self.settings = settings
@@ -123,14 +128,14 @@ class RayJobBackend:
         with self._lock:
             if self.head is not None and not self.head.alive():
                 log.warning("the private Ray head at %s died; starting a new one", self.head.address)
+                remove_join(self.settings.work_dir)
                 self.head.stop()
                 self.head, self._runner = None, None
             if self._runner is None:
                 url, password = split_password(self.settings.storage)
                 address, token = self.settings.ray_address, os.environ.get("RAY_AUTH_TOKEN")
                 if address is None:
-                    head_env = {"PGPASSWORD": password} if password else {}
-                    self.head = LocalRayHead(self.settings.ray_num_cpus, env=head_env)
+                    self.head = self._private_head({"PGPASSWORD": password} if password else {})
                     address, token = self.head.address, self.head.token
                     log.info("started a private Ray head at %s (temp dir %s)", address, self.head.temp_dir)
                 data_dir = str(self.settings.data_dir)  # the job re-checks data_root against it when it starts
@@ -140,6 +145,31 @@ class RayJobBackend:
                 env[ARTIFACT_DIR_ENV] = str(artifact_root(self.settings.storage, self.settings.artifact_dir))
                 self._runner = JobRunner(address, self.settings.work_dir, env, token)
             return self._runner
+
+    def _private_head(self, env: dict[str, str]) -> LocalRayHead:
+        """A loopback head; with `ray_host` one that other hosts' workers join (`cluster.remote_workers`): it
+        announces that address, pins its ports to the block of `ray_port`, keeps the token in the work dir's
+        token file and writes the join file there."""
+        settings = self.settings
+        if settings.ray_host is None:
+            return LocalRayHead(settings.ray_num_cpus, env=env)
+        token_file = private_token_file(settings.work_dir / TOKEN_FILE)
+        node_ip, ports = advertised_ip(settings.ray_host), block_ports(settings.ray_port)
+        head = LocalRayHead(
+            settings.ray_num_cpus, env=env, token=token_file.read_text().strip(), node_ip=node_ip, ports=ports
+        )
+        head_join(node_ip, ports, token_file, head.process.pid).save(settings.work_dir)
+        return head
+
+    def head_for_workers(self) -> str:
+        """Start the private head that other hosts' workers join (settings.ray_host) now; its GCS address.
+        UserError when it does not come up (e.g. a port of its block is taken)."""
+        try:
+            self.runner()
+        except RuntimeError as error:
+            raise UserError(f"ray_host: the Ray head did not start: {error}") from None
+        assert self.head is not None, "ray_host is set only without ray_address"
+        return f"{self.head.node_ip}:{self.head.ports['gcs_port']}"
 
     def submit(self, study: str, attempt: int, spec: dict[str, Any], resume: bool) -> str:
         return self.runner().submit(study, attempt, spec, resume)
@@ -155,6 +185,7 @@ class RayJobBackend:
 
     def close(self) -> None:
         if self.head is not None:
+            remove_join(self.settings.work_dir)
             self.head.stop()
             self.head = None
             self._runner = None

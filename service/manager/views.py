@@ -27,7 +27,8 @@ class SpecSummary(BaseModel):
 
 class BestTrial(BaseModel):
     """The study's answer: the best configuration (a search trial and its repeats), its scales and, with two
-    axes, the scale ratio s_a / s_b; `value` = `mean` over its `n` runs, `ci` the 95 % interval (None for n = 1)."""
+    axes, the scale ratio s_a / s_b; `value` = `mean` over its `n` runs, `ci` the 95 % interval (None when it
+    cannot be estimated: `ci_note` says why)."""
 
     number: int
     value: float | None
@@ -36,6 +37,7 @@ class BestTrial(BaseModel):
     ratio_axes: list[str] | None = None
     mean: float | None = None
     ci: list[float] | None = None
+    ci_note: str | None = Field(None, description="why there is no interval (one run, runs all equal)")
     n: int = 1
     values: list[float] = []
 
@@ -52,14 +54,30 @@ class TiedConfiguration(BaseModel):
 
 class SmoothedOptimum(BaseModel):
     """Where a Gaussian process fitted to every complete trial is best: the scale `ratio` s_a / s_b with a 95 %
-    interval `ci` (quantiles of the optimum's ratio over posterior draws), the `scales` there, the surface's
-    `value` there, and the `n` trials it was fitted to."""
+    interval `ci` (quantiles of the optimum's ratio over posterior draws; None with `ci_note` when they
+    coincide), the tried `scales` there (scales[a] / scales[b] = `ratio`), as `params` and per grid axis
+    (`grid_scales`, fixed axes included), the surface's `value` there, and the `n` trials it was fitted to."""
 
     ratio: float | None
     ci: list[float] | None
+    ci_note: str | None = None
     scales: dict[str, float]
+    params: dict[str, float] = {}
+    grid_scales: list[float] | None = None
     value: float
     n: int
+
+
+class ScalesToUse(BaseModel):
+    """The scales the study recommends: the smoothed optimum's configuration, else the best configuration's
+    (`source`), tried by search trial `number`; `params` (s_<axis>), `grid_scales` per grid axis, `ratio`, `why`."""
+
+    source: str
+    number: int
+    params: dict[str, float]
+    grid_scales: list[float]
+    ratio: float | None
+    why: str
 
 
 class StudyListItem(BaseModel):
@@ -112,6 +130,9 @@ class StudyStatus(BaseModel):
     tied: list[TiedConfiguration] = []
     repeats: dict[str, int] = Field(default_factory=dict, description="repeats done and planned")
     optimum: SmoothedOptimum | None = Field(None, description="the smoothed optimum (>= 6 complete trials)")
+    optimum_note: str | None = Field(None, description="why there is no smoothed optimum yet (else null)")
+    fixed: dict[str, float] = Field(default_factory=dict, description="grid axes no searched axis drives: scale")
+    use: ScalesToUse | None = Field(None, description="the scales to use (the smoothed optimum, else the best)")
     warnings: list[str] = Field(description="the best scale or ratio in the outer 10 % of its range (log scale)")
     positions: str | None = Field(
         None, description="with trainer.positions physical: how a scale reads, its unit named (else null)"
@@ -180,13 +201,17 @@ class TrialsPage(BaseModel):
 
 
 class BestEstimateView(BaseModel):
-    """Mean of the best scales over `repeats` trials and its bootstrap CI (None with one repeat)."""
+    """A study's best configuration as its status gives it (`search.summary`): mean over `repeats` (= `n`) runs
+    and its 95 % Student-t interval [`low`, `high`] (None, with `ci_note`, when it cannot be estimated)."""
 
     params: dict[str, float]
     mean: float
     repeats: int
     low: float | None
     high: float | None
+    number: int | None = None
+    ratio: float | None = None
+    ci_note: str | None = None
 
 
 class CompareRow(BaseModel):

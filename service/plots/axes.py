@@ -1,5 +1,6 @@
-"""The metric against each scale (log axes) over the COMPLETE trials, the best configuration marked; at most
-`MAX_POINTS` markers per panel (`shown_points`)."""
+"""The metric against each scale (log axes) over the COMPLETE trials, the study's answer (its best configuration,
+`repeats.study_answer`) starred at its mean over its runs; at most `MAX_POINTS` markers per panel
+(`shown_points`)."""
 
 from __future__ import annotations
 
@@ -12,10 +13,10 @@ from optuna.trial import FrozenTrial
 from plotly.subplots import make_subplots
 
 from afpe.search.analysis import complete_trials
-from afpe.search.repeats import best_configuration
+from afpe.search.repeats import study_answer
 from afpe.search.spec import AxisSpec, SearchSpace
 from afpe.service.plots.kinds import register_plot
-from afpe.service.plots.shared import BEST_MARKER, shown_note, shown_points
+from afpe.service.plots.shared import BEST_MARKER, NO_TRIAL, empty_figure, shown_note, shown_points
 
 
 @dataclass(frozen=True)
@@ -28,27 +29,35 @@ class AxisPoints:
 
 @dataclass(frozen=True)
 class AxesData:
-    """Metric vs each scale (log axes), COMPLETE trials only; `best` is the best trial's scales."""
+    """Metric vs each scale (log axes), COMPLETE trials only; `best` is the answer's scales, `best_mean` its mean
+    over its `best_n` runs."""
 
     metric: str
     panels: list[AxisPoints]
     best: dict[str, float] | None
+    best_mean: float | None = None
+    best_n: int = 0
 
 
 def axes_data(trials: Sequence[FrozenTrial], space: SearchSpace) -> AxesData:
     done = complete_trials(trials)
-    best = best_configuration(trials, space.direction)
+    answer = study_answer(trials, space.direction, space.ratio)
+    best = answer.best if answer else None
     panels = []
     for axis in space.axes:
         having = [t for t in done if axis.param in t.params]
         always = [i for i, t in enumerate(having) if best is not None and t.number == best.number]
         kept = [having[i] for i in shown_points([t.value for t in having], space.direction, always)]
         panels.append(AxisPoints(axis, [t.params[axis.param] for t in kept], [t.value for t in kept], len(having)))
-    return AxesData(space.metric, panels, dict(best.params) if best else None)
+    if best is None:
+        return AxesData(space.metric, panels, None)
+    return AxesData(space.metric, panels, dict(best.params), best.mean, best.n)
 
 
 @register_plot("axes", axes_data)
 def axes_figure(d: AxesData) -> go.Figure:
+    if not any(p.total for p in d.panels):
+        return empty_figure(f"{d.metric} vs each scale", NO_TRIAL if d.panels else "the study searches no scale")
     fig = make_subplots(
         rows=1,
         cols=max(len(d.panels), 1),
@@ -65,10 +74,10 @@ def axes_figure(d: AxesData) -> go.Figure:
             fig.add_trace(
                 go.Scatter(
                     x=[d.best[panel.axis.param]],
-                    y=[_best_value(panel, d.best)],
+                    y=[d.best_mean],
                     mode="markers",
                     marker=BEST_MARKER,
-                    name="best",
+                    name=f"answer: best mean of {d.best_n} runs" if d.best_n > 1 else "answer: best run (no repeats)",
                     showlegend=i == 1,
                 ),
                 row=1,
@@ -77,7 +86,3 @@ def axes_figure(d: AxesData) -> go.Figure:
         fig.update_xaxes(type="log", range=[math.log10(panel.axis.low), math.log10(panel.axis.high)], row=1, col=i)
     fig.update_layout(title=f"{d.metric} vs each scale", yaxis_title=d.metric)
     return fig
-
-
-def _best_value(panel: AxisPoints, best: dict[str, float]) -> float:
-    return panel.values[panel.scales.index(best[panel.axis.param])]

@@ -1,5 +1,7 @@
 """The mean metric on a log10-spaced grid over the two ratio axes, with the trials as points (at most
-`MAX_POINTS`, `shown_points`; the grid is computed over every trial)."""
+`MAX_POINTS`, `shown_points`; the grid is computed over every trial). Plotly is given the cells' edges, not their
+centres: on a log axis it would put the edges halfway between centres in linear units, which shifts every cell
+off the trials it averages; the axes span exactly the searched ranges (no tick beyond them)."""
 
 from __future__ import annotations
 
@@ -14,7 +16,7 @@ from optuna.trial import FrozenTrial
 from afpe.search.analysis import complete_trials
 from afpe.search.spec import AxisSpec, SearchSpace
 from afpe.service.plots.kinds import register_plot
-from afpe.service.plots.shared import shown_note, shown_points
+from afpe.service.plots.shared import NO_TRIAL, empty_figure, shown_note, shown_points
 
 
 @dataclass(frozen=True)
@@ -23,8 +25,8 @@ class ContourData:
 
     x_axis: AxisSpec
     y_axis: AxisSpec
-    x_centers: list[float]
-    y_centers: list[float]
+    x_edges: list[float]  # bins + 1 cell edges per axis, log10-spaced over [low, high]
+    y_edges: list[float]
     z: list[list[float | None]]
     points_x: list[float]
     points_y: list[float]
@@ -33,7 +35,12 @@ class ContourData:
     total: int = 0  # trials in the grid; the points are `shown_points` of them
 
 
-def contour_data(trials: Sequence[FrozenTrial], space: SearchSpace, bins: int = 20) -> ContourData:
+MIN_BINS, MAX_BINS = 4, 20
+
+
+def contour_data(trials: Sequence[FrozenTrial], space: SearchSpace, bins: int | None = None) -> ContourData:
+    """Cells per axis: `bins`, by default sqrt(trials) within [MIN_BINS, MAX_BINS] (about one trial a cell
+    along each axis); a trial falls in the cell whose edges hold its scales (its last cell on the high edge)."""
     if space.ratio is None:
         raise ValueError("the study has fewer than two scale axes: no contour to plot")
     x_axis, y_axis = (space.axis(name) for name in space.ratio)
@@ -41,6 +48,7 @@ def contour_data(trials: Sequence[FrozenTrial], space: SearchSpace, bins: int = 
     px = np.array([t.params[x_axis.param] for t in done], dtype=float)
     py = np.array([t.params[y_axis.param] for t in done], dtype=float)
     pv = np.array([t.value for t in done], dtype=float)
+    bins = bins or int(np.clip(math.ceil(math.sqrt(len(done))), MIN_BINS, MAX_BINS))
     x_edges = np.linspace(math.log10(x_axis.low), math.log10(x_axis.high), bins + 1)
     y_edges = np.linspace(math.log10(y_axis.low), math.log10(y_axis.high), bins + 1)
     sums, _, _ = np.histogram2d(np.log10(px), np.log10(py), bins=(x_edges, y_edges), weights=pv)
@@ -52,8 +60,8 @@ def contour_data(trials: Sequence[FrozenTrial], space: SearchSpace, bins: int = 
     return ContourData(
         x_axis,
         y_axis,
-        (10 ** ((x_edges[:-1] + x_edges[1:]) / 2)).tolist(),
-        (10 ** ((y_edges[:-1] + y_edges[1:]) / 2)).tolist(),
+        (10**x_edges).tolist(),
+        (10**y_edges).tolist(),
         z,
         px[shown].tolist(),
         py[shown].tolist(),
@@ -65,11 +73,14 @@ def contour_data(trials: Sequence[FrozenTrial], space: SearchSpace, bins: int = 
 
 @register_plot("contour", contour_data)
 def contour_figure(d: ContourData) -> go.Figure:
+    title = f"{d.metric} over {d.x_axis.param} × {d.y_axis.param}{shown_note(len(d.points_x), d.total, 'points')}"
+    if not d.total:
+        return empty_figure(title, NO_TRIAL)
     fig = go.Figure()
     fig.add_trace(
         go.Heatmap(
-            x=d.x_centers,
-            y=d.y_centers,
+            x=d.x_edges,
+            y=d.y_edges,
             z=d.z,
             colorscale="Viridis",
             colorbar_title=d.metric,
@@ -83,12 +94,13 @@ def contour_figure(d: ContourData) -> go.Figure:
             y=d.points_y,
             mode="markers",
             name="trials",
-            marker={"color": "white", "size": 5, "line": {"width": 1, "color": "black"}},
+            marker={"color": "white", "size": 6, "line": {"width": 1, "color": "black"}},
+            customdata=d.points_value,
+            hovertemplate=f"{d.x_axis.param} %{{x:.3g}}<br>{d.y_axis.param} %{{y:.3g}}<br>%{{customdata:.4g}}"
+            "<extra></extra>",
         )
     )
-    fig.update_xaxes(type="log", title=d.x_axis.param)
-    fig.update_yaxes(type="log", title=d.y_axis.param)
-    fig.update_layout(
-        title=f"{d.metric} over {d.x_axis.param} × {d.y_axis.param}{shown_note(len(d.points_x), d.total, 'points')}"
-    )
+    for axis, update in ((d.x_axis, fig.update_xaxes), (d.y_axis, fig.update_yaxes)):
+        update(type="log", range=[math.log10(axis.low), math.log10(axis.high)], dtick="D2", title=axis.param)
+    fig.update_layout(title=title, showlegend=False)
     return fig

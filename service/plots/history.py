@@ -13,7 +13,7 @@ from optuna.trial import FrozenTrial
 from afpe.search.analysis import complete_trials
 from afpe.search.spec import SearchSpace
 from afpe.service.plots.kinds import register_plot
-from afpe.service.plots.shared import shown_note, shown_points
+from afpe.service.plots.shared import NO_TRIAL, empty_figure, shown_note, shown_points
 
 
 @dataclass(frozen=True)
@@ -42,10 +42,11 @@ def history_data(trials: Sequence[FrozenTrial], space: SearchSpace) -> HistoryDa
 
 @register_plot("history", history_data)
 def history_figure(d: HistoryData) -> go.Figure:
+    title = f"Optimization history{shown_note(len(d.numbers), d.total)}"
+    if not d.total:
+        return empty_figure(title, NO_TRIAL)
     fig = go.Figure()
     fig.add_trace(go.Scatter(x=d.numbers, y=d.values, mode="markers", name="trial"))
     fig.add_trace(go.Scatter(x=d.numbers, y=d.best_so_far, mode="lines", name="best so far", line_shape="hv"))
-    fig.update_layout(
-        title=f"Optimization history{shown_note(len(d.numbers), d.total)}", xaxis_title="trial", yaxis_title=d.metric
-    )
+    fig.update_layout(title=title, xaxis_title="trial", yaxis_title=d.metric)
     return fig

@@ -1,4 +1,6 @@
-"""How much each scale matters to the metric: Optuna's PED-ANOVA importances over the COMPLETE search trials."""
+"""How much each scale matters to the metric: Optuna's PED-ANOVA importances over the COMPLETE search trials. The
+plot names its method and the trials it counted, since other tools differ in both (optuna-dashboard: fANOVA over
+every COMPLETE trial, repeats included) and so in their numbers."""
 
 from __future__ import annotations
 
@@ -22,7 +24,8 @@ class ImportanceData:
     metric: str
     params: list[str]
     importances: list[float]
-    n: int
+    n: int  # COMPLETE search trials counted (repeats are not search trials)
+    method: str = "PED-ANOVA"  # the evaluator given to `optuna.importance.get_param_importances`
 
 
 def importance_data(trials: Sequence[FrozenTrial], space: SearchSpace) -> ImportanceData:
@@ -50,7 +53,9 @@ def importance_data(trials: Sequence[FrozenTrial], space: SearchSpace) -> Import
 def importance_figure(d: ImportanceData) -> go.Figure:
     fig = go.Figure(go.Bar(x=d.importances, y=d.params, orientation="h", marker_color="steelblue"))
     fig.update_layout(
-        title=f"Scale importance for {d.metric} (PED-ANOVA over {d.n} complete trials)",
+        title=f"Scale importance for {d.metric}: {d.method} over {d.n} COMPLETE search trials"
+        f"<br><sup>optuna.importance.get_param_importances, evaluator {d.method} (its defaults); repeats not "
+        "counted</sup>",
         xaxis_title="importance (sums to 1)",
         yaxis_title="scale",
     )

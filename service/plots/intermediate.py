@@ -16,7 +16,7 @@ from afpe.search.analysis import complete_trials
 from afpe.search.repeats import best_configuration
 from afpe.search.spec import SearchSpace
 from afpe.service.plots.kinds import register_plot
-from afpe.service.plots.shared import STATE_COLORS
+from afpe.service.plots.shared import STATE_COLORS, empty_figure
 
 MAX_CURVES = 100  # learning curves drawn one by one; past it: quantile bands and the best curves
 BEST_CURVES = 20  # the best trials' curves drawn over the bands
@@ -90,6 +90,8 @@ def intermediate_figure(d: IntermediateData) -> go.Figure:
     """The quantile bands of every curve (when the data has them), then one trace per trial state of the curves
     shown (joined with gaps), so the figure's size grows with the epochs, not the trials; past MAX_CURVE_POINTS
     each curve keeps every k-th epoch and its last."""
+    if not d.curves:
+        return empty_figure("Learning curves", "no trial has reported an epoch yet")
     total = sum(len(curve.steps) for curve in d.curves)
     stride = max(1, math.ceil(total / MAX_CURVE_POINTS))
     fig = go.Figure()

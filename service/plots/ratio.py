@@ -1,8 +1,10 @@
-"""The headline plot: the metric against log2 r, r = s_a / s_b of the spec's two `ratio` axes, over the COMPLETE
-trials (repeats at their configuration's ratio), with a binned trend, each repeated configuration's mean and
-interval, the searched range [log2(low_a / high_b), log2(high_a / low_b)] and the smoothed optimum
-(`search/surface.py`). The best is the study's answer (`afpe.search.repeats`). At most `MAX_POINTS` markers
-(`shown_points`: the best quarter and the marked best exactly); the trend is computed over every trial."""
+"""The headline plot: the metric against r = s_a / s_b of the spec's two `ratio` axes on a log axis labelled in
+ratios (1/16 ... 16), over the COMPLETE trials (repeats at their configuration's ratio), with a binned trend
+(bins equal in log2 r), each repeated configuration's mean and interval, the searched range [low_a / high_b,
+high_a / low_b], the smoothed optimum (`search/surface.py`) and the spec's `prediction`. The star is the study's
+answer (`afpe.search.repeats.study_answer`: the best mean over repeats, at its mean); the single best run is a
+marker of its own. Every band and marker has a legend entry. At most `MAX_POINTS` trial markers (`shown_points`:
+the best quarter exactly); the trend is computed over every trial."""
 
 from __future__ import annotations
 
@@ -15,17 +17,22 @@ import plotly.graph_objects as go
 from optuna.trial import FrozenTrial
 
 from afpe.search.analysis import complete_trials, log2_ratio, ratio_range
-from afpe.search.repeats import study_answer
+from afpe.search.repeats import Estimate, study_answer
 from afpe.search.spec import SearchSpace
 from afpe.search.surface import smoothed_optimum
 from afpe.service.plots.kinds import register_plot
-from afpe.service.plots.shared import BEST_MARKER, positions_note, shown_note, shown_points
-
-
-def searched_ratio_range(space: SearchSpace) -> tuple[float, float]:
-    """The searched range of log2(s_a / s_b); ValueError when the space has no ratio."""
-    low, high = ratio_range(space)
-    return math.log2(low), math.log2(high)
+from afpe.service.plots.plain_text import plain_text
+from afpe.service.plots.shared import (
+    BEST_MARKER,
+    NO_TRIAL,
+    empty_figure,
+    padded_range,
+    positions_note,
+    ratio_label,
+    ratio_ticks,
+    shown_note,
+    shown_points,
+)
 
 
 @dataclass(frozen=True)
@@ -54,33 +61,43 @@ def binned_trend(x: Sequence[float], y: Sequence[float], edges: np.ndarray) -> T
 
 @dataclass(frozen=True)
 class RepeatSpread:
-    """A repeated configuration at log2 ratio `x`: the mean of its `n` runs and their 95 % interval."""
+    """A configuration (search trial `number` and its repeats) at ratio `x`: the mean of its `n` runs and their
+    95 % interval (low = high = mean for a single run)."""
 
     x: float
     mean: float
     low: float
     high: float
     n: int
+    number: int = -1
 
 
 @dataclass(frozen=True)
 class RatioData:
-    """Metric vs log2(s_a / s_b) over COMPLETE trials (repeats included, at their configuration's ratio), with
-    the best marked, each repeated configuration's mean and interval, the searched range, and the smoothed
-    optimum's ratio and 95 % interval (`search/surface.py`)."""
+    """Metric vs s_a / s_b over COMPLETE trials (repeats included, at their configuration's ratio): `answer` the
+    study's answer (best mean over repeats), `best_run` the single best COMPLETE run, each repeated
+    configuration's mean and interval, the searched range, the smoothed optimum's ratio and 95 % interval
+    (`search/surface.py`) and the spec's prediction. Every x is a ratio, not its log."""
 
     ratio: tuple[str, str]
     metric: str
     x: list[float]
     y: list[float]
     numbers: list[int]
-    best_index: int | None
     searched: tuple[float, float]
     trend: Trend
     repeats: list[RepeatSpread] = field(default_factory=list)
-    optimum: tuple[float, float, float] | None = None  # smoothed optimum: log2 ratio, 95 % interval low, high
+    answer: RepeatSpread | None = None
+    best_run: RepeatSpread | None = None  # n = 1: one trial's value
+    optimum: tuple[float, float, float] | None = None  # smoothed optimum: ratio, 95 % interval low, high
+    prediction: tuple[float, str] | None = None  # the spec's `prediction`: ratio, label
     total: int = 0  # COMPLETE trials with a ratio (the trend's); x, y and numbers hold `shown_points` of them
     positions: str | None = None  # physical positions: how a scale reads, its unit named (`SearchSpace`)
+
+
+def _spread(e: Estimate) -> RepeatSpread:
+    low, high = e.ci if e.ci is not None else (e.mean, e.mean)
+    return RepeatSpread(e.ratio, e.mean, low, high, e.n, e.number)
 
 
 def ratio_data(trials: Sequence[FrozenTrial], space: SearchSpace) -> RatioData:
@@ -88,70 +105,102 @@ def ratio_data(trials: Sequence[FrozenTrial], space: SearchSpace) -> RatioData:
         raise ValueError("the study has fewer than two scale axes: no ratio to plot")
     points = [(log2_ratio(t.params, space.ratio), t) for t in complete_trials(trials)]
     points = [(x, t) for x, t in points if x is not None]
-    x = [p[0] for p in points]
+    logs = [p[0] for p in points]
     y = [p[1].value for p in points]
     numbers = [p[1].number for p in points]
     answer = study_answer(trials, space.direction, space.ratio)
-    searched = searched_ratio_range(space)
-    n_bins = int(np.clip(round(math.sqrt(len(x))), 3, 20))
-    low, high = min([searched[0], *x]), max([searched[1], *x])
-    trend = binned_trend(x, y, np.linspace(low, high, n_bins + 1)) if x else Trend([], [], [], [])
-    best_index = numbers.index(answer.best.number) if answer and answer.best.number in numbers else None
-    shown = shown_points(y, space.direction, [] if best_index is None else [best_index])
-    if best_index is not None:
-        best_index = shown.index(best_index)
-    spread = [
-        RepeatSpread(math.log2(e.ratio), e.mean, e.ci[0], e.ci[1], e.n)
-        for e in (answer.estimates if answer else [])
-        if e.ci is not None and e.ratio is not None
-    ]
+    searched = ratio_range(space)
+    n_bins = int(np.clip(round(math.sqrt(len(logs))), 3, 20))
+    low, high = min([math.log2(searched[0]), *logs]), max([math.log2(searched[1]), *logs])
+    trend = binned_trend(logs, y, np.linspace(low, high, n_bins + 1)) if logs else Trend([], [], [], [])
+    trend = Trend([2.0**c for c in trend.centers], trend.means, trend.stds, trend.counts)
+    best_run = None
+    if y:
+        pick = max if space.direction == "maximize" else min
+        i = pick(range(len(y)), key=y.__getitem__)
+        best_run = RepeatSpread(2.0 ** logs[i], y[i], y[i], y[i], 1, numbers[i])
+    shown = shown_points(y, space.direction, [numbers.index(best_run.number)] if best_run else [])
+    estimates = answer.estimates if answer else []
+    spread = [_spread(e) for e in estimates if e.ci is not None and e.ratio is not None]
+    best = _spread(answer.best) if answer is not None and answer.best.ratio is not None else None
     smoothed = smoothed_optimum(trials, space)
     optimum = None
-    if smoothed is not None and smoothed.ratio is not None and smoothed.ci is not None:
-        optimum = (math.log2(smoothed.ratio), math.log2(smoothed.ci[0]), math.log2(smoothed.ci[1]))
-    x, y, numbers = ([seq[i] for i in shown] for seq in (x, y, numbers))
+    if smoothed is not None and smoothed.ratio is not None:  # without an interval (`ci_note`), a line alone
+        optimum = (smoothed.ratio, *(smoothed.ci or (smoothed.ratio, smoothed.ratio)))
     return RatioData(
-        space.ratio,
-        space.metric,
-        x,
-        y,
-        numbers,
-        best_index,
-        searched,
-        trend,
-        spread,
-        optimum,
-        len(points),
-        space.positions_note,
+        ratio=space.ratio,
+        metric=space.metric,
+        x=[2.0 ** logs[i] for i in shown],
+        y=[y[i] for i in shown],
+        numbers=[numbers[i] for i in shown],
+        searched=searched,
+        trend=trend,
+        repeats=spread,
+        answer=best,
+        best_run=best_run,
+        optimum=optimum,
+        prediction=space.prediction,
+        total=len(points),
+        positions=space.positions_note,
     )
+
+
+def _vertical(fig: go.Figure, x0: float, x1: float, name: str, **style: object) -> None:
+    """A band (x0 < x1, below the data) or a line (x0 == x1, above it) over the plot's height at data x, with its
+    legend entry."""
+    shape = {"type": "rect", "line_width": 0, "layer": "below"} if x1 > x0 else {"type": "line", "layer": "above"}
+    fig.add_shape(**shape, **style, x0=x0, x1=x1, y0=0, y1=1, xref="x", yref="paper", showlegend=True, name=name)
+
+
+def _interval(low: float, high: float) -> str:
+    return f"[{low:.3g}, {high:.3g}]"
 
 
 @register_plot("ratio", ratio_data)
 def ratio_figure(d: RatioData) -> go.Figure:
     a, b = d.ratio
+    title = f"{d.metric} vs scale ratio s_{a}/s_{b}{shown_note(len(d.x), d.total)}{positions_note(d.positions)}"
+    if not d.total:
+        return empty_figure(title, NO_TRIAL)
     fig = go.Figure()
-    fig.add_vrect(
-        x0=d.searched[0],
-        x1=d.searched[1],
-        fillcolor="lightgreen",
-        opacity=0.15,
-        line_width=0,
-        annotation_text="searched range",
-        annotation_position="top left",
+    low, high = d.searched
+    _vertical(
+        fig, low, high, f"searched range {ratio_label(low)} to {ratio_label(high)}", fillcolor="rgba(144,238,144,0.3)"
     )
+    ends = [low, high, *d.x]
     if d.optimum is not None:
-        x, low, high = d.optimum
-        fig.add_vrect(x0=low, x1=high, fillcolor="orchid", opacity=0.15, line_width=0)
-        fig.add_vline(
-            x=x,
-            line={"color": "purple", "dash": "dash"},
-            annotation_text=f"smoothed optimum {2**x:.3g} [{2**low:.3g}, {2**high:.3g}]",
-            annotation_position="bottom right",
+        x, o_low, o_high = d.optimum
+        ends += [o_low, o_high]
+        if o_high > o_low:
+            _vertical(
+                fig,
+                o_low,
+                o_high,
+                f"smoothed optimum: 95% CI {_interval(o_low, o_high)}",
+                fillcolor="rgba(218,112,214,0.25)",
+            )
+            name = f"smoothed optimum {x:.3g}"
+        else:
+            name = f"smoothed optimum {x:.3g} (interval not estimable)"
+        _vertical(fig, x, x, name, line={"color": "purple", "dash": "dash", "width": 2})
+    if d.prediction is not None:
+        ratio, label = d.prediction
+        ends.append(ratio)
+        _vertical(
+            fig,
+            ratio,
+            ratio,
+            f"{plain_text(label)} (ratio {ratio:.3g})",
+            line={"color": "seagreen", "dash": "dot", "width": 3},
         )
     t = d.trend
     upper = [m + s for m, s in zip(t.means, t.stds, strict=True)]
     lower = [m - s for m, s in zip(t.means, t.stds, strict=True)]
-    fig.add_trace(go.Scatter(x=t.centers, y=upper, mode="lines", line_width=0, showlegend=False, hoverinfo="skip"))
+    fig.add_trace(
+        go.Scatter(
+            x=t.centers, y=upper, mode="lines", line_width=0, legendgroup="trend", showlegend=False, hoverinfo="skip"
+        )
+    )
     fig.add_trace(
         go.Scatter(
             x=t.centers,
@@ -160,7 +209,8 @@ def ratio_figure(d: RatioData) -> go.Figure:
             line_width=0,
             fill="tonexty",
             fillcolor="rgba(70,130,180,0.2)",
-            name="trend ± 1 sd",
+            name="binned mean ± 1 sd",
+            legendgroup="trend",
             hoverinfo="skip",
         )
     )
@@ -172,7 +222,7 @@ def ratio_figure(d: RatioData) -> go.Figure:
             name="binned mean",
             line_color="steelblue",
             customdata=t.counts,
-            hovertemplate="log2 ratio %{x:.2f}<br>mean %{y:.4g}<br>n=%{customdata}",
+            hovertemplate="ratio %{x:.3g}<br>mean %{y:.4g}<br>n=%{customdata}<extra></extra>",
         )
     )
     fig.add_trace(
@@ -180,45 +230,67 @@ def ratio_figure(d: RatioData) -> go.Figure:
             x=d.x,
             y=d.y,
             mode="markers",
-            name="trials",
+            name="trials (runs)",
             marker={"color": "gray", "size": 6, "opacity": 0.6},
             customdata=d.numbers,
-            hovertemplate="trial %{customdata}<br>log2 ratio %{x:.3f}<br>%{y:.4g}",
+            hovertemplate="trial %{customdata}<br>ratio %{x:.3g}<br>%{y:.4g}<extra></extra>",
         )
     )
     if d.repeats:
+        fig.add_trace(_means(d.repeats, "repeated configuration: mean, 95% CI", "diamond", 9, "darkorange"))
+    if d.answer is not None:
+        e = d.answer
+        what = f"best mean of {e.n} runs, 95% CI {_interval(e.low, e.high)}" if e.n > 1 else "best run (no repeats)"
+        fig.add_trace(_means([e], f"answer: {what}", "star", BEST_MARKER["size"], BEST_MARKER["color"]))
+        fig.data[-1].marker.line = BEST_MARKER["line"]
+    if d.best_run is not None and (d.answer is None or d.answer.n > 1 or d.answer.number != d.best_run.number):
+        run = d.best_run
         fig.add_trace(
             go.Scatter(
-                x=[r.x for r in d.repeats],
-                y=[r.mean for r in d.repeats],
+                x=[run.x],
+                y=[run.mean],
                 mode="markers",
-                name="repeated: mean, 95% CI",
-                marker={"symbol": "diamond", "size": 9, "color": "darkorange"},
-                error_y={
-                    "type": "data",
-                    "symmetric": False,
-                    "array": [r.high - r.mean for r in d.repeats],
-                    "arrayminus": [r.mean - r.low for r in d.repeats],
+                name=f"best single run (trial {run.number})",
+                marker={
+                    "symbol": "triangle-up",
+                    "size": 12,
+                    "color": "white",
+                    "line": {"width": 2, "color": "crimson"},
                 },
-                customdata=[r.n for r in d.repeats],
-                hovertemplate="log2 ratio %{x:.3f}<br>mean %{y:.4g}<br>n=%{customdata}",
+                hovertemplate="best single run<br>ratio %{x:.3g}<br>%{y:.4g}<extra></extra>",
             )
         )
-    if d.best_index is not None:
-        fig.add_trace(
-            go.Scatter(
-                x=[d.x[d.best_index]],
-                y=[d.y[d.best_index]],
-                mode="markers",
-                name="best",
-                marker=BEST_MARKER,
-                customdata=[d.numbers[d.best_index]],
-                hovertemplate="best: trial %{customdata}<br>%{y:.4g}",
-            )
-        )
-    fig.update_layout(
-        title=f"{d.metric} vs scale ratio s_{a}/s_{b}{shown_note(len(d.x), d.total)}{positions_note(d.positions)}",
-        xaxis_title=f"log2(s_{a} / s_{b})",
-        yaxis_title=d.metric,
+    x_range = padded_range(ends, log=True)
+    ticks, labels = ratio_ticks(10 ** x_range[0], 10 ** x_range[1])
+    fig.update_xaxes(
+        type="log",
+        range=x_range,
+        tickvals=ticks,
+        ticktext=labels,
+        title=f"scale ratio s_{a} / s_{b} (log axis)",
     )
+    values = [*d.y, *upper, *lower, *(r.low for r in d.repeats), *(r.high for r in d.repeats)]
+    fig.update_yaxes(range=padded_range(values + ([d.answer.low, d.answer.high] if d.answer else [])), title=d.metric)
+    fig.update_layout(title=title, legend={"orientation": "h", "yanchor": "top", "y": -0.18})
     return fig
+
+
+def _means(spreads: list[RepeatSpread], name: str, symbol: str, size: int, color: str) -> go.Scatter:
+    """Configurations at their mean with their 95 % interval as error bars."""
+    return go.Scatter(
+        x=[r.x for r in spreads],
+        y=[r.mean for r in spreads],
+        mode="markers",
+        name=name,
+        marker={"symbol": symbol, "size": size, "color": color},
+        error_y={
+            "type": "data",
+            "symmetric": False,
+            "array": [r.high - r.mean for r in spreads],
+            "arrayminus": [r.mean - r.low for r in spreads],
+            "visible": any(r.n > 1 for r in spreads),
+        },
+        customdata=[[r.number, r.n] for r in spreads],
+        hovertemplate="trial %{customdata[0]}: mean of %{customdata[1]} runs<br>ratio %{x:.3g}<br>%{y:.4g}"
+        "<extra></extra>",
+    )

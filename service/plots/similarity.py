@@ -1,5 +1,8 @@
-"""The similarity map of the study's encoding at the best scales beside isotropic scales of the same geometric
-mean (only the anisotropy differs); for 3 grid axes, the central plane spanned by the two ratio axes."""
+"""The similarity map of the study's encoding at the answer's scales beside isotropic scales of the same geometric
+mean (only the anisotropy differs), on the study's own token grid (its positions: normalized, or physical with the
+study's token spacing), its axes named as the task names them and placed in token indices, or in the task's units
+with physical positions. For 3 grid axes: the plane through the centre token spanned by the two ratio axes. An
+imported study of a task not registered here has no known grid: a display grid of normalized positions, said so."""
 
 from __future__ import annotations
 
@@ -15,15 +18,17 @@ from afpe.encodings import build_encoding, similarity_map
 from afpe.search.repeats import best_configuration
 from afpe.search.spec import SearchSpace
 from afpe.service.plots.kinds import register_plot
+from afpe.service.plots.plain_text import plain_text
 from afpe.service.plots.shared import positions_note
 
-SIMILARITY_DISPLAY_SIZE = {1: 64, 2: 32, 3: 16}  # positions per grid axis of the similarity map
+DISPLAY_SIZE = {1: 64, 2: 32, 3: 16}  # positions per grid axis when the study's token grid is unknown
 
 
 @dataclass(frozen=True)
 class SimilarityData:
-    """Similarity map of the study's encoding at the best scales vs isotropic scales of the same geometric mean
-    (so only the anisotropy differs). For 3 grid axes: the central plane spanned by the two ratio axes."""
+    """Cosine similarity of every token of the shown plane to the centre token (`centre`, index per grid axis of
+    `grid`), at the answer's scales vs isotropic scales of the same geometric mean. Maps are rows x columns =
+    the first x the second shown axis; `coordinates` place their tokens (token index, or position in `units`)."""
 
     encoding: str
     best_scales: list[float]
@@ -31,6 +36,10 @@ class SimilarityData:
     best_map: list[list[float]]
     isotropic_map: list[list[float]]
     axis_labels: tuple[str, ...]
+    coordinates: tuple[list[float], ...] = ()
+    grid: tuple[int, ...] = ()
+    centre: tuple[int, ...] = ()
+    grid_note: str = ""  # whose grid: the study's, or a display grid of an unknown task
     positions: str | None = None  # physical positions: how a scale reads, its unit named (`SearchSpace`)
 
 
@@ -41,29 +50,38 @@ def similarity_data(trials: Sequence[FrozenTrial], space: SearchSpace) -> Simila
     if not space.axes:
         raise ValueError("the study searches no scale axes")
     ndim = space.ndim
-    grid = (SIMILARITY_DISPLAY_SIZE.get(ndim, 8),) * ndim
+    known = space.grid is not None and len(space.grid) == ndim
+    grid = tuple(space.grid) if known else (DISPLAY_SIZE.get(ndim, 8),) * ndim
+    centre = tuple(n // 2 for n in grid)
     scales = space.scales_for(best.params)
     isotropic = float(np.exp(np.mean(np.log(scales))))
     shown = _shown_grid_axes(space, ndim)
     maps = []
-    spacing = _display_spacing(space, grid)
     for per_axis in (scales, [isotropic] * ndim):
+        spacing = space.spacing if known else None
         module = build_encoding(space.encoding, grid, space.dim, scales=per_axis, seed=space.pe_seed, spacing=spacing)
-        sims = similarity_map(module, grid).numpy()
+        sims = similarity_map(module, grid, centre).numpy()
         for g in reversed(range(ndim)):
             if g not in shown:
-                sims = np.take(sims, grid[g] // 2, axis=g)
+                sims = np.take(sims, centre[g], axis=g)
         maps.append(np.atleast_2d(sims).tolist())
-    labels = _axis_labels(space, shown)
-    return SimilarityData(space.encoding, scales, isotropic, maps[0], maps[1], labels, space.positions_note)
-
-
-def _display_spacing(space: SearchSpace, grid: tuple[int, ...]) -> tuple[float, ...] | None:
-    """The display grid's spacing in reference lengths: None (normalized, [0, 1] per axis as the study's tokens),
-    or with physical positions the study's first-to-last token span per axis, as many display points over it."""
-    if space.spacing is None or space.grid is None:
-        return None
-    return tuple(h * max(g - 1, 1) / (n - 1) for h, g, n in zip(space.spacing, space.grid, grid, strict=True))
+    step = space.token_spacing if known and space.token_spacing else None
+    coordinates = tuple([i * (step[g] if step else 1.0) for i in range(grid[g])] for g in shown)
+    size = " × ".join(map(str, grid))
+    note = f"the study's {size} token grid" if known else f"a {size} display grid (task unknown here: no token grid)"
+    return SimilarityData(
+        encoding=space.encoding,
+        best_scales=scales,
+        isotropic_scale=isotropic,
+        best_map=maps[0],
+        isotropic_map=maps[1],
+        axis_labels=_axis_labels(space, shown, known),
+        coordinates=coordinates,
+        grid=grid,
+        centre=centre,
+        grid_note=note,
+        positions=space.positions_note,
+    )
 
 
 def _shown_grid_axes(space: SearchSpace, ndim: int) -> tuple[int, ...]:
@@ -77,21 +95,37 @@ def _shown_grid_axes(space: SearchSpace, ndim: int) -> tuple[int, ...]:
     return (0, 1)
 
 
-def _axis_labels(space: SearchSpace, shown: tuple[int, ...]) -> tuple[str, ...]:
-    """'grid axis g (axis name)' for each displayed grid axis."""
-    names = {g: a.name for a in space.axes for g in a.grid_axes}
-    return tuple(f"grid axis {g} ({names.get(g, 'unsearched')})" for g in shown)
+def _axis_labels(space: SearchSpace, shown: tuple[int, ...], known: bool) -> tuple[str, ...]:
+    """Each shown grid axis by the task's name for it, its searched scale and its unit: 'd0 (token; scale s_d0)',
+    'x (mm; scale s_x)'; an unknown task's 'grid axis g (scale s_<axis>)' over normalized positions."""
+    scale = {g: a.param for a in space.axes for g in a.grid_axes}
+    labels = []
+    for g in shown:
+        driven = f"scale {scale[g]}" if g in scale else f"fixed scale {space.fixed.get(g, 1.0):g}"
+        if not known or space.axis_names is None:
+            labels.append(f"grid axis {g} (position 0 to 1; {driven})")
+        else:
+            unit = space.units[g] if space.units and space.token_spacing else "token"
+            labels.append(f"{space.axis_names[g]} ({unit}; {driven})")
+    return tuple(labels)
 
 
 @register_plot("similarity", similarity_data)
 def similarity_figure(d: SimilarityData) -> go.Figure:
     scales = ", ".join(f"{s:.3g}" for s in d.best_scales)
     fig = make_subplots(
-        rows=1, cols=2, subplot_titles=[f"best scales ({scales})", f"isotropic ({d.isotropic_scale:.3g} on every axis)"]
+        rows=1,
+        cols=2,
+        subplot_titles=[f"answer's scales ({scales})", f"isotropic ({d.isotropic_scale:.3g} on every axis)"],
+        horizontal_spacing=0.15,
     )
+    columns = d.coordinates[-1] if d.coordinates else None
+    rows = d.coordinates[0] if len(d.coordinates) == 2 else None
     for col, values in ((1, d.best_map), (2, d.isotropic_map)):
         fig.add_trace(
             go.Heatmap(
+                x=columns,
+                y=rows,
                 z=values,
                 zmin=-1,
                 zmax=1,
@@ -99,6 +133,7 @@ def similarity_figure(d: SimilarityData) -> go.Figure:
                 reversescale=True,
                 showscale=col == 2,
                 colorbar_title="cosine",
+                hovertemplate="%{y}, %{x}: %{z:.3f}<extra></extra>",
             ),
             row=1,
             col=col,
@@ -106,10 +141,15 @@ def similarity_figure(d: SimilarityData) -> go.Figure:
         fig.update_yaxes(
             scaleanchor=f"x{col if col > 1 else ''}",
             autorange="reversed",
+            constrain="domain",
             row=1,
             col=col,
-            title=d.axis_labels[0] if len(d.axis_labels) == 2 else "",
+            title=plain_text(d.axis_labels[0]) if len(d.axis_labels) == 2 else "",
         )
-        fig.update_xaxes(title=d.axis_labels[-1] if d.axis_labels else "", row=1, col=col)
-    fig.update_layout(title=f"{d.encoding} similarity to the centre position{positions_note(d.positions)}")
+        fig.update_xaxes(
+            title=plain_text(d.axis_labels[-1]) if d.axis_labels else "", constrain="domain", row=1, col=col
+        )
+    centre = ", ".join(map(str, d.centre))
+    title = f"{d.encoding} similarity to the token ({centre}), on {d.grid_note}"
+    fig.update_layout(title=title + positions_note(d.positions))
     return fig

@@ -18,6 +18,7 @@ from afpe.search.spec import SearchSpace
 from afpe.search.summary import summarize_trials
 from afpe.service.plots.kinds import register_studies_plot
 from afpe.service.plots.plain_text import plain_text
+from afpe.service.plots.shared import empty_figure, padded_range, ratio_ticks
 
 IGNORED_KEYS = ("name", "description", "encoding", "axes", "ratio", "n_trials", "repeats", "resources", "data_root")
 
@@ -142,10 +143,14 @@ def _series(points: list[TrendPoint], y: list[float | None], low: list, high: li
 
 @register_studies_plot("trend")
 def trend_figure(d: TrendData) -> go.Figure:
-    """Left: best ratio s_a/s_b (log axis; bars: ratios tied with the best) and the smoothed optimum's ratio (bars:
-    its 95 % interval) against the option. Right: the best
-    configuration's mean metric (bars: 95 % CI over its repeats), one series per encoding."""
+    """Left: best ratio s_a/s_b (log axis labelled in ratios; bars: ratios tied with the best) and the smoothed
+    optimum's ratio (bars: its 95 % interval) against the option. Right: the best configuration's mean metric
+    (bars: 95 % CI over its repeats), one series per encoding. Both y ranges hold every point and bar end with
+    room to spare (`padded_range`), so none sits on the frame."""
     ratio_title = f"best s_{d.ratio[0]}/s_{d.ratio[1]}" if d.ratio else "best ratio"
+    option = plain_text(d.option)
+    if all(p.mean is None for p in d.points):
+        return empty_figure(f"Across studies: the answer against {option}", "no study has a COMPLETE trial yet")
     fig = make_subplots(rows=1, cols=2, subplot_titles=[ratio_title, f"{d.metric} of the best (mean, 95% CI)"])
     for encoding in sorted({p.encoding for p in d.points}):
         points = [p for p in d.points if p.encoding == encoding]
@@ -162,8 +167,12 @@ def trend_figure(d: TrendData) -> go.Figure:
             fig.add_trace(trace.update(line_dash="dash"), row=1, col=1)
         means, lows, highs = [p.mean for p in points], [p.ci_low for p in points], [p.ci_high for p in points]
         fig.add_trace(_series(points, means, lows, highs, f"{encoding}: {d.metric}"), row=1, col=2)
-    fig.update_yaxes(type="log", row=1, col=1)
-    option = plain_text(d.option)
+    ratios = [v for p in d.points for v in (p.ratio, p.ratio_low, p.ratio_high, p.optimum_low, p.optimum_high)]
+    ratio_range = padded_range([*ratios, *(p.optimum_ratio for p in d.points)], log=True)
+    ticks = ratio_ticks(10 ** ratio_range[0], 10 ** ratio_range[1]) if ratio_range else ([], [])
+    fig.update_yaxes(type="log", range=ratio_range, tickvals=ticks[0], ticktext=ticks[1], row=1, col=1)
+    values = [v for p in d.points for v in (p.mean, p.ci_low, p.ci_high)]
+    fig.update_yaxes(range=padded_range(values), title=d.metric, row=1, col=2)
     fig.update_xaxes(title=option, row=1, col=1)
     fig.update_xaxes(title=option, row=1, col=2)
     fig.update_layout(title=f"Across studies: the answer against {option}")

@@ -22,9 +22,9 @@ from fastapi.templating import Jinja2Templates
 
 from afpe.search.spec import SLUG_PATTERN
 from afpe.service.api.auth import request_authorized
-from afpe.service.api.deps import Admission, CrossStudies, Lifecycle, Statuses, Trials
+from afpe.service.api.deps import Admission, CampaignsDep, CrossStudies, Lifecycle, Statuses, Trials
 from afpe.service.api.params import Slug, StudyName, TrialNumber
-from afpe.service.errors import InvalidInput, NotFound, Unauthorized
+from afpe.service.errors import ApiError, InvalidInput, NotFound, Unauthorized
 from afpe.service.manager.trial_queries import ROW_COLUMNS, TrialQuery
 from afpe.service.plots.kinds import build_figure, list_plot_kinds, studies_figure
 from afpe.service.plots.trend import TrendData
@@ -73,8 +73,8 @@ def api_docs(request: Request) -> HTMLResponse:
 
 
 @router.get("/", response_class=HTMLResponse)
-def index(request: Request, statuses: Statuses, admission: Admission) -> HTMLResponse:
-    context = {"studies": statuses.list(), "specs": admission.shipped_specs()}
+def index(request: Request, statuses: Statuses, admission: Admission, campaigns: CampaignsDep) -> HTMLResponse:
+    context = {"studies": statuses.list(), "specs": admission.shipped_specs(), "campaigns": campaigns.names()}
     return templates.TemplateResponse(request, "index.html.jinja", context)
 
 
@@ -103,6 +103,15 @@ def study_page(request: Request, name: StudyName, statuses: Statuses) -> HTMLRes
     status = statuses.status(name)
     context = {"status": status, "kinds": list_plot_kinds(), "spec_json": json.dumps(status.spec, indent=1)}
     return templates.TemplateResponse(request, "study.html.jinja", context)
+
+
+@router.get("/studies/{name}/header", response_class=HTMLResponse)
+def study_header(request: Request, name: StudyName, statuses: Statuses) -> HTMLResponse:
+    """The study page's header alone (state, counts, the answer, warnings, errors, note, actions): the page's
+    script fetches it again whenever the status's version, state, note, error or holder changes."""
+    headers = {"Cache-Control": "no-store"}
+    context = {"status": statuses.status(name)}
+    return templates.TemplateResponse(request, "study_header.html.jinja", context, headers=headers)
 
 
 TABLE_STATES = ("COMPLETE", "PRUNED", "FAIL", "RUNNING", "WAITING")
@@ -171,22 +180,63 @@ def trial_page(request: Request, name: StudyName, number: TrialNumber, trials: T
     return templates.TemplateResponse(request, "trial.html.jinja", context)
 
 
+ERROR_TITLES = {404: "Not found", 409: "Cannot be shown", 422: "Not a valid request"}
+NAMES_HINT = "Tick studies in the list of all studies, then press Compare or Trend."
+
+
+def error_page(request: Request, status: int, message: str) -> HTMLResponse:
+    """An error as a page for a browser (`api.errors.wants_page`): the status, the message, links back."""
+    title = ERROR_TITLES.get(status, "Error")
+    hint = NAMES_HINT if message.startswith("names") else "The list of all studies has every study of this service."
+    context = {"title": title, "message": message, "hint": hint}
+    return templates.TemplateResponse(request, "error.html.jinja", context, status_code=status)
+
+
+def _named(names: list[str], least: int, view: str) -> list[str]:
+    """The `names` of a view across studies; InvalidInput (a page for a browser) when fewer than `least`."""
+    if len(names) < least:
+        raise InvalidInput(f"names: {view} needs at least {least} study name(s), as ?names=a&names=b")
+    return names
+
+
 @router.get("/compare", response_class=HTMLResponse)
 def compare_page(
-    request: Request, studies: CrossStudies, names: Annotated[list[Slug], Query(min_length=1, max_length=12)]
+    request: Request,
+    studies: CrossStudies,
+    names: Annotated[list[Slug], Query(max_length=12)] = [],  # noqa: B006 - FastAPI copies it
 ) -> HTMLResponse:
+    names = _named(names, 1, "a comparison")
     result = studies.compare(names).model_dump(mode="json")
     # "</" escaped: the JSON sits inside a <script> element
-    context = {"result": result, "figure": studies_figure("compare", result).to_json().replace("</", "<\\/")}
+    figure = studies_figure("compare", result).to_json().replace("</", "<\\/")
+    context = {"result": result, "figure": figure, "names": names}
     return templates.TemplateResponse(request, "compare.html.jinja", context)
 
 
 @router.get("/trend", response_class=HTMLResponse)
 def trend_page(
-    request: Request, studies: CrossStudies, names: Annotated[list[Slug], Query(min_length=2, max_length=24)]
+    request: Request,
+    studies: CrossStudies,
+    names: Annotated[list[Slug], Query(max_length=24)] = [],  # noqa: B006 - FastAPI copies it
 ) -> HTMLResponse:
-    result = studies.trend(names)
+    result = studies.trend(_named(names, 2, "a trend"))
     figure = studies_figure("trend", TrendData(**dict(result)))
     # "</" escaped: the JSON sits inside a <script> element
-    context = {"result": result, "figure": figure.to_json().replace("</", "<\\/")}
+    context = {"result": result, "figure": figure.to_json().replace("</", "<\\/"), "names": names}
     return templates.TemplateResponse(request, "trend.html.jinja", context)
+
+
+@router.get("/campaigns/{name}", response_class=HTMLResponse)
+def campaign_page(request: Request, name: StudyName, campaigns: CampaignsDep, studies: CrossStudies) -> HTMLResponse:
+    """The campaign's table, its comparisons and the trend of its studies' answers (once two have one)."""
+    table = campaigns.table(name)
+    answered = [row["study"] for row in table["studies"] if row["mean"] is not None]
+    figure, no_trend = None, "fewer than two studies have an answer"
+    if len(answered) >= 2:
+        try:
+            figure = studies_figure("trend", TrendData(**dict(studies.trend(answered)))).to_json().replace("</", "<\\/")
+        except ApiError as error:  # the answered studies do not differ in one option
+            no_trend = str(error)
+    done = sum(row["state"] == "succeeded" for row in table["studies"])
+    context = {"table": table, "figure": figure, "no_trend": no_trend, "done": done}
+    return templates.TemplateResponse(request, "campaign.html.jinja", context)

@@ -1,6 +1,6 @@
 """`afpe export NAME --format monai` on a real finished study (`kept_study`): the printed snippet runs with real
-MONAI and its position embedding is the one the study's best configuration trained with; studies it cannot export
-give one line and exit 2; nothing imports MONAI before the export asks for it."""
+MONAI and its position embedding is the one the study's scales to use (`summary.scales_to_use`) trained with;
+studies it cannot export give one line and exit 2; nothing imports MONAI before the export asks for it."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from sqlalchemy.engine import make_url
 
 from afpe.encodings import build_encoding
 from afpe.encodings.upstream import rounding_bound
-from afpe.search import validate_spec
+from afpe.search import summarize, validate_spec
 from afpe.search.kept_models import best_checkpoint
 from afpe.search.testing import tiny_synthetic2d
 from afpe.service.cli import main
@@ -42,20 +42,23 @@ def call_keywords(snippet: str, callee: str) -> dict:
 
 @pytest.fixture
 def kept(kept_study: tuple[str, dict], monkeypatch: pytest.MonkeyPatch):
-    """(storage, spec, best search trial, its kept model file) of the finished study `kept`."""
+    """(storage, spec, the search trial of the scales to use, (the best configuration's trial, its kept model
+    file)) of the finished study `kept`."""
     storage, spec = kept_study
     monkeypatch.delenv("AFPE_ARTIFACT_DIR", raising=False)
     study = optuna.load_study(study_name="kept", storage=storage)
     best, meta = best_checkpoint(study.trials, "minimize")
     model_file = Path(make_url(storage).database).with_name("study-artifacts") / "kept" / meta.artifact_id
-    return storage, spec, best, model_file
+    use = summarize(study).use
+    return storage, spec, study.trials[use.number], (best, model_file)
 
 
-def test_the_snippet_builds_monai_modules_with_the_best_configurations_embedding(kept, capsys) -> None:
-    storage, spec, best, model_file = kept
+def test_the_snippet_builds_monai_modules_with_the_embedding_of_the_scales_to_use(kept, capsys) -> None:
+    storage, spec, best, (checkpointed, model_file) = kept
     snippet = exported(storage, "kept", capsys)
     scales = [best.params["s_rows"], best.params["s_cols"]]
     assert f"trial {best.number}" in snippet and f"SCALES = {scales!r}" in snippet
+    assert "the smoothed optimum" in snippet  # 6 complete trials: the rule picks the smoothed optimum
     info = task_info(spec["task"], spec["task_options"])
     model = validate_spec(spec).trainer.model
 
@@ -67,9 +70,11 @@ def test_the_snippet_builds_monai_modules_with_the_best_configurations_embedding
     assert (block.position_embeddings - pe()).abs().max().item() <= rounding_bound(pe.frequencies())
     trained, _ = load_model(model_file)  # what the best configuration trained with (CLS token first)
     assert trained.pos_embed.n_tokens == 1
-    assert (block.position_embeddings - trained.pos_embed()[:, 1:]).abs().max().item() <= rounding_bound(
-        pe.frequencies()
+    kept_scales = [checkpointed.params["s_rows"], checkpointed.params["s_cols"]]
+    kept_pe = build_encoding(
+        "afpe", info.patch_grid, model.dim, scales=kept_scales, seed=checkpointed.user_attrs["pe_seed"]
     )
+    assert (kept_pe() - trained.pos_embed()[:, 1:]).abs().max().item() <= rounding_bound(kept_pe.frequencies())
     x = torch.randn(3, *info.input_shape)
     assert block(x).shape == (3, *trained.pos_embed()[:, 1:].shape[1:])
 

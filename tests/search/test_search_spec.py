@@ -99,6 +99,10 @@ def test_fixed_scales_fill_undriven_grid_axes() -> None:
         ({"trainer": {"device": "cuda:1"}}, "trainer.device: 'cuda:1' needs resources.gpu > 0"),
         ({"trainer": {"device": "cpu"}, "resources": {"gpu": 0.5}}, "trainer.device: 'cpu' would hold"),
         ({"trainer": {"loader_workers": 3}, "resources": {"cpus": 2}}, "trainer.loader_workers: 3 loader processes"),
+        ({"prediction": {"ratio": 0}}, "prediction.ratio:"),
+        ({"prediction": {"ratio": 2, "label": ""}}, "prediction.label:"),
+        ({"prediction": {"ratio": 2, "note": "x"}}, "prediction.note:"),
+        ({"axes": BASE["axes"][:1], "fixed": {2: 1.0}, "prediction": {"ratio": 2}}, "prediction: a predicted ratio"),
     ],
 )
 def test_validation_errors_name_the_field(change: dict, field: str) -> None:
@@ -156,3 +160,11 @@ def test_a_per_axis_task_option_set_as_text_reads_as_the_list(task: str, tmp_pat
     as_list = load_spec(path, [f"task_options.{option}=[2, 4, 4]"])
     assert task_info(task, as_text.task_options) == task_info(task, as_list.task_options)
     assert task_info(task, as_text.task_options).patch_grid != task_info(task).patch_grid
+
+
+def test_prediction_is_optional_and_the_quickstart_states_its_own() -> None:
+    assert validate_spec(BASE).prediction is None
+    quickstart = load_spec(STUDIES / "quickstart.yaml")
+    assert (quickstart.prediction.ratio, quickstart.prediction.label) == (2.0, "predicted l0 / l1 = 2")
+    assert quickstart.search_space().prediction == (2.0, "predicted l0 / l1 = 2")
+    assert "prediction" not in quickstart.identity(), "a stated prediction does not make another study"

@@ -1,9 +1,11 @@
-"""A trial trains on the device Ray granted it, recorded as user attrs `device` and `dtype`: real studies on a
-private local Ray that advertises one GPU (a resource count, so the grant happens on a CPU-only machine too)."""
+"""A trial trains on the device Ray granted it, recorded as user attrs `device` and `dtype` (and where: `host`,
+`ray_node_id`): real studies on a private local Ray that advertises one GPU (a resource count, so the grant happens
+on a CPU-only machine too)."""
 
 from __future__ import annotations
 
 import shutil
+import socket
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -37,7 +39,8 @@ def private_tune_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_a_cpu_spec_records_device_cpu_on_every_trial(ray_with_a_gpu: None, postgres_url: str) -> None:
-    """resources.gpu 0 on a node with a GPU: every trial trains on CPU in float32, repeats included."""
+    """resources.gpu 0 on a node with a GPU: every trial trains on CPU in float32, repeats included, on the one
+    node there is."""
     spec = validate_spec(
         tiny_synthetic2d(
             trainer={"epochs": 1}, name="cpu-trials", n_trials=2, repeats={"top_k": 1, "seeds": 1}, max_failures=0
@@ -48,6 +51,10 @@ def test_a_cpu_spec_records_device_cpu_on_every_trial(ray_with_a_gpu: None, post
     trials = optuna.load_study(study_name="cpu-trials", storage=postgres_url).trials
     assert len(trials) == 3 and all(trial.state == TrialState.COMPLETE for trial in trials)
     assert [(t.user_attrs["device"], t.user_attrs["dtype"]) for t in trials] == [("cpu", "float32")] * 3
+    import ray
+
+    here = (socket.gethostname(), ray.get_runtime_context().get_node_id())  # the one node of this Ray
+    assert [(t.user_attrs["host"], t.user_attrs["ray_node_id"]) for t in trials] == [here] * 3
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine where torch cannot use CUDA")

@@ -105,6 +105,26 @@ def tiny():
     return tiny_spec
 
 
+def create_and_wait(api, spec: dict, token: str, timeout_s: float = 400) -> dict:
+    """POST `spec` as a new study with the bearer `token` (201 asserted) and poll it until it is neither queued nor
+    running; its last status."""
+    import time
+
+    created = api.post("/api/studies", json=spec, headers={"Authorization": f"Bearer {token}"})
+    assert created.status_code == 201, created.text
+    deadline = time.monotonic() + timeout_s
+    while (status := api.get(f"/api/studies/{spec['name']}").json())["state"] in ("queued", "running"):
+        assert time.monotonic() < deadline, f"study still {status['state']}: {status}"
+        time.sleep(2)
+    return status
+
+
+@pytest.fixture
+def study_over_rest():
+    """`study_over_rest(api, spec, token, timeout_s=400) -> status`: a study created over REST, run to its end."""
+    return create_and_wait
+
+
 @pytest.fixture
 def serve():
     """`serve(app) -> base URL`: the app on a real uvicorn server on a free loopback port, stopped after the
@@ -206,3 +226,28 @@ class FakeRayJobs:
 def jobs() -> FakeRayJobs:
     """A fake of Ray's job API (an external system) to hand to the lifecycle or `create_app(backend=...)`."""
     return FakeRayJobs()
+
+
+def record_cli_campaign(url: str, body: dict[str, Any], studies: int = 3) -> None:
+    """The campaign `body` (a CampaignSpec with `overrides`) as `afpe campaign run` leaves it when stopped after
+    `studies` of its studies: recorded in the database at `url`, those studies finished (n_trials each, a known
+    landscape; a baseline at 0.5), the others not started."""
+    from afpe.search.campaign import expand, validate_campaign
+    from afpe.search.campaign_store import CampaignStore
+    from afpe.search.storage import claim_study, create_engine
+    from afpe.search.testing import peak_at_ratio_one
+
+    campaign = validate_campaign({key: value for key, value in body.items() if key != "overrides"})
+    overrides = body.get("overrides", [])
+    CampaignStore(create_engine(url)).save(campaign, overrides)
+    storage = open_storage(url)
+    for member in expand(campaign, overrides)[:studies]:
+        study = claim_study(storage, member.spec, resume=False, origin="cli")
+        objective = peak_at_ratio_one if member.spec.axes else (lambda scales: 0.5)
+        add_trials(study, member.spec.model_dump(mode="json"), member.spec.n_trials, objective=objective)
+
+
+@pytest.fixture
+def cli_campaign():
+    """`cli_campaign(url, body, studies=3)`: see `record_cli_campaign`."""
+    return record_cli_campaign

@@ -2,10 +2,10 @@
 
 from fastapi import APIRouter
 
-from afpe.service.api.routes import auth, compare, health, specs, studies, trials
+from afpe.service.api.routes import auth, campaigns, compare, health, specs, studies, trials
 
 router = APIRouter(prefix="/api")
-for module in (specs, studies, trials, compare, auth):
+for module in (specs, studies, trials, compare, campaigns, auth):
     router.include_router(module.router)
 health_router = health.router
 

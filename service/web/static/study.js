@@ -1,8 +1,9 @@
-// study.html.jinja: live status and plots. The study's name and plot kinds come from the page's
+// study.html.jinja: live status, header and plots. The study's name and plot kinds come from the page's
 // <script type="application/json" id="study-data">.
 const {name, kinds} = JSON.parse(document.getElementById("study-data").textContent);
 const drawn = {};  // kind -> ETag of the figure drawn: unchanged figures are neither sent (304) nor redrawn
 let shownVersion = null;  // the study version whose plots are drawn: plots are asked for only when it changes
+let shownHeader = null;  // what the header shows (version, state, note, error, holder): fetched again on a change
 async function drawPlots() {
   for (const kind of kinds) {
     const div = document.getElementById("plot-" + kind);
@@ -20,6 +21,15 @@ async function drawPlots() {
     }
   }
 }
+// The header is rendered (and escaped) by the server, the template the page included: its fresh copy is parsed
+// as a separate document and put in place of the old one (no innerHTML; no script in it runs).
+async function redrawHeader() {
+  const response = await fetch(`/studies/${name}/header`, {cache: "no-store"});
+  if (!response.ok) return false;
+  const page = new DOMParser().parseFromString(await response.text(), "text/html");
+  document.getElementById("study-header").replaceWith(page.getElementById("study-header"));
+  return true;
+}
 let polling;  // the timer of the next status poll
 async function act(action) {
   const message = document.getElementById("action-message");
@@ -35,18 +45,10 @@ async function act(action) {
 }
 async function refresh() {
   clearTimeout(polling);
-  const response = await fetch(`/api/studies/${name}`);
+  const response = await fetch(`/api/studies/${name}`, {cache: "no-store"});
   const s = await response.json();
-  const state = document.getElementById("state");
-  state.textContent = s.state; state.className = "state " + s.state;
-  document.getElementById("progress").value = s.progress;
-  document.getElementById("counts").textContent = `${s.finished} / ${s.n_trials} trials`;
-  const failed = document.getElementById("failed");
-  failed.textContent = `FAIL ${s.trials.FAIL || 0}`; failed.hidden = !s.trials.FAIL;
-  const holder = document.getElementById("holder");
-  holder.textContent = `· run by ${s.holder}`; holder.hidden = !s.holder;
-  const latest = document.getElementById("latest-error");
-  latest.querySelector("span").textContent = s.latest_error || ""; latest.hidden = !s.latest_error || !!s.error;
+  const shown = JSON.stringify([s.version, s.state, s.note, s.error, s.holder, s.managed]);
+  if (shown !== shownHeader && await redrawHeader()) shownHeader = shown;
   document.getElementById("eta").textContent = s.eta_seconds ? `about ${Math.round(s.eta_seconds)} s left` : "";
   document.getElementById("stale").hidden = !s.stale;
   if (s.version !== shownVersion) {
@@ -55,8 +57,9 @@ async function refresh() {
   }
   if (s.state === "queued" || s.state === "running") polling = setTimeout(refresh, 5000);
 }
-// Cancel and Resume (every page but an imported study's): <button data-action="cancel|resume">
-for (const button of document.querySelectorAll("button[data-action]")) {
-  button.addEventListener("click", () => act(button.dataset.action));
-}
+// Cancel and Resume, where they apply (the header has them): <button data-action="cancel|resume">
+document.addEventListener("click", (event) => {
+  const button = event.target.closest("button[data-action]");
+  if (button) act(button.dataset.action);
+});
 refresh();

@@ -27,7 +27,7 @@ STUDY = {
 }
 
 
-def test_serve_by_absolute_path_with_a_bare_path_runs_a_study_to_succeeded(
+def test_serve_by_absolute_path_with_a_bare_path_runs_a_study_and_a_campaign_to_succeeded(
     afpe_executable: str, user_env: dict[str, str], tmp_path: Path
 ) -> None:
     token = uuid.uuid4().hex
@@ -66,8 +66,22 @@ def test_serve_by_absolute_path_with_a_bare_path_runs_a_study_to_succeeded(
             while (status := api.get("/api/studies/bare-path").json())["state"] in ("queued", "running"):
                 assert time.monotonic() < deadline, f"study still {status['state']}: {status}"
                 time.sleep(2)
-        assert status["state"] == "succeeded", status["error"]
-        assert status["trials"]["COMPLETE"] == 2
+            assert status["state"] == "succeeded", status["error"]
+            assert status["trials"]["COMPLETE"] == 2
+
+            # a campaign over REST (issue 29): its two studies queued and run by the service side by side
+            campaign = {"name": "rest", "base": STUDY, "vary": {"encoding": ["afpe", "sincos"]}, "baseline_seeds": 1}
+            campaign["overrides"] = ["n_trials=1"]
+            created = api.post("/api/campaigns", json=campaign, headers={"Authorization": f"Bearer {token}"})
+            assert created.status_code == 201, created.text
+            deadline = time.monotonic() + 400
+            while (table := api.get("/api/campaigns/rest").json())["state"] == "running":
+                assert time.monotonic() < deadline, f"campaign still running: {table['studies']}"
+                time.sleep(2)
+            assert table["state"] == "succeeded", table["studies"]
+            afpe, sincos = table["studies"]
+            assert (afpe["n"], sincos["n"]) == (1, 2)  # the baseline: its seed and one repeat seed
+            assert table["comparisons"][0]["difference"] == afpe["mean"] - sincos["mean"]
     finally:
         stop_gracefully(server)
         log.close()

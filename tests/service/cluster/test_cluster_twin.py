@@ -92,7 +92,9 @@ def twin(tmp_path: Path, postgres_url: str):
         subprocess.run([*AFPE, "cluster", "down", "--dir", str(cluster_dir)], env=env, timeout=120)
 
 
-def test_a_study_submitted_over_rest_runs_on_the_worker_node_and_down_stops_everything(twin, postgres_url) -> None:
+def test_a_study_submitted_over_rest_runs_on_the_worker_node_and_down_stops_everything(
+    twin, postgres_url, study_over_rest
+) -> None:
     state, cluster_dir = twin
     nodes = ray_state(state, "nodes")
     head = [node["node_id"] for node in nodes if node["is_head_node"]]
@@ -104,14 +106,7 @@ def test_a_study_submitted_over_rest_runs_on_the_worker_node_and_down_stops_ever
     with httpx.Client(base_url=state.api_url, timeout=30) as api:
         refused = api.post("/api/studies", json={**STUDY, "name": name})
         assert refused.status_code == 401, refused.text
-        created = api.post(
-            "/api/studies", json={**STUDY, "name": name}, headers={"Authorization": f"Bearer {state.api_token}"}
-        )
-        assert created.status_code == 201, created.text
-        deadline = time.monotonic() + 400
-        while (status := api.get(f"/api/studies/{name}").json())["state"] in ("queued", "running"):
-            assert time.monotonic() < deadline, f"study still {status['state']}: {status}"
-            time.sleep(2)
+        status = study_over_rest(api, {**STUDY, "name": name}, state.api_token)
     assert status["state"] == "succeeded", (status["error"], status["trials"])
     assert status["trials"]["COMPLETE"] == 3
 

@@ -1,5 +1,5 @@
-"""The ratio plot and the similarity map of a study with physical positions name the unit, and the map places its
-display grid over the study's physical extent."""
+"""The ratio plot and the similarity map of a study with physical positions name the unit, and the map lies on the
+study's own token grid, its tokens placed in the task's units."""
 
 from __future__ import annotations
 
@@ -30,9 +30,18 @@ def test_the_ratio_and_similarity_plots_name_the_unit() -> None:
 
     normalized_study, normalized = study_of(tiny_synthetic2d({"model": model}, name="norm"))
     assert "positions" not in build_figure("ratio", normalized_study.trials, normalized).layout.title.text
-    # the display grid spans the study's tokens: [0, 7 x 4/32] x [0, 3 x 8/32] instead of [0, 1]^2
-    physical_map = np.array(similarity_data(study.trials, space).best_map)
-    normalized_map = np.array(similarity_data(study.trials, normalized).best_map)
-    assert physical_map.shape == normalized_map.shape
-    assert physical_map[16, 16] == normalized_map[16, 16] == 1.0
+    # both maps lie on the study's own 8 x 4 token grid (32 x 32 pixels, patches 4 x 8); physical positions place
+    # the tokens in pixels (spacing 4 and 8) and space them so, normalized ones over [0, 1] per axis
+    physical = similarity_data(study.trials, space)
+    normalized_data = similarity_data(normalized_study.trials, normalized)
+    physical_map, normalized_map = np.array(physical.best_map), np.array(normalized_data.best_map)
+    assert physical_map.shape == normalized_map.shape == physical.grid == (8, 4)
+    assert physical_map[4, 2] == normalized_map[4, 2] == 1.0
     assert not np.allclose(physical_map, normalized_map)
+    assert physical.coordinates == ([4.0 * i for i in range(8)], [8.0 * i for i in range(4)])
+    assert normalized_data.coordinates == ([float(i) for i in range(8)], [float(i) for i in range(4)])
+    figure = build_figure("similarity", study.trials, space)
+    assert figure.layout.yaxis.title.text.startswith("rows (pixel") and figure.layout.xaxis.title.text.startswith(
+        "cols (pixel"
+    )
+    assert list(figure.data[0].x) == [0, 8, 16, 24] and list(figure.data[0].y) == [4.0 * i for i in range(8)]

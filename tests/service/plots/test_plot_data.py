@@ -26,20 +26,20 @@ def test_ratio_data_finds_the_known_peak_and_range(demo_study):
     data = ratio_data(demo_study.trials, view_of(demo_study))
     complete = [t for t in demo_study.trials if t.state == optuna.trial.TrialState.COMPLETE]
     assert len(data.x) == len(complete) == 54
-    assert data.y[data.best_index] == demo_study.best_value
-    assert data.numbers[data.best_index] == demo_study.best_trial.number
-    assert data.searched == pytest.approx((math.log2(0.1 / 4.0), math.log2(4.0 / 0.1)))
+    assert data.best_run.mean == demo_study.best_value and data.best_run.number == demo_study.best_trial.number
+    assert data.answer.number == demo_study.best_trial.number and data.answer.n == 1  # no repeats: the best run
+    assert data.searched == pytest.approx((0.1 / 4.0, 4.0 / 0.1))
     for x, t in zip(data.x, complete, strict=True):
-        assert x == pytest.approx(math.log2(t.params["s_rows"] / t.params["s_cols"]))
-    # the landscape peaks at log2 ratio 1: the best binned mean lies within a bin width or two of it
+        assert x == pytest.approx(t.params["s_rows"] / t.params["s_cols"])
+    # the landscape peaks at ratio 2: the best binned mean lies within a bin width or two of it
     peak = data.trend.centers[int(np.argmax(data.trend.means))]
-    assert abs(peak - 1.0) < 2.5
+    assert abs(math.log2(peak) - 1.0) < 2.5
     assert sum(data.trend.counts) == 54
     # the smoothed optimum (a GP over the 54 trials) brackets the peak, and the figure draws it
     x, low, high = data.optimum
-    assert low <= 1.0 <= high and abs(x - 1.0) <= 1.0
+    assert low <= 2.0 <= high and abs(math.log2(x) - 1.0) <= 1.0
     figure = build_figure("ratio", demo_study.trials, view_of(demo_study))
-    assert any(a.text.startswith("smoothed optimum") for a in figure.layout.annotations)
+    assert any(shape.name.startswith("smoothed optimum") for shape in figure.layout.shapes)
 
 
 def test_binned_trend_mean_and_spread():
@@ -106,7 +106,12 @@ def test_similarity_3d_shows_the_ratio_plane(spec_2d, trial_writer):
     data = similarity_data(study.trials, SearchSpace.from_spec(spec_2d))
     assert len(data.best_scales) == 3 and data.best_scales[1] == data.best_scales[2]
     assert np.array(data.best_map).shape == (16, 16)
-    assert data.axis_labels == ("grid axis 0 (time)", "grid axis 1 (space)")
+    # the task ("synthetic") is not registered here: no token grid, a display grid of normalized positions, said so
+    assert data.axis_labels == (
+        "grid axis 0 (position 0 to 1; scale s_time)",
+        "grid axis 1 (position 0 to 1; scale s_space)",
+    )
+    assert data.grid_note == "a 16 × 16 × 16 display grid (task unknown here: no token grid)"
 
 
 def test_no_data_errors_are_value_errors(spec_2d):
@@ -145,4 +150,6 @@ def test_every_kind_is_registered_in_one_registry_in_page_order(demo_study):
     with pytest.raises(ValueError, match="draws one study"):
         studies_figure("ratio", None)
     answer = {"studies": [{"name": "a", "encoding": "afpe", "metric": "auroc", "best": None}], "confidence": 0.95}
-    assert studies_figure("compare", answer).layout.title.text == "best value per study (95% bootstrap CI)"
+    assert (
+        studies_figure("compare", answer).layout.title.text == "best value per study (mean over runs, 95% t-interval)"
+    )

@@ -49,7 +49,8 @@ def trend_csv(anisotropy: int) -> str:
 
 
 def store_studies(client: TestClient, auth: dict[str, str], tiny) -> None:
-    """A REST study (its page has Cancel and Resume) and two imported ones that differ in one task option."""
+    """A REST study (its page has Cancel and Resume), two imported ones that differ in one task option, and a
+    campaign."""
     assert client.post("/api/studies", json=tiny(client, "rest-run"), headers=auth).status_code == 201
     for a in (1, 2):
         response = client.post(
@@ -59,6 +60,9 @@ def store_studies(client: TestClient, auth: dict[str, str], tiny) -> None:
             headers=auth,
         )
         assert response.status_code == 201, response.text
+    campaign = {"name": "csp", "base": "quickstart", "vary": {"encoding": ["afpe", "sincos"]}}
+    campaign["overrides"] = ["trainer.model.dim=48", "n_trials=2", "data_root=null"]
+    assert client.post("/api/campaigns", json=campaign, headers=auth).status_code == 201
 
 
 # each page route of the app -> a URL of it over the studies stored
@@ -66,10 +70,12 @@ PAGES = {
     "/": "/",
     "/docs": "/docs",
     "/studies/{name}": "/studies/rest-run",
+    "/studies/{name}/header": "/studies/rest-run/header",
     "/studies/{name}/trials": "/studies/table/trials",
     "/studies/{name}/trials/{number}": "/studies/table/trials/36",
     "/compare": "/compare?names=trend-a1&names=trend-a2",
     "/trend": "/trend?names=trend-a1&names=trend-a2",
+    "/campaigns/{name}": "/campaigns/csp",
 }
 
 
