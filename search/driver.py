@@ -21,6 +21,7 @@ from __future__ import annotations
 import os
 import shutil
 import socket
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -32,6 +33,7 @@ import optuna
 from afpe.core.errors import UserError
 from afpe.search.analysis import finished_count, search_trials
 from afpe.search.data_check import DataRootError, check_data, checked_here, data_error_line
+from afpe.search.head_watch import watch_head
 from afpe.search.kept_models import artifact_root, study_folder, sweep
 from afpe.search.lease import driver_lease
 from afpe.search.outage import StorageGuard
@@ -122,20 +124,22 @@ def make_sampler(spec: StudySpec, offset: int) -> optuna.samplers.BaseSampler:
 
 
 @contextmanager
-def ray_session(address: str | None) -> Iterator[None]:
+def ray_session(address: str | None, on_head_gone: Callable[[str], None] | None = None) -> Iterator[None]:
     """Connect to `address` (or $RAY_ADDRESS, as inside a Ray Job), else start a private local Ray in its
     own short temp dir inside a folder only its owner enters (`private_temp`), with a token file only its
     owner reads, shut down and removed afterwards (after a SIGKILL too). An already initialised Ray is used
-    as it is."""
+    as it is. Connected to a cluster, `on_head_gone` gets one line once its head is gone (`head_watch`)."""
     import ray
 
     if ray.is_initialized():
         yield
         return
     address = address or os.environ.get("RAY_ADDRESS")
-    temp_dir = None
+    temp_dir, watching = None, threading.Event()
     if address:
         ray.init(address=address, log_to_driver=False)
+        if on_head_gone is not None:
+            watch_head(ray.get_runtime_context().gcs_address, on_head_gone, watching)
     else:
         temp_dir, ray_dir = private_ray_dir()
         remove_when_gone(temp_dir)
@@ -144,6 +148,7 @@ def ray_session(address: str | None) -> Iterator[None]:
     try:
         yield
     finally:
+        watching.set()
         ray.shutdown()
         if temp_dir is not None:
             shutil.rmtree(temp_dir, ignore_errors=True)
@@ -341,8 +346,10 @@ def run_study(
     guard = StorageGuard(public_url(storage or default_storage_url()), outage_budget_s, on_storage)
     optuna_storage = guard.call(lambda: open_storage(storage))  # a database not up yet is waited for, as an outage
     checkpoints = study_folder(artifact_root(storage or default_storage_url()), spec.name)
-    with driver_lease(storage, spec.name, guard.call, on_stalled=on_storage if resume else None):
-        return _run_leased(spec, optuna_storage, guard, ray_address, resume, on_progress, on_warning, checkpoints)
+    with driver_lease(storage, spec.name, guard.call, on_stalled=on_storage if resume else None) as abandon:
+        return _run_leased(
+            spec, optuna_storage, guard, ray_address, resume, on_progress, on_warning, checkpoints, abandon
+        )
 
 
 def _run_leased(
@@ -354,9 +361,10 @@ def _run_leased(
     on_progress: Callable[[Progress], None] | None,
     on_warning: Callable[[TrialWarning], None] | None,
     checkpoints: Path,
+    abandon: Callable[[str], None],
 ) -> StudySummary:
     """`run_study` while the driver holds the study's lease: only the holder fails stale trials, removes
-    checkpoint files no trial refers to, and runs more."""
+    checkpoint files no trial refers to, and runs more; it ends (`abandon`) once its cluster's head is gone."""
     study = guard.call(lambda: claim_study(optuna_storage, spec, resume, run_origin()))
     if resume:
         guard.call(lambda: fail_stale_trials(study))
@@ -369,7 +377,7 @@ def _run_leased(
         here = checked_here(spec.resolved_data_root(), ray_address)
         if here:
             check_data(*_data_arguments(spec))  # before Ray starts: bad data is one line, no trial recorded
-        with ray_session(ray_address):
+        with ray_session(ray_address, on_head_gone=abandon):
             check_resources(spec)  # once per run, for the search and the repeats alike
             if not here:
                 prepare_data(spec)

@@ -23,6 +23,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
+from typing import NoReturn
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
@@ -264,7 +265,7 @@ def driver_lease(
     study: str,
     call: Callable[[Callable[[], None]], None],
     on_stalled: Callable[[str], None] | None = None,
-) -> Iterator[None]:
+) -> Iterator[Callable[[str], NoReturn]]:
     """Hold the lease of `study` while a driver runs it, renewed every HEARTBEAT_S by a daemon thread; it is taken
     through `call` (the run's `StorageGuard.call`, which rides out a transient error); with `on_stalled` (a
     resume), a holder that stopped renewing is waited out, `on_stalled` told in one line
@@ -272,7 +273,8 @@ def driver_lease(
     that loses its lease (revoked by the service's cancel, or taken over after it stalled past the TTL) must not
     write one more trial: the thread releases what it still holds and ends the process at once with exit code 2
     (`os._exit`: no cleanup that could still tell a trial); the trials it left RUNNING are failed by the next
-    holder."""
+    holder. Yields that ending (`abandon(why)`: `why` printed as the driver's one error line), for any other
+    reason to stop at once (its Ray cluster's head is gone: `head_watch`)."""
     leases = StudyLeases(create_engine(storage or default_storage_url()))
     holder = holder_id()
     if on_stalled is None:
@@ -281,17 +283,19 @@ def driver_lease(
         call(lambda: leases.acquire_from_stalled(study, holder, on_stalled))
     stop = threading.Event()
 
-    def lost() -> None:
-        message = f"afpe: error: study {study!r}: {holder} lost its lease (cancelled or taken over); stopping"
-        print(message, file=sys.stderr, flush=True)
+    def abandon(why: str) -> NoReturn:
+        print(f"afpe: error: study {study!r}: {why}; stopping", file=sys.stderr, flush=True)
         with suppress(sa.exc.SQLAlchemyError):  # ending matters more than a quick release
             leases.release(study, holder)
         os._exit(2)
 
+    def lost() -> None:
+        abandon(f"{holder} lost its lease (cancelled or taken over)")
+
     heartbeat = threading.Thread(target=_heartbeat, args=(leases, study, holder, stop, lost), daemon=True)
     heartbeat.start()
     try:
-        yield
+        yield abandon
     finally:
         stop.set()
         heartbeat.join()

@@ -114,9 +114,10 @@ def study_entry(name: str, user_attrs: dict[str, Any], trials: Sequence[FrozenTr
 
 
 def afpe_studies(storage: optuna.storages.BaseStorage) -> list[tuple[str, dict[str, Any]]]:
-    """(name, user attrs) of every study of `storage` that afpe made (one with a `spec` attr), by name."""
-    summaries = optuna.get_all_study_summaries(storage, include_best_trial=False)
-    return sorted((s.study_name, s.user_attrs) for s in summaries if isinstance(s.user_attrs.get("spec"), dict))
+    """(name, user attrs) of every study of `storage` that afpe made (one with a `spec` attr), by name; reads no
+    trial (`get_all_study_summaries` reads every trial of every study: minutes at 100,000 trials)."""
+    studies = storage.get_all_studies()
+    return sorted((s.study_name, s.user_attrs) for s in studies if isinstance(s.user_attrs.get("spec"), dict))
 
 
 def list_studies(storage: optuna.storages.BaseStorage, leases: StudyLeases) -> list[StudyEntry]:

@@ -24,6 +24,7 @@ from afpe.service.jobs.backend import JobBackend
 from afpe.service.jobs.ray_jobs import RayJobBackend
 from afpe.service.manager.campaigns import Campaigns
 from afpe.service.manager.cross_study_queries import CrossStudyQueries
+from afpe.service.manager.derived_store import DerivedStore
 from afpe.service.manager.downloads import StudyDownloads
 from afpe.service.manager.importer import StudyImporter
 from afpe.service.manager.job_follower import JobFollower
@@ -74,14 +75,15 @@ def create_app(settings: ServiceSettings | None = None, backend: JobBackend | No
     storage = optuna.storages.get_storage(open_storage(settings.storage))  # cached: finished trials read once
     follower = JobFollower(StudyJobs(sessions, storage, backend))
     reads = StudyReads(sessions, storage, follower.jobs.leases, secrets=settings.secrets())
-    app.state.reconciler = Reconciler(follower)
+    derived = DerivedStore(sessions)  # what reads derive, kept per study version; written by the reconciler
+    app.state.reconciler = Reconciler(follower, derived)
     app.state.admission = SpecAdmission(settings)
     app.state.lifecycle = StudyLifecycle(follower, app.state.admission)
     app.state.importer = StudyImporter(sessions, storage)
-    app.state.statuses = StatusQueries(reads, follower.is_stale, data_dir=settings.data_dir)
+    app.state.statuses = StatusQueries(reads, derived, follower.is_stale, data_dir=settings.data_dir)
     app.state.trials = TrialQueries(reads)
     app.state.downloads = StudyDownloads(reads, artifact_root(settings.storage, settings.artifact_dir))
-    app.state.plots = PlotQueries(reads)
+    app.state.plots = PlotQueries(reads, derived)
     app.state.cross_studies = CrossStudyQueries(reads)
     app.state.campaigns = Campaigns(app.state.lifecycle, app.state.admission, follower.jobs.leases.engine, storage)
     app.include_router(router)

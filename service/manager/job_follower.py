@@ -57,58 +57,66 @@ class JobFollower:
 
     def reconcile(self) -> None:
         """Follow or resubmit every active study the service runs (`refresh` each); the background reconciler's
-        tick."""
+        tick. A study whose lock is held (a cancel or resume under way, which writes its state) is left to the
+        next tick: one study's slow cancel never holds up the others."""
         with self.jobs.sessions() as session:
             records = session.scalars(select(StudyRecord).where(StudyRecord.state.in_(ACTIVE_STATES))).all()
         for record in records:
-            self.refresh(record, force=True)
+            self.refresh(record, force=True, wait=False)
 
-    def refresh(self, record: StudyRecord, force: bool = False) -> StudyRecord:
-        """Pull the job state of an active study from the backend (throttled) and store what changed."""
+    def refresh(self, record: StudyRecord, force: bool = False, wait: bool = True) -> StudyRecord:
+        """Pull the job state of an active study from the backend (throttled) and store what changed, under the
+        study's lock (`StudyJobs.study_lock`); without `wait`, the record as it is when that lock is held."""
         if not record.state.active or not record.managed:
             return record
         now = time.monotonic()
         if not force and now - self._checked.get(record.name, -math.inf) < self.refresh_s:
             return record
-        jobs = self.jobs
-        with jobs.lock:
-            self._checked[record.name] = now
-            record = get_record(jobs.sessions, record.name)
-            if not record.state.active:
-                return record
-            try:
-                job = jobs.backend.state(record.job_id) if record.job_id else None
-            except Exception as failure:  # noqa: BLE001 - any cluster problem: serve the last known state
-                log.warning(
-                    "study %s: the cluster could not be reached (%s); serving its last known state",
-                    record.name,
-                    failure,
-                )
-                self._stale.add(record.name)
-                return record
-            self._stale.discard(record.name)
-            if job is None:
-                return self._resubmit(record, f"the cluster lost the job {record.job_id}")
-            if job.state == record.state:
-                return record
-            changes: dict[str, Any] = {"state": job.state}
-            if job.state == StudyState.RUNNING:
-                changes["started_at"] = record.started_at or utcnow()
-            else:
-                changes["finished_at"] = utcnow()
-                if job.state == StudyState.FAILED:
-                    text = self._failure_text(record.job_id)
-                    if OUTAGE_MARKER in text:
-                        return self._resubmit(record, f"the job {record.job_id} stopped on a storage outage")
-                    changes["error"] = driver_error(text)
-                elif job.state == StudyState.CANCELLED:
-                    changes["error"] = "the Ray job was stopped outside the service"
-            record = update_record(jobs.sessions, record.name, **changes)
-            if not record.state.active:
-                jobs.end_running_trials(record.name)
-            if record.state == StudyState.SUCCEEDED and (nothing := self._nothing_finished(record.name)):
-                record = update_record(jobs.sessions, record.name, state=StudyState.FAILED, error=nothing)
+        lock = self.jobs.study_lock(record.name)
+        if not lock.acquire(blocking=wait):
             return record
+        try:
+            self._checked[record.name] = now
+            return self._pull(get_record(self.jobs.sessions, record.name))
+        finally:
+            lock.release()
+
+    def _pull(self, record: StudyRecord) -> StudyRecord:
+        """`refresh`'s work, in the study's lock."""
+        jobs = self.jobs
+        if not record.state.active:
+            return record
+        try:
+            job = jobs.backend.state(record.job_id) if record.job_id else None
+        except Exception as failure:  # noqa: BLE001 - any cluster problem: serve the last known state
+            log.warning(
+                "study %s: the cluster could not be reached (%s); serving its last known state", record.name, failure
+            )
+            self._stale.add(record.name)
+            return record
+        self._stale.discard(record.name)
+        if job is None:
+            return self._resubmit(record, f"the cluster lost the job {record.job_id}")
+        if job.state == record.state:
+            return record
+        changes: dict[str, Any] = {"state": job.state}
+        if job.state == StudyState.RUNNING:
+            changes["started_at"] = record.started_at or utcnow()
+        else:
+            changes["finished_at"] = utcnow()
+            if job.state == StudyState.FAILED:
+                text = self._failure_text(record.job_id)
+                if OUTAGE_MARKER in text:
+                    return self._resubmit(record, f"the job {record.job_id} stopped on a storage outage")
+                changes["error"] = driver_error(text)
+            elif job.state == StudyState.CANCELLED:
+                changes["error"] = "the Ray job was stopped outside the service"
+        record = update_record(jobs.sessions, record.name, **changes)
+        if not record.state.active:
+            jobs.end_running_trials(record.name)
+        if record.state == StudyState.SUCCEEDED and (nothing := self._nothing_finished(record.name)):
+            record = update_record(jobs.sessions, record.name, state=StudyState.FAILED, error=nothing)
+        return record
 
     def _nothing_finished(self, name: str) -> str | None:
         """The error of a study whose job succeeded while none of its search trials finished (the latest failed

@@ -3,7 +3,7 @@
 
 State lives in two places of one database: the service table (`records.StudyRecord`: spec, job, state) and
 the Optuna study of the same name (trials). What the parts of the lifecycle share (the table, the storage, the
-backend, the one-driver leases, the submission lock) is `study_jobs.StudyJobs`; job states are followed by
+backend, the one-driver leases, a lock per study) is `study_jobs.StudyJobs`; job states are followed by
 `job_follower.JobFollower` (the background reconciler's tick, and before a cancel or resume). A create or resume
 whose submission fails is recorded (queued, submitted again on the next refresh) and answered with
 ServiceUnavailable. A cancel is verified: the job's lease is revoked first (a job Ray reports stopped may still
@@ -51,7 +51,7 @@ class StudyLifecycle:
         spec = self.catalog.validate(body)
         self.catalog.check_data(spec)
         data = spec.model_dump(mode="json")
-        with self.jobs.lock:  # held through the submission: the reconciler never submits the same attempt at once
+        with self.jobs.study_lock(spec.name):  # through the submission: the reconciler never submits it at once
             with self.jobs.sessions.begin() as session:
                 record = session.get(StudyRecord, spec.name)
                 if record is not None:
@@ -81,7 +81,7 @@ class StudyLifecycle:
         record = self.follower.refresh(self.jobs.record(name), force=True)
         if not record.managed:
             raise Conflict(f"name: study {name!r} {self._unmanaged(record)}; the service has no job of it to cancel")
-        with self.jobs.lock:
+        with self.jobs.study_lock(name):
             record = get_record(self.jobs.sessions, name)
             if not record.state.active:
                 raise Conflict(f"name: study {name!r} is already {record.state}")
@@ -102,7 +102,7 @@ class StudyLifecycle:
             raise Conflict(f"name: study {name!r} was imported; it cannot run")
         if not record.managed:
             return self.adopt(name, n_trials)
-        with self.jobs.lock:
+        with self.jobs.study_lock(name):
             record = get_record(self.jobs.sessions, name)
             if record.state.active:
                 raise Conflict(f"name: study {name!r} is {record.state}; cancel it first")
@@ -136,7 +136,7 @@ class StudyLifecycle:
         that finished its n_trials when no larger n_trials is given, or a concurrent adoption that won;
         InvalidInput for a spec outside the service's bounds; NotFound when no afpe study has this name."""
         study = self.jobs.optuna_study(name)
-        with self.jobs.lock:
+        with self.jobs.study_lock(name):
             self.jobs.check_not_held(name)
             changes = {} if n_trials is None else {"n_trials": n_trials}
             spec = self.catalog.validate({**study.user_attrs["spec"], **changes})

@@ -6,7 +6,8 @@ stored; a lost job or one stopped by a storage outage resubmitted; a queued stud
 submitted again; the trials an ended job left RUNNING failed under the study's lease; a job that succeeded
 without a finished trial marked failed). One per database: a tick runs only while this service holds the
 database's reconciler lease (`RECONCILER_LEASE` in `afpe.search.lease`'s table, renewed each tick, expiring after
-its TTL), so two services on one database never resubmit the same job twice. Started and stopped with the app's
+its TTL), so two services on one database never resubmit the same job twice. Each tick (of every service) also
+writes the derived values its reads computed (`derived_store.DerivedStore.flush`). Started and stopped with the app's
 lifespan; an error in a tick (the database or the cluster down) is logged and the next tick tries again.
 """
 
@@ -18,6 +19,7 @@ import threading
 import sqlalchemy as sa
 
 from afpe.search.lease import LeaseError
+from afpe.service.manager.derived_store import DerivedStore
 from afpe.service.manager.job_follower import REFRESH_S, JobFollower
 
 #: the lease key of the reconciler (a study name never contains ':', see `spec.SLUG_PATTERN`)
@@ -30,8 +32,10 @@ log = logging.getLogger("afpe.service")
 class Reconciler:
     """`follower.reconcile()` every `interval_s` seconds on a daemon thread, between `start()` and `stop()`."""
 
-    def __init__(self, follower: JobFollower, interval_s: float = REFRESH_S):
+    def __init__(self, follower: JobFollower, store: DerivedStore | None = None, interval_s: float = REFRESH_S):
+        """`store`: the derived values reads computed, written each tick and at `stop`."""
         self.follower = follower
+        self.store = store
         self.interval_s = interval_s
         self.ticks = 0  # reconciliations run (by this service)
         self._stop = threading.Event()
@@ -48,6 +52,7 @@ class Reconciler:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(STOP_WAIT_S)
+        self._flush()
         try:
             self.follower.jobs.leases.release(RECONCILER_LEASE, self.follower.jobs.holder)
         except sa.exc.SQLAlchemyError:
@@ -64,10 +69,20 @@ class Reconciler:
         self.ticks += 1
         return True
 
+    def _flush(self) -> None:
+        """Write the derived values reads computed (any service may: they are keyed by study version)."""
+        if self.store is None:
+            return
+        try:
+            self.store.flush()
+        except sa.exc.SQLAlchemyError as error:
+            log.warning("keeping the derived values failed (%s); trying again", error)
+
     def _run(self) -> None:
         while not self._stop.is_set():
             try:
                 self.tick()
             except Exception as error:  # noqa: BLE001 - a database or cluster down: log, and try again next tick
                 log.warning("reconciling the studies with the job backend failed (%s); trying again", error)
+            self._flush()
             self._stop.wait(self.interval_s)

@@ -89,8 +89,19 @@ class StudyRecord(Base):
         return self.source in (StudySource.REST, StudySource.CLI) and self.attempt > 0
 
 
+class DerivedValue(Base):
+    """What reads derived from a study's trials at one `version` (`derived_store.DerivedStore`): JSON text."""
+
+    __tablename__ = "afpe_derived_values"
+
+    study: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    key: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    version: Mapped[str] = mapped_column(sa.String(64))
+    value: Mapped[str] = mapped_column(sa.Text)
+
+
 def open_records(url: str) -> sessionmaker:
-    """A session factory on the service table of `url` (created if missing, nullable columns added since
+    """A session factory on the service tables of `url` (created if missing, nullable columns added since
     created), on an engine built by `afpe.search.storage.create_engine` (no password in its URL)."""
     engine = create_engine(url)
     Base.metadata.create_all(engine)

@@ -1,6 +1,7 @@
 """`StatusQueries`: the study list and a study's status (state, counts, progress, ETA, the answer, warnings), from
 the service table and the Optuna storage by the rules of `afpe.search.analysis`: what `afpe status` prints is
-what `GET /api/studies/{name}` serves. The summary is computed once per `study_version`."""
+what `GET /api/studies/{name}` serves. The summary (with the latest error) is computed once per `study_version`,
+found without reading the trials (`StudyReads.version`) and kept across restarts (`derived_store`)."""
 
 from __future__ import annotations
 
@@ -15,22 +16,25 @@ from sqlalchemy import select
 from afpe.search.outage import retry
 from afpe.search.spec import SearchSpace
 from afpe.search.study_list import Origin, afpe_studies, origin_of
-from afpe.search.summary import StudySummary, summarize_trials
+from afpe.search.summary import summarize_trials
+from afpe.service.manager.derived_store import DerivedStore, KeptByVersion
 from afpe.service.manager.error_text import sanitize_error
 from afpe.service.manager.records import RETRY_S, StudyRecord, StudySource, StudyState, utcnow
-from afpe.service.manager.study_reads import LatestByVersion, StudyReads, study_version
+from afpe.service.manager.study_reads import StudyReads
 from afpe.service.manager.views import BestTrial, StudyListItem, StudyStatus
 
 
 class StatusQueries:
-    def __init__(self, reads: StudyReads, is_stale: Callable[[str], bool], data_dir: Path | None = None):
-        """`is_stale(name)`: whether the last refresh of the study's job could not reach the cluster
-        (`JobFollower.is_stale`); a spec's `data_root` is shown relative to `data_dir` (the service's data
-        directory)."""
+    def __init__(
+        self, reads: StudyReads, store: DerivedStore, is_stale: Callable[[str], bool], data_dir: Path | None = None
+    ):
+        """`store`: where summaries are kept per study version; `is_stale(name)`: whether the last refresh of the
+        study's job could not reach the cluster (`JobFollower.is_stale`); a spec's `data_root` is shown relative
+        to `data_dir` (the service's data directory)."""
         self.reads = reads
         self.is_stale = is_stale
         self.data_dir = data_dir
-        self._summaries = LatestByVersion()
+        self._summaries = KeptByVersion(store, "summary")
 
     def list(self) -> list[StudyListItem]:
         """Every study of the database, oldest first: the service's records and the afpe studies of the Optuna
@@ -49,17 +53,16 @@ class StatusQueries:
         ]
         items = []
         for record in sorted([*records, *others], key=lambda r: _aware(r.created_at)):
-            trials = self.reads.trials(record.name)
-            summary = self._summary(record, trials, study_version(record.spec, trials))
+            summary = self._summary(record, self.reads.version(record.name, record.spec))
             items.append(
                 StudyListItem(
                     **self._identity(record),
                     task=record.spec.get("task"),
                     encoding=record.spec.get("encoding"),
-                    finished=summary.finished,
-                    n_trials=summary.n_trials,
-                    best_value=summary.best_value,
-                    metric=summary.metric,
+                    finished=summary["finished"],
+                    n_trials=summary["n_trials"],
+                    best_value=summary["best_value"],
+                    metric=summary["metric"],
                     created_at=record.created_at,
                     stale=self.is_stale(record.name),
                 )
@@ -82,26 +85,24 @@ class StatusQueries:
         return self.status_of(self.reads.record(name))
 
     def status_of(self, record: StudyRecord) -> StudyStatus:
-        trials = self.reads.trials(record.name)
-        version = study_version(record.spec, trials)
-        summary = self._summary(record, trials, version)
-        answer = summary.to_json()
+        version = self.reads.version(record.name, record.spec)
+        answer = self._summary(record, version)
         best = None
         if answer["best"] is not None:
             best = BestTrial(**answer["best"], ratio_axes=answer["ratio"])
-        target = summary.n_trials
+        target, finished = answer["n_trials"], answer["finished"]
         secrets = self.reads.secrets
         return StudyStatus(
             **self._identity(record),
             job_id=record.job_id,
             attempt=record.attempt,
-            trials=summary.states,
-            finished=summary.finished,
+            trials=answer["states"],
+            finished=finished,
             n_trials=target,
-            progress=min(summary.finished / target, 1.0) if target else 1.0,
-            eta_seconds=_eta(record, summary.finished, target),
-            metric=summary.metric,
-            direction=summary.direction,
+            progress=min(finished / target, 1.0) if target else 1.0,
+            eta_seconds=_eta(record, finished, target),
+            metric=answer["metric"],
+            direction=answer["direction"],
             best=best,
             ratio_range=answer["ratio_range"],
             tied=answer["tied"],
@@ -110,10 +111,10 @@ class StatusQueries:
             optimum_note=answer["optimum_note"],
             fixed=answer["fixed"],
             use=answer["use"],
-            warnings=summary.warnings,
+            warnings=answer["warnings"],
             positions=answer["positions"],
             error=sanitize_error(record.error, secrets),
-            latest_error=sanitize_error(_latest_error(trials), secrets),
+            latest_error=sanitize_error(answer["latest_error"], secrets),
             note=record.note,
             spec=self._shown_spec(record.spec),
             created_at=record.created_at,
@@ -141,10 +142,16 @@ class StatusQueries:
         inside = self.data_dir is not None and path.is_relative_to(self.data_dir)
         return {**spec, "data_root": str(path.relative_to(self.data_dir)) if inside else path.name}
 
-    def _summary(self, record: StudyRecord, trials: Sequence[FrozenTrial], version: str) -> StudySummary:
-        """`summarize_trials` of the study, computed once per `version` (its `study_version`)."""
-        space = SearchSpace.from_spec(record.spec)
-        return self._summaries.get(record.name, version, lambda: summarize_trials(record.name, trials, space))
+    def _summary(self, record: StudyRecord, version: str) -> dict[str, Any]:
+        """`summarize_trials` of the study as JSON data (`StudySummary.to_json`) with its `best_value` and the
+        `latest_error` of its trials, computed once per `version` (its `study_version`)."""
+
+        def compute() -> dict[str, Any]:
+            trials = self.reads.trials(record.name)
+            summary = summarize_trials(record.name, trials, SearchSpace.from_spec(record.spec))
+            return {**summary.to_json(), "best_value": summary.best_value, "latest_error": _latest_error(trials)}
+
+        return self._summaries.get(record.name, version, compute)
 
 
 def _latest_error(trials: Sequence[FrozenTrial]) -> str | None:

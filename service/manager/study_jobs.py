@@ -1,7 +1,8 @@
 """`StudyJobs`: what the parts of a study's lifecycle share: the service table, the Optuna storage, the job
-backend, the studies' one-driver leases (`afpe.search.lease`) with this service's holder id, and the lock held
-through a submission (so an attempt is never submitted twice at once); submitting an attempt, and failing the
-trials an ended job left RUNNING."""
+backend, the studies' one-driver leases (`afpe.search.lease`) with this service's holder id, and one lock per
+study (`study_lock`) held through a submission, a cancel's verification or a job's refresh (so an attempt is
+never submitted twice at once, and a cancel that waits for its driver keeps no other study waiting);
+submitting an attempt, and failing the trials an ended job left RUNNING."""
 
 from __future__ import annotations
 
@@ -26,10 +27,17 @@ class StudyJobs:
         self.sessions = sessions
         self.storage = storage
         self.backend = backend
-        self.lock = threading.RLock()
+        self._study_locks: dict[str, threading.RLock] = {}
+        self._locks_lock = threading.Lock()  # the one global lock: guards the dict of study locks
         with sessions() as session:  # the leases live in the service's database, beside its table
             self.leases = StudyLeases(session.get_bind())
         self.holder = f"afpe-serve-{uuid.uuid4().hex[:12]}"  # this service's lease holder id
+
+    def study_lock(self, name: str) -> threading.RLock:
+        """The lock of study `name` (reentrant; one per study name, kept for the service's life: a few bytes
+        each). What changes one study's record or job holds it; nothing holds two at once."""
+        with self._locks_lock:
+            return self._study_locks.setdefault(name, threading.RLock())
 
     def record(self, name: str) -> StudyRecord:
         """The record of study `name`, or for a study `afpe run` made (no record) an unmanaged stand-in that is

@@ -1,6 +1,7 @@
 """`StudyReads`: what every read of a study shares: its record (or a stand-in for a study `afpe run` made), its
 trials, who runs it, its trials' user attrs as reads show them; and `study_version` + `LatestByVersion`, the key
-and the store of what is computed once per study version. Every read retries through a database restart of up to
+and the store of what is computed once per study version (`StudyReads.version`: the key without reading the
+trials). Every read retries through a database restart of up to
 `records.RETRY_S`."""
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from sqlalchemy.orm import sessionmaker
 from afpe.search.lease import StudyLeases
 from afpe.search.outage import retry
 from afpe.search.study_list import study_entry
-from afpe.search.trial_reads import TrialRowCache
+from afpe.search.trial_reads import OpenTrial, TrialRowCache, trial_count_and_open
 from afpe.service.errors import NotFound
 from afpe.service.manager.error_text import sanitize_error
 from afpe.service.manager.records import RETRY_S, StudyRecord, StudySource, StudyState, get_record
@@ -93,6 +94,11 @@ class StudyReads:
         study_id = self.read(lambda: self.storage.get_study_id_from_name(name), name)
         return retry(lambda: self.storage.get_all_trials(study_id, deepcopy=False), RETRY_S)
 
+    def version(self, name: str, spec: dict[str, Any]) -> str:
+        """The `study_version` of study `name` (its stored `spec`) without reading its trials (NotFound)."""
+        count, opened = self.read(lambda: trial_count_and_open(self.storage, name), name)
+        return version_of(spec, count, opened)
+
     def read(self, read: Callable[[], _T], name: str) -> _T:
         """`read()` through a database restart; NotFound when study `name` is not in the storage."""
         try:
@@ -120,32 +126,53 @@ def study_version(spec: dict[str, Any], trials: Sequence[FrozenTrial]) -> str:
     unfinished trial's number, state, value and epochs reported. A trial only ever moves from open (OPEN_STATES)
     to ended, and an ended one never changes again, so an unchanged count and unchanged open trials mean
     unchanged trials: O(trials) identity tests, a hash of the open trials only. `StudyStatus.version`, and
-    the key under which figures and summaries are kept."""
+    the key under which figures and summaries are kept. `StudyReads.version` gives the same from two small
+    queries."""
+    opened = [(t.number, t.state.value, t.value, len(t.intermediate_values)) for t in trials if t.state in OPEN_STATES]
+    return version_of(spec, len(trials), opened)
+
+
+def version_of(spec: dict[str, Any], count: int, opened: Sequence[OpenTrial]) -> str:
+    """`study_version` from the number of trials and the open ones (`trial_reads.OpenTrial`, in number order)."""
     digest = hashlib.blake2b(json.dumps(spec, sort_keys=True).encode(), digest_size=12)
-    digest.update(f"{len(trials)};".encode())
-    for t in trials:
-        if t.state in OPEN_STATES:
-            digest.update(f"{t.number},{t.state.value},{t.value},{len(t.intermediate_values)};".encode())
+    digest.update(f"{count};".encode())
+    for number, state, value, epochs in opened:
+        digest.update(f"{number},{state},{value},{epochs};".encode())
     return digest.hexdigest()
 
 
 class LatestByVersion:
     """The latest value computed per key, with the version it was computed at; at most `size` keys (the least
-    recently used go first). Safe to share between threads (two threads may compute the same value at once)."""
+    recently used go first). Safe to share between threads: requests that want one key at once share one
+    computation (the others wait for it)."""
 
     def __init__(self, size: int = 512) -> None:
         self.size = size
         self._values: OrderedDict[Hashable, tuple[Hashable, Any]] = OrderedDict()
+        self._computing: dict[Hashable, tuple[threading.Lock, list[int]]] = {}  # key -> (its lock, waiters)
         self._lock = threading.Lock()
 
     def get(self, key: Hashable, version: Hashable, compute: Callable[[], _T]) -> _T:
-        """The value kept for `key` if it was computed at `version`, else `compute()` (kept; exceptions pass)."""
+        """The value kept for `key` if it was computed at `version`, else `compute()` (kept; exceptions pass),
+        computed once for the requests that ask at the same time."""
         kept = self.find(key, version)
         if kept is not None:
             return kept
-        value = compute()
-        self.keep(key, version, value)
-        return value
+        with self._lock:
+            computing, waiters = self._computing.setdefault(key, (threading.Lock(), [0]))
+            waiters[0] += 1
+        try:
+            with computing:
+                kept = self.find(key, version)
+                if kept is None:
+                    kept = compute()
+                    self.keep(key, version, kept)
+                return kept
+        finally:
+            with self._lock:
+                waiters[0] -= 1
+                if not waiters[0]:
+                    del self._computing[key]
 
     def find(self, key: Hashable, version: Hashable) -> Any | None:
         """The value kept for `key` at `version`, else None."""

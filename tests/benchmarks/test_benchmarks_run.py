@@ -21,7 +21,12 @@ EXPECTED = {
     "convergence": [rf"^ICC\(1\) = ({NUMBER}|nan) .*\(2 configurations x 2 seeds"],
     "hardening": [rf"^import of 200 rows over HTTP: {NUMBER} s", rf"^GET /api/compare, 12 x one name.*: {NUMBER} s"],
     "orchestration": [rf"^per-trial overhead .*: {NUMBER} s", rf"^total-time ratio driver/plain: {NUMBER}x"],
-    "service": [rf"^  status +first +{NUMBER} ms \| p50", rf"^  plots/importance +first +{NUMBER} ms"],
+    "service": [
+        rf"^  status +first +{NUMBER} ms \| p50",
+        rf"^  plots/importance +first +{NUMBER} ms",
+        rf"^  GET /api/studies \(both at once\) +{NUMBER} s \| ratio +{NUMBER}",
+        rf"^  status +{NUMBER} s \| ratio +{NUMBER}",
+    ],
     "storage_retry": [rf"^write: direct {NUMBER} ms/call", rf"^read: direct {NUMBER} ms/call"],
     "trainer_step": [rf"ratio {NUMBER} \(goal <= 1.05\)", rf"^synthetic_video: .* {NUMBER} s/epoch"],
     "trials_table": [

@@ -1,5 +1,6 @@
-"""`kill -9` of `afpe serve` mid-study: its private Ray head and the study's driver end with it, and a restarted
-service runs the study on as attempt 2 with one driver at a time (the lease), to succeeded."""
+"""`kill -9` of `afpe serve` mid-study: its private Ray head and the study's driver end with it (the driver, and
+its hold on the study's lease, within the lease's TTL: issue 30 row 9), and a restarted service runs the study on
+as attempt 2 with one driver at a time (the lease), to succeeded."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ from pathlib import Path
 
 import httpx
 
+from afpe.search.lease import LEASE_TTL_S, StudyLeases
+from afpe.search.storage import create_engine
 from afpe.service.cluster.topology import free_port
 
 STUDY = {
@@ -109,18 +112,28 @@ def test_kill_9_of_serve_ends_its_head_and_driver_and_a_restart_finishes_the_stu
         folder = ray_dir.parent
         assert stat.S_IMODE(folder.stat().st_mode) == 0o700 and folder.name.startswith("afpe-ray-"), folder
 
+        leases = StudyLeases(create_engine(env["AFPE_STORAGE"]))
+        holder = leases.holder("orphan")
+        assert holder.id == "afpe-orphan-1" and holder.pid in drivers  # the driver; the others run its trials
         server.kill()
         server.wait()
         killed = time.monotonic()
+        ended: dict[str, float] = {}  # what ended, seconds after the kill
         while (
-            (left := (head_processes | drivers) & live_pids().keys()) or folder.exists()
+            (left := (head_processes | drivers) & live_pids().keys()) or folder.exists() or len(ended) < 2
         ) and time.monotonic() < killed + 90:
-            time.sleep(0.5)
+            if holder.pid not in left:
+                ended.setdefault("driver", time.monotonic() - killed)
+            if leases.holder("orphan") is None:
+                ended.setdefault("lease", time.monotonic() - killed)
+            time.sleep(0.25)
         print(
             f"{len(head_processes)} head processes and {len(drivers)} driver processes; still alive "
-            f"{time.monotonic() - killed:.1f} s after the kill: {len(left)}; temp folder left: {folder.exists()}"
+            f"{time.monotonic() - killed:.1f} s after the kill: {len(left)}; temp folder left: {folder.exists()}; "
+            f"the driver gone and the lease free after {ended} s"
         )
         assert not left and not folder.exists()
+        assert ended["driver"] <= LEASE_TTL_S and ended["lease"] <= LEASE_TTL_S, ended
 
         server, api = start_serve(afpe_executable, env, log, port)
         servers.append(server)

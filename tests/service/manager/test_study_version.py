@@ -6,8 +6,10 @@ from __future__ import annotations
 import optuna
 from optuna.distributions import FloatDistribution
 
+from afpe.search.storage import open_storage
 from afpe.search.testing import add_trials, rows_cols_axes
-from afpe.service.manager.study_reads import study_version
+from afpe.search.trial_reads import trial_count_and_open
+from afpe.service.manager.study_reads import study_version, version_of
 
 SPEC = {"name": "v", "task": "synthetic2d", "axes": rows_cols_axes(0.1, 4.0), "metric": "auroc"}
 
@@ -28,3 +30,26 @@ def test_the_version_changes_exactly_when_the_trials_do() -> None:
     seen.append(study_version({**SPEC, "n_trials": 99}, study.trials))
     assert len(set(seen)) == len(seen), seen
     assert study_version(SPEC, study.trials) == seen[-2]
+
+
+def test_the_version_from_two_small_queries_is_the_version_of_the_trials(postgres_url: str) -> None:
+    """`StudyReads.version`'s reads (`trial_reads.trial_count_and_open`) give `study_version` without reading a
+    whole trial, through every change the version follows."""
+    storage = open_storage(postgres_url)
+    study = optuna.create_study(study_name="v", storage=storage, direction="maximize")
+    add_trials(study, SPEC, 5)
+
+    def agree() -> str:
+        version = study_version(SPEC, study.trials)
+        assert version_of(SPEC, *trial_count_and_open(storage, "v")) == version
+        return version
+
+    seen = [agree()]
+    running = study.ask({"s_rows": FloatDistribution(0.1, 4.0, log=True)})
+    seen.append(agree())
+    running.report(0.5, 1)
+    running.report(0.6, 2)
+    seen.append(agree())
+    study.tell(running, 0.7)
+    seen.append(agree())
+    assert len(set(seen)) == len(seen), seen
