@@ -8,7 +8,7 @@ import json
 import shlex
 import sys
 
-from afpe.search.cli import NOTHING_FINISHED_EXIT_CODE, STORAGE_HELP, print_progress, print_warning
+from afpe.search.cli import NOTHING_FINISHED_EXIT_CODE, STORAGE_HELP, add_run_arguments, print_progress, print_warning
 
 FORMATS = ("markdown", "json", "csv")
 
@@ -24,16 +24,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     run = commands.add_parser("run", help="run a campaign file (running it again resumes it)")
     run.add_argument("campaign", help="a campaign file (YAML/JSON): name, base, vary (see the README, Campaigns)")
-    run.add_argument("--storage", help=STORAGE_HELP)
-    run.add_argument("--ray-address", help="Ray cluster address (default: $RAY_ADDRESS, else a private local Ray)")
-    run.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override a field of the base study spec, e.g. --set n_trials=3 --set trainer.epochs=1",
-    )
+    add_run_arguments(run, "override a field of the base study spec, e.g. --set n_trials=3 --set trainer.epochs=1")
     run.set_defaults(func=_run)
 
     status = commands.add_parser("status", help="a campaign's studies, their states and its result table")

@@ -27,16 +27,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     run.add_argument("spec", help="a study spec file (YAML/JSON) or the name of a shipped spec, e.g. quickstart")
-    run.add_argument("--storage", help=STORAGE_HELP)
-    run.add_argument("--ray-address", help="Ray cluster address (default: $RAY_ADDRESS, else a private local Ray)")
-    run.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override a spec field by dotted path, e.g. --set n_trials=3 --set trainer.epochs=1",
-    )
+    add_run_arguments(run, "override a spec field by dotted path, e.g. --set n_trials=3 --set trainer.epochs=1")
     run.add_argument("--resume", action="store_true", help="continue the study until n_trials trials finished")
     run.add_argument(
         "--storage-outage",
@@ -90,6 +81,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--out (checkpoints are read from $AFPE_ARTIFACT_DIR, else beside a SQLite database, else ~/.afpe/artifacts)",
     )
     export.set_defaults(func=_export)
+
+
+def add_run_arguments(parser: argparse.ArgumentParser, set_help: str) -> None:
+    """`--storage`, `--ray-address` and the repeatable `--set KEY=VALUE` (into `overrides`) of a command that runs
+    studies (`afpe run`, `afpe campaign run`)."""
+    parser.add_argument("--storage", help=STORAGE_HELP)
+    parser.add_argument("--ray-address", help="Ray cluster address (default: $RAY_ADDRESS, else a private local Ray)")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE", help=set_help)
 
 
 def _duration(seconds: float | None) -> str:

@@ -71,7 +71,18 @@ class CampaignRequest(CampaignSpec):
     )
 
 
-class CampaignStudyRow(BaseModel):
+class CampaignRatios(BaseModel):
+    """A scaled encoding's best ratio with the tied range, and the smoothed optimum with its interval."""
+
+    ratio: float | None
+    ratio_low: float | None
+    ratio_high: float | None
+    optimum_ratio: float | None
+    optimum_low: float | None
+    optimum_high: float | None
+
+
+class CampaignStudyRow(CampaignRatios):
     """One study of a campaign (`afpe.search.campaign_result.study_row`): null where nothing is known yet or no
     interval can be estimated."""
 
@@ -85,12 +96,6 @@ class CampaignStudyRow(BaseModel):
     ci_low: float | None
     ci_high: float | None
     n: int
-    ratio: float | None
-    ratio_low: float | None
-    ratio_high: float | None
-    optimum_ratio: float | None
-    optimum_low: float | None
-    optimum_high: float | None
 
 
 class CampaignComparison(BaseModel):
@@ -104,15 +109,9 @@ class CampaignComparison(BaseModel):
     n: list[int] | None
 
 
-class CampaignTrendPoint(BaseModel):
+class CampaignTrendPoint(CampaignRatios):
     property: str
     encoding: str
-    ratio: float | None
-    ratio_low: float | None
-    ratio_high: float | None
-    optimum_ratio: float | None
-    optimum_low: float | None
-    optimum_high: float | None
 
 
 class CampaignTable(BaseModel):
