@@ -18,13 +18,10 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import optuna
-import pytest
 from optuna.trial import TrialState
 
 from afpe.search.testing import stop_gracefully, tiny_synthetic2d
@@ -38,41 +35,6 @@ STUDY = tiny_synthetic2d(n_trials=2, trainer={"epochs": 1, "limit": 32, "batch_s
 REFUSED = "Authentication token is missing or incorrect"
 SLOW_START = "timed out during startup"  # Ray gives a raylet a fixed 30 s to register: a busy host can miss it
 START_TRIES = 3
-
-
-@dataclass(frozen=True)
-class OtherHost:
-    namespace: str
-    head_ip: str  # this host's end of the veth pair: the address the worker reaches the head at
-    ip: str  # the worker's
-
-
-@pytest.fixture
-def other_host() -> Iterator[OtherHost]:
-    """A network namespace joined to this host by a veth pair on a /30 of its own (10.x.y.z), removed afterwards."""
-    tag = uuid.uuid4().hex[:6]
-    namespace, here, there = f"afpe-{tag}", f"afh{tag}", f"afw{tag}"
-    subnet = f"10.{random.randrange(200, 250)}.{random.randrange(256)}.{4 * random.randrange(64)}"
-    prefix, last = subnet.rsplit(".", 1)
-    head_ip, ip = f"{prefix}.{int(last) + 1}", f"{prefix}.{int(last) + 2}"
-    inside = ["ip", "-n", namespace]
-    steps = [
-        ["ip", "netns", "add", namespace],
-        ["ip", "link", "add", here, "type", "veth", "peer", "name", there, "netns", namespace],
-        ["ip", "addr", "add", f"{head_ip}/30", "dev", here],
-        ["ip", "link", "set", here, "up"],
-        [*inside, "addr", "add", f"{ip}/30", "dev", there],
-        [*inside, "link", "set", there, "up"],
-        [*inside, "link", "set", "lo", "up"],
-        [*inside, "route", "add", "default", "via", head_ip],
-    ]
-    try:
-        for step in steps:
-            subprocess.run(step, check=True, capture_output=True, text=True)
-        yield OtherHost(namespace, head_ip, ip)
-    finally:
-        subprocess.run(["ip", "netns", "del", namespace], capture_output=True)  # its end of the pair goes with it
-        subprocess.run(["ip", "link", "del", here], capture_output=True)
 
 
 def free_block() -> int:
@@ -92,14 +54,14 @@ def free_block() -> int:
     raise AssertionError("no free block of ports")
 
 
-def start_on(host: OtherHost, line: str, log: Path) -> subprocess.Popen:
-    """`line` run by bash in the other host's namespace and its own session, with what a shell there has: no
+def start_on(namespace: str, line: str, log: Path) -> subprocess.Popen:
+    """`line` run by bash in the other host's network `namespace` and its own session, with what a shell there has: no
     service settings, no Ray token, AFPE Sweep's venv on PATH."""
     env = {key: value for key, value in os.environ.items() if not key.startswith(("AFPE_", "RAY_"))}
     env.update(PATH=f"{BIN}:/usr/bin:/bin:/usr/sbin:/sbin", RAY_GRACEFUL_SHUTDOWN_DRAIN_TIMEOUT_S="0")
     with log.open("w") as output:
         return subprocess.Popen(
-            ["ip", "netns", "exec", host.namespace, "/bin/bash", "-c", line],  # `ip netns exec` execs bash
+            ["ip", "netns", "exec", namespace, "/bin/bash", "-c", line],  # `ip netns exec` execs bash
             env=env,
             stdout=output,
             stderr=subprocess.STDOUT,
@@ -123,7 +85,7 @@ def stop_group(process: subprocess.Popen, grace_s: float = 30) -> None:
 
 
 def test_a_worker_of_another_host_joins_with_the_token_and_runs_the_services_trials(
-    tmp_path: Path, postgres_url: str, other_host: OtherHost, study_over_rest
+    tmp_path: Path, postgres_url: str, other_host, study_over_rest
 ) -> None:
     work_dir, block, api_token = tmp_path / "work", free_block(), uuid.uuid4().hex
     env = {
@@ -176,13 +138,13 @@ def test_a_worker_of_another_host_joins_with_the_token_and_runs_the_services_tri
             # the token travels to the worker host (scp in the README), readable by its owner only
             shutil.copy(token_file, worker_dir / "ray_token")
             (worker_dir / "ray_token").chmod(0o600)
-            workers.append(start_on(other_host, command, tmp_path / "worker.log"))
+            workers.append(start_on(other_host.namespace, command, tmp_path / "worker.log"))
             wrong = worker_dir / "wrong_token"
             wrong.write_text(uuid.uuid4().hex * 2)
             refused = command.replace(str(worker_dir / "ray_token"), str(wrong))
             workers.append(
                 start_on(
-                    other_host,
+                    other_host.namespace,
                     refused.replace(str(worker_dir / "ray"), str(worker_dir / "x")),
                     tmp_path / "refused.log",
                 )
@@ -195,7 +157,7 @@ def test_a_worker_of_another_host_joins_with_the_token_and_runs_the_services_tri
                 if workers[0].poll() is not None:  # as the README says: on a busy host, run it again
                     log = (tmp_path / "worker.log").read_text()
                     assert SLOW_START in log and tries < START_TRIES, log
-                    workers[0], tries = start_on(other_host, command, tmp_path / "worker.log"), tries + 1
+                    workers[0], tries = start_on(other_host.namespace, command, tmp_path / "worker.log"), tries + 1
                 assert time.monotonic() < deadline, "the worker did not join"
                 time.sleep(1)
             [head] = [node for node in alive if node["is_head_node"]]

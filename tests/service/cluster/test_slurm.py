@@ -1,8 +1,11 @@
-"""`afpe slurm` on a real Slurm: munged, slurmctld and slurmd (Debian's `munge` and `slurm-wlm`) started here with a
-throwaway configuration (own cluster name, ports, state, spool, logs and munge socket under /tmp; one node, 2 CPUs,
-select/cons_tres, proctrack/linuxproc, no cgroups) and stopped by PID afterwards. The README's two Slurm commands
-make and submit the quickstart's script (tiny overrides, the test's PostgreSQL database): a first job is cancelled
-while its trial runs and leaves no process behind; the same script submitted again resumes the study to COMPLETE.
+"""`afpe slurm` on a real Slurm: munged, slurmctld and two slurmds (Debian's `munge` and `slurm-wlm`) started here
+with a throwaway configuration (own cluster name, ports, state, spools, logs and munge socket under /tmp; 2 CPUs a
+node, select/cons_tres, proctrack/linuxproc, no cgroups) and stopped by PID afterwards. The second node is "another
+host": its slurmd runs in a network namespace (conftest's `other_host`: own IP over a veth pair) with a host name of
+its own; both see the same filesystem, as a cluster's shared one. The README's two Slurm commands make and submit the
+quickstart's script for two nodes (tiny overrides, the test's PostgreSQL database, a CPU per node and per trial, two
+trials at a time): a first job is cancelled while its trial runs and leaves no process behind on either node; the
+same script submitted again resumes the study to COMPLETE, its two trials run at once, one on each node's Ray.
 
 Skipped where the Slurm or munge programs are missing, except in CI (`CI` set; `.ci/run` installs them), where
 that fails the test.
@@ -27,14 +30,15 @@ from pathlib import Path
 
 import pytest
 
+from afpe.search.recorder import HOST_KEY, NODE_KEY
 from afpe.service.cluster.slurm import job_ports
 from afpe.service.cluster.topology import free_port
 
 ROOT = Path(__file__).resolve().parents[3]
 PROGRAMS = ("munged", "slurmctld", "slurmd", "sbatch", "squeue", "scancel", "scontrol", "sinfo")
-TINY = [  # the quickstart in seconds: one tiny epoch, 64 training cells, one trial at a time, no repeats
+TINY = [  # the quickstart in seconds: one tiny epoch, 64 training cells, two trials at a time, no repeats
     *("--set", "n_trials=2", "--set", "trainer.epochs=1", "--set", "repeats=null"),
-    *("--set", "task_options.n_train=64", "--set", "task_options.n_val=16", "--set", "resources.max_concurrent=1"),
+    *("--set", "task_options.n_train=64", "--set", "task_options.n_val=16", "--set", "resources.max_concurrent=2"),
     *("--set", "trainer.model.dim=16", "--set", "trainer.model.depth=1", "--set", "trainer.model.heads=2"),
 ]
 
@@ -49,11 +53,12 @@ def readme_slurm_commands() -> list[str]:
 
 @dataclass
 class LocalSlurm:
-    """A one-node Slurm of this test's own; `env` points its client commands (and the jobs) at it."""
+    """A two-node Slurm of this test's own; `env` points its client commands (and the jobs) at it."""
 
     root: Path
     cluster: str
     env: dict[str, str]
+    addresses: dict[str, str]  # node (host) name -> IP address: this host's, the other host's (a network namespace)
     daemons: list[subprocess.Popen] = field(default_factory=list)
 
     def run(self, *command: str, cwd: Path | None = None) -> str:
@@ -102,7 +107,7 @@ def wait_until(condition, timeout: float, what: str, detail=lambda: "") -> None:
 
 
 @pytest.fixture
-def slurm() -> Iterator[LocalSlurm]:
+def slurm(other_host) -> Iterator[LocalSlurm]:  # noqa: ANN001 - conftest's OtherHost
     missing = [program for program in PROGRAMS if shutil.which(program) is None]
     if missing:
         message = f"no Slurm here (missing: {', '.join(missing)}; Debian: apt-get install slurm-wlm munge)"
@@ -111,7 +116,11 @@ def slurm() -> Iterator[LocalSlurm]:
         pytest.skip(message)
     root = Path(tempfile.mkdtemp(prefix="afpe-slurm-", dir="/tmp"))  # short: munge's and slurmd's sockets
     cluster = f"afpe{uuid.uuid4().hex[:8]}"
-    slurm = LocalSlurm(root, cluster, {**os.environ, "SLURM_CONF": str(root / "slurm.conf")})
+    # Slurm runs a job's script on its first node by name: this host's, whose PostgreSQL listens on 127.0.0.1 only
+    host = socket.gethostname().split(".")[0]
+    second = f"{host}-2"
+    addresses = {host: other_host.head_ip, second: other_host.ip}
+    slurm = LocalSlurm(root, cluster, {**os.environ, "SLURM_CONF": str(root / "slurm.conf")}, addresses)
     try:
         munge = root / "munge"
         munge.mkdir(mode=0o700)
@@ -122,12 +131,11 @@ def slurm() -> Iterator[LocalSlurm]:
         files = {"socket": socket_path, "key-file": key, "pid-file": munge / "pid", "log-file": munge / "log"}
         start(slurm, "munged", ["munged", "-F", "--force", *(f"--{k}={v}" for k, v in files.items())])
         wait_until(socket_path.exists, 30, "munged's socket")
-        host = socket.gethostname().split(".")[0]
-        for folder in ("state", "spool"):
+        for folder in ("state", "spool", f"spool/{host}", f"spool/{second}"):
             (root / folder).mkdir()
         settings = {
             "ClusterName": cluster,
-            "SlurmctldHost": f"{host}(127.0.0.1)",
+            "SlurmctldHost": f"{host}({other_host.head_ip})",  # an address both nodes reach
             "SlurmctldPort": free_port(),
             "SlurmdPort": free_port(),
             "SlurmUser": "root",
@@ -136,11 +144,11 @@ def slurm() -> Iterator[LocalSlurm]:
             "CredType": "cred/munge",
             "AuthInfo": f"socket={socket_path}",
             "StateSaveLocation": root / "state",
-            "SlurmdSpoolDir": root / "spool",
+            "SlurmdSpoolDir": root / "spool" / "%n",  # %n: the node's name
             "SlurmctldPidFile": root / "slurmctld.pid",
-            "SlurmdPidFile": root / "slurmd.pid",
+            "SlurmdPidFile": root / "slurmd-%n.pid",
             "SlurmctldLogFile": root / "slurmctld.log",
-            "SlurmdLogFile": root / "slurmd.log",
+            "SlurmdLogFile": root / "slurmd-%n.log",
             "ProctrackType": "proctrack/linuxproc",
             "TaskPlugin": "task/none",
             "SelectType": "select/cons_tres",
@@ -154,14 +162,28 @@ def slurm() -> Iterator[LocalSlurm]:
             "SlurmdParameters": "config_overrides",
             "KillWait": 30,
             "FirstJobId": random.randint(1000, 999_999),  # two suites at once: other job ids, other Ray ports
-            "NodeName": f"{host} NodeAddr=127.0.0.1 CPUs=2 State=UNKNOWN",
-            "PartitionName": "afpe Nodes=ALL Default=YES MaxTime=INFINITE State=UP",
         }
-        (root / "slurm.conf").write_text("".join(f"{key}={value}\n" for key, value in settings.items()))
+        (root / "slurm.conf").write_text(
+            "".join(f"{key}={value}\n" for key, value in settings.items())
+            + "".join(f"NodeName={name} NodeAddr={ip} CPUs=2 State=UNKNOWN\n" for name, ip in addresses.items())
+            + "PartitionName=afpe Nodes=ALL Default=YES MaxTime=INFINITE State=UP\n"
+        )
         start(slurm, "slurmctld", ["slurmctld", "-D", "-i"])
-        start(slurm, "slurmd", ["slurmd", "-D"])
-        idle = lambda: "idle" in slurm.run("sinfo", "--noheader", "--Node", "--format=%T")  # noqa: E731
-        wait_until(idle, 60, "the Slurm node idle")
+        # Each slurmd (and so its jobs) in a mount namespace of its own whose /etc/hosts names both nodes, as a
+        # cluster's DNS does; the second one in the other host's network namespace, with a host name of its own.
+        # The filesystem stays shared (munge's socket and key, the venv, $HOME), as a cluster's shared one.
+        hosts = root / "hosts"
+        hosts.write_text("127.0.0.1 localhost\n" + "".join(f"{ip} {name}\n" for name, ip in slurm.addresses.items()))
+        slurmd = f"mount --bind {hosts} /etc/hosts && exec slurmd -D -N"
+        start(slurm, "slurmd", ["unshare", "--mount", "sh", "-c", f"{slurmd} {host}"])
+        namespace = f"--net=/run/netns/{other_host.namespace}"  # not `ip netns exec`: its new /sys lacks cgroups
+        (root / "resolv.conf").write_text("")  # no DNS server: Ray's gRPC would wait on this host's, unreachable
+        own = f"hostname {second} && mount --bind {root / 'resolv.conf'} /etc/resolv.conf"
+        second_slurmd = f"{own} && {slurmd} {second}"
+        start(slurm, "slurmd-2", ["nsenter", namespace, "unshare", "--uts", "--mount", "sh", "-c", second_slurmd])
+        states = lambda: slurm.run("sinfo", "--noheader", "--Node", "--format=%N %T")  # noqa: E731
+        logs = lambda: "\n".join(path.read_text()[-2000:] for path in sorted(root.glob("slurmd*")))  # noqa: E731
+        wait_until(lambda: states().count(" idle\n") == 2, 60, "two Slurm nodes idle", lambda: states() + logs())
         yield slurm
     finally:
         queue = ["squeue", "--noheader", "--format=%i"]  # this cluster's jobs only: SLURM_CONF names it
@@ -171,7 +193,7 @@ def slurm() -> Iterator[LocalSlurm]:
         ):
             subprocess.run(["scancel", *jobs], env=slurm.env, capture_output=True)
             time.sleep(1)
-        for daemon in reversed(slurm.daemons):  # slurmd, slurmctld, munged: by PID
+        for daemon in reversed(slurm.daemons):  # the slurmds, slurmctld, munged: by PID
             daemon.terminate()
             try:
                 daemon.wait(timeout=15)
@@ -205,9 +227,10 @@ def test_the_readme_commands_run_a_study_on_slurm_scancel_stops_all_and_resubmit
             words[-1],
         ]
     )
-    here = {"--nodes": "1", "--storage": postgres_url}  # this machine's one node and the test's database
+    here = {"--nodes": "2", "--storage": postgres_url}  # the two nodes and the test's database
     assert sorted(words[3:-2:2]) == sorted(here), "the test replaces exactly the values of the README's flags"
-    arguments = [word for flag in words[3:-2:2] for word in (flag, here[flag])] + ["--cpus-per-node", "2", *TINY]
+    # a CPU per node and a CPU per trial (the quickstart's): the two trials at a time run one on each node's Ray
+    arguments = [word for flag in words[3:-2:2] for word in (flag, here[flag])] + ["--cpus-per-node", "1", *TINY]
     work = tmp_path / "submit"
     work.mkdir()
     env = {**user_env, "SLURM_CONF": slurm.env["SLURM_CONF"]}
@@ -220,7 +243,7 @@ def test_the_readme_commands_run_a_study_on_slurm_scancel_stops_all_and_resubmit
     def trials() -> list:
         try:
             return optuna.load_study(study_name="quickstart", storage=postgres_url).trials
-        except KeyError:
+        except (KeyError, optuna.exceptions.StorageInternalError):  # no study yet; its tables being made meanwhile
             return []
 
     def logs(job: int) -> str:
@@ -233,7 +256,9 @@ def test_the_readme_commands_run_a_study_on_slurm_scancel_stops_all_and_resubmit
     job_dir = Path(user_env["HOME"], ".afpe", "slurm", str(first))
     assert stat.S_IMODE(job_dir.stat().st_mode) == 0o700
     assert stat.S_IMODE((job_dir / "ray_token").stat().st_mode) == 0o600
-    with socket.create_connection(("127.0.0.1", job_ports(first)["gcs_port"]), timeout=5):
+    head = slurm.job_state(first)["BatchHost"]
+    assert head == min(slurm.addresses), "the Ray head and the driver run on the job's first node"
+    with socket.create_connection((slurm.addresses[head], job_ports(first)["gcs_port"]), timeout=5):
         pass  # the head's GCS listens on the job's own port
     ray = [command for command in slurm.processes_of(first).values() if "raylet" in command or "gcs_server" in command]
     assert ray, slurm.processes_of(first)
@@ -253,13 +278,18 @@ def test_the_readme_commands_run_a_study_on_slurm_scancel_stops_all_and_resubmit
     second_s = time.monotonic() - submitted_at
     output = (work / f"afpe-quickstart-{second}.out").read_text()
     assert state["JobState"] == "COMPLETED" and state["ExitCode"] == "0:0", logs(second)
-    assert f"head {socket.gethostname().split('.')[0]}:{job_ports(second)['gcs_port']}" in output, output
+    head = f"head {state['BatchHost']}:{job_ports(second)['gcs_port']}"
+    assert f"Ray on 2 node(s), {head}" in output, output
     assert "study quickstart: 2/2 finished" in output, output
     assert not slurm.processes_of(second) and not Path(f"/tmp/afpe-ray-{second}").exists()
     resumed = {trial.number: trial.state for trial in trials()}
     for trial in left:  # job 1's trials are kept: those it left RUNNING failed as stale by the resume
         assert resumed[trial.number] == (TrialState.FAIL if trial.state == TrialState.RUNNING else trial.state)
     assert len(resumed) > len(left) and list(resumed.values()).count(TrialState.COMPLETE) == 2, resumed
+    # job 2 ran both (job 1 was cancelled as its first began), at once: one on each node's Ray
+    done = [trial.user_attrs for trial in trials() if trial.state == TrialState.COMPLETE]
+    ran_on = [(attrs[HOST_KEY], attrs[NODE_KEY]) for attrs in done]
+    assert sorted(host for host, _ in ran_on) == sorted(slurm.addresses) and len(set(ran_on)) == 2, ran_on
 
     # `--submit` hands the same script to sbatch itself (cancelled at once: the runs above ran that script)
     submit_itself = [afpe_executable, *words[1:3], *arguments, "--submit"]
