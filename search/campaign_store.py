@@ -15,6 +15,7 @@ from sqlalchemy.engine import Engine
 
 from afpe.search.campaign import CampaignSpec, validate_campaign
 from afpe.search.spec import SpecError
+from afpe.search.storage import create_tables
 
 _metadata = sa.MetaData()
 _campaigns = sa.Table(
@@ -36,7 +37,7 @@ class CampaignStore:
     def save(self, campaign: CampaignSpec, overrides: list[str]) -> bool:
         """Record `campaign` (True), or find it recorded with the same spec and overrides (False). SpecError
         naming `name` when the name holds another campaign."""
-        _metadata.create_all(self.engine)
+        create_tables(_metadata, self.engine)
         spec = json.dumps(campaign.model_dump(mode="json"), sort_keys=True)
         given = json.dumps(list(overrides))
         with self.engine.begin() as connection:

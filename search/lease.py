@@ -28,7 +28,7 @@ from typing import NoReturn
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from afpe.search.storage import create_engine, default_storage_url
+from afpe.search.storage import create_engine, create_tables, default_storage_url
 
 LEASE_TTL_S = 10.0
 HEARTBEAT_S = 2.0
@@ -88,7 +88,7 @@ class StudyLeases:
     def __init__(self, engine: Engine, ttl_s: float = LEASE_TTL_S):
         self.engine = engine
         self.ttl = dt.timedelta(seconds=ttl_s)
-        _create_tables(engine)
+        create_tables(_metadata, engine)
 
     def holder(self, study: str) -> Holder | None:
         """The live holder of `study`'s lease, or None when it is free (never taken, released or expired)."""
@@ -239,19 +239,6 @@ def _database_now(connection: Connection) -> dt.datetime:
     """The database's current time as a naive UTC datetime (SQLite's CURRENT_TIMESTAMP is UTC already)."""
     now = connection.execute(sa.select(sa.func.current_timestamp())).scalar_one()
     return now.astimezone(dt.UTC).replace(tzinfo=None) if now.tzinfo else now
-
-
-def _create_tables(engine: Engine) -> None:
-    """Create the lease tables once; two processes creating them at once on a fresh PostgreSQL can race (see
-    `storage.open_storage`): a failed attempt is retried, by which time the other has finished."""
-    for attempt in range(3):
-        try:
-            _metadata.create_all(engine)
-            return
-        except (sa.exc.IntegrityError, sa.exc.ProgrammingError):
-            if attempt == 2:
-                raise
-            time.sleep(0.5 * (attempt + 1))
 
 
 def holder_id() -> str:

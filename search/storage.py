@@ -130,6 +130,20 @@ def create_engine(url: str) -> Engine:
     return engine
 
 
+def create_tables(metadata: sqlalchemy.MetaData, engine: Engine) -> None:
+    """Create `metadata`'s missing tables (afpe's own beside Optuna's: leases, campaigns). Two processes creating
+    them at once on a fresh PostgreSQL can race (see `open_storage`): a failed attempt is retried, by which time
+    the other has finished."""
+    for attempt in range(3):
+        try:
+            metadata.create_all(engine)
+            return
+        except (sqlalchemy.exc.IntegrityError, sqlalchemy.exc.ProgrammingError):
+            if attempt == 2:
+                raise
+            time.sleep(0.5 * (attempt + 1))
+
+
 def use_wal(engine: Engine) -> None:
     """Put a SQLite file in WAL mode (kept in the file): readers never block the writer, so a driver and the
     service write one study database at once; with the busy timeout of `engine_arguments` no
