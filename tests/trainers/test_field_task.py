@@ -96,3 +96,32 @@ def test_token_regression_scores_only_finite_targets_with_one_pooled_r2() -> Non
     scores = objective.evaluate(half, targets)
     assert scores["val_loss"] == pytest.approx(0.25) and scores["r2"] == pytest.approx(0.75)
     assert scores["mae"] == pytest.approx(0.5) and scores["rmse"] == pytest.approx(0.5)
+
+
+def test_anisotropy_strides_the_drawn_field_and_the_token_grid_shrinks_along_it() -> None:
+    """The paper's protocol on the field: every a-th cell along d2 of the same draw, a tokens apart."""
+    options = {"grid": [9, 1, 9], "lengths": [0.3, 0.3, 0.3], "n_train": 4, "n_val": 2}
+    full = build_task("synthetic3d_field", options)
+    for a, tokens in ((2, 5), (4, 3), (8, 2)):
+        strided = build_task("synthetic3d_field", {**options, "anisotropy": [1, 1, a]})
+        np.testing.assert_array_equal(strided.field, full.field[:, :, ::a])
+        info = task_info("synthetic3d_field", {**options, "anisotropy": [1, 1, a]})
+        assert info.patch_grid == (9, 1, tokens) and info.spacing == (1.0, 1.0, float(a))
+        x, y, _, vy = arrays({**options, "anisotropy": [1, 1, a]})
+        assert x.shape == (4, 1, 9, 1, tokens) and y.shape == (4, 9 * tokens) and vy.shape == (2, 9 * tokens)
+
+
+def test_spacing_places_cells_in_mm_and_lengths_are_in_mm() -> None:
+    """With `spacing`, the correlation between neighbours follows exp(-spacing^2 / (2 l^2)) in mm, and the token
+    spacing reported for physical positions is the spacing in mm."""
+    grid, lengths, spacing = [16, 16, 1], [2.0, 2.0, 1.0], [0.5, 2.0, 1.0]
+    rng = np.random.default_rng(0)
+    fields = [gaussian_field(grid, lengths, rng, spacing) for _ in range(20)]
+    along_0 = np.mean([np.corrcoef(f[:-1].ravel(), f[1:].ravel())[0, 1] for f in fields])
+    along_1 = np.mean([np.corrcoef(f[:, :-1].ravel(), f[:, 1:].ravel())[0, 1] for f in fields])
+    assert along_0 == pytest.approx(math.exp(-(0.5**2) / (2 * 2.0**2)), abs=0.05)
+    assert along_1 == pytest.approx(math.exp(-(2.0**2) / (2 * 2.0**2)), abs=0.1)
+    info = task_info("synthetic3d_field", {"grid": grid, "lengths": lengths, "spacing": spacing, "patch": 2})
+    assert info.spacing == pytest.approx((0.5, 2.0, 1.0)) and info.units == ("mm", "mm", "mm")
+    strided = task_info("synthetic3d_field", {"grid": grid, "lengths": lengths, "spacing": spacing, "anisotropy": 2})
+    assert strided.patch_grid == (16, 16, 1) and strided.spacing == pytest.approx((0.5, 2.0, 2.0))

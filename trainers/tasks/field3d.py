@@ -27,6 +27,15 @@ in the ratio. Limits: the prediction needs every l_j between the grid spacing 1 
 length makes f white along that axis, and every s_j that separates neighbouring cells ties) and about 0.5
 (longer, f is nearly linear and small scales tie); the encoding's D/2 random frequencies only approximate
 the kernel, so the found ratio is also judged over several `pe_seed` draws.
+
+Geometry. By default the field lives on linspace(0, 1, g_j) per axis and `lengths` are in those units (the
+field of view is 1 along every axis). With `spacing` (physical distance between neighbouring cells, e.g. mm),
+cell i of axis j sits at i * spacing_j and `lengths` are in the same unit: one structure imaged at other voxel
+spacings (the field of view grows with the spacing). `anisotropy` (a_j, the paper's protocol) keeps every
+a_j-th cell of the drawn grid along axis j (`f[::a0, ::a1, ::a2]`): the token grid shrinks to ceil(g_j / a_j)
+over the same field of view, and neighbouring tokens lie a_j cells apart. The prediction above holds in the
+positions the encoding is given: normalized positions rescale axis j to [0, 1], so a length l_j reads as
+l_j / extent_j there; physical positions keep the ratio l_b / l_a.
 """
 
 from __future__ import annotations
@@ -40,16 +49,21 @@ from torch.utils.data import Dataset
 
 from afpe.core.per_axis import PerAxis
 from afpe.trainers.objectives import Objective, TokenRegression
-from afpe.trainers.tasks.base import ArrayDataset, Task, TaskOptions
+from afpe.trainers.tasks.base import AnisotropicOptions, ArrayDataset, Task, strided_size, subsample
 from afpe.trainers.tasks.registry import register_task
 
 AXES = ("d0", "d1", "d2")
 
 
-class FieldOptions(TaskOptions):
-    grid: Annotated[list[int], PerAxis(axes=AXES, ge=1)] = Field([8, 8, 8], description="tokens per axis")
-    lengths: Annotated[list[float], PerAxis(axes=AXES, gt=0, le=10)] = Field(
-        [0.3, 0.3, 0.15], description="correlation length per axis, in [0, 1] units"
+class FieldOptions(AnisotropicOptions):
+    grid: Annotated[list[int], PerAxis(axes=AXES, ge=1)] = Field(
+        [8, 8, 8], description="cells per axis the field is drawn on (tokens per axis when `anisotropy` is 1)"
+    )
+    lengths: Annotated[list[float], PerAxis(axes=AXES, gt=0, le=1000)] = Field(
+        [0.3, 0.3, 0.15], description="correlation length per axis, in [0, 1] units (in `spacing`'s unit if given)"
+    )
+    spacing: Annotated[list[float], PerAxis(axes=AXES, gt=0, le=1000)] | None = Field(
+        None, description="distance between neighbouring cells per axis, e.g. mm (None = the grid spans [0, 1])"
     )
     patch: int = Field(1, ge=1, le=16, description="isotropic patch edge (one patch per cell)")
     n_train: int = Field(1024, ge=1, le=1_000_000, description="training samples (noise inputs)")
@@ -59,12 +73,15 @@ class FieldOptions(TaskOptions):
     data_seed: int = Field(0, description="seed of the field, the cell split and the inputs")
 
 
-def gaussian_field(grid: list[int], lengths: list[float], rng: np.random.Generator) -> np.ndarray:
-    """One draw of the separable squared-exponential field on linspace(0, 1, g_j) per axis, standardised
-    (mean 0, SD 1); shape `grid`. The covariance is a Kronecker product, so f = (L0 x L1 x L2) z."""
+def gaussian_field(
+    grid: list[int], lengths: list[float], rng: np.random.Generator, spacing: list[float] | None = None
+) -> np.ndarray:
+    """One draw of the separable squared-exponential field at positions linspace(0, 1, g_j) per axis (or
+    i * spacing_j), standardised (mean 0, SD 1); shape `grid`. The covariance is a Kronecker product, so
+    f = (L0 x L1 x L2) z."""
     factors = []
-    for size, length in zip(grid, lengths, strict=True):
-        p = np.linspace(0.0, 1.0, size)
+    for j, (size, length) in enumerate(zip(grid, lengths, strict=True)):
+        p = np.linspace(0.0, 1.0, size) if spacing is None else np.arange(size) * spacing[j]
         cov = np.exp(-((p[:, None] - p[None, :]) ** 2) / (2 * length**2))
         factors.append(np.linalg.cholesky(cov + 1e-6 * np.eye(size)))
     field = np.einsum("ai,bj,ck,ijk->abc", *factors, rng.standard_normal(grid))
@@ -78,8 +95,26 @@ class Field3D(Task):
     Options = FieldOptions
 
     @property
+    def token_grid(self) -> tuple[int, ...]:
+        """Tokens per axis: the drawn grid strided by `anisotropy`."""
+        return strided_size(self.options.grid, self.options.strides(3))
+
+    @property
     def input_shape(self) -> tuple[int, ...]:
-        return (1, *(g * self.options.patch for g in self.options.grid))
+        return (1, *(g * self.options.patch for g in self.token_grid))
+
+    @property
+    def voxel_spacing(self) -> tuple[float, ...]:
+        """Distance between neighbouring input voxels along each axis: `spacing` times the stride over the patch
+        (one patch per cell), in mm; without `spacing`, the stride (in input voxels, as for the other tasks)."""
+        strides = self.options.strides(3)
+        if self.options.spacing is None:
+            return tuple(float(a) for a in strides)
+        return tuple(c * a / self.options.patch for c, a in zip(self.options.spacing, strides, strict=True))
+
+    @property
+    def axis_units(self) -> tuple[str, ...]:
+        return ("mm",) * 3 if self.options.spacing else ("voxel",) * 3
 
     @property
     def default_patch(self) -> tuple[int, ...]:
@@ -91,14 +126,16 @@ class Field3D(Task):
 
     @cached_property
     def field(self) -> np.ndarray:
-        """f on the token grid."""
-        return gaussian_field(self.options.grid, self.options.lengths, np.random.default_rng(self.options.data_seed))
+        """f on the token grid (the drawn grid strided by `anisotropy`)."""
+        opts = self.options
+        drawn = gaussian_field(opts.grid, opts.lengths, np.random.default_rng(opts.data_seed), opts.spacing)
+        return np.ascontiguousarray(subsample(drawn, opts.strides(3)))
 
     def split_cells(self) -> tuple[np.ndarray, np.ndarray]:
         """(training cells, validation cells) as flat indices into the grid (row-major, the token order): a
         seeded partition."""
         opts = self.options
-        cells = np.random.default_rng([opts.data_seed, 1]).permutation(int(np.prod(opts.grid)))
+        cells = np.random.default_rng([opts.data_seed, 1]).permutation(int(np.prod(self.token_grid)))
         n_train = min(len(cells) - 1, max(1, round(opts.train_fraction * len(cells))))
         return np.sort(cells[:n_train]), np.sort(cells[n_train:])
 
@@ -110,7 +147,7 @@ class Field3D(Task):
         for cells, n in zip(self.split_cells(), (opts.n_train, opts.n_val), strict=True):
             targets = np.full(field.shape, np.nan, np.float32)
             targets[cells] = field[cells]
-            shape = (n, 1, *(g * opts.patch for g in opts.grid))
+            shape = (n, *self.input_shape)
             inputs = rng.normal(0.0, opts.noise, shape).astype(np.float32)
             splits.append(ArrayDataset(inputs, np.broadcast_to(targets, (n, len(field)))))
         return splits[0], splits[1]
