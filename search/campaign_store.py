@@ -2,8 +2,10 @@
 seen by `afpe campaign status` and the service alike: its spec as given and the `--set` overrides applied to
 its base. Its studies are ordinary Optuna studies named by `campaign.expand`; nothing else is stored.
 
-A name belongs to one campaign: saving another spec under it is refused. Reads never write: listing a
-database without the table answers no campaign."""
+A name belongs to one campaign: saving another spec under it is refused (the same spec with its mappings' keys
+in another order is the same campaign, except `vary`, whose order names the studies). The spec is stored in its
+given order, since `vary`'s order decides the member names. Reads never write: listing a database without the
+table answers no campaign."""
 
 from __future__ import annotations
 
@@ -38,7 +40,7 @@ class CampaignStore:
         """Record `campaign` (True), or find it recorded with the same spec and overrides (False). SpecError
         naming `name` when the name holds another campaign."""
         create_tables(_metadata, self.engine)
-        spec = json.dumps(campaign.model_dump(mode="json"), sort_keys=True)
+        spec = json.dumps(campaign.model_dump(mode="json"))
         given = json.dumps(list(overrides))
         with self.engine.begin() as connection:
             row = connection.execute(sa.select(_campaigns).where(_campaigns.c.name == campaign.name)).first()
@@ -48,7 +50,7 @@ class CampaignStore:
                     _campaigns.insert().values(name=campaign.name, spec=spec, overrides=given, created_at=now)
                 )
                 return True
-        if (row.spec, row.overrides) != (spec, given):
+        if _identity(row.spec) != _identity(spec) or row.overrides != given:
             raise SpecError(
                 f"name: campaign {campaign.name!r} exists with another spec or other --set overrides; "
                 "choose another name, or run it as it was"
@@ -73,3 +75,9 @@ class CampaignStore:
         with self.engine.connect() as connection:
             query = sa.select(_campaigns.c.name).order_by(_campaigns.c.created_at, _campaigns.c.name)
             return list(connection.execute(query).scalars())
+
+
+def _identity(spec: str) -> tuple[str, list[str]]:
+    """What makes two stored campaign specs the same campaign: the content, and the order of `vary`'s fields."""
+    data = json.loads(spec)
+    return json.dumps(data, sort_keys=True), list(data.get("vary", {}))
