@@ -25,7 +25,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from afpe.search.shipped_specs import spec_path
+from afpe.search.shipped_specs import campaign_path, spec_path
 from afpe.search.spec import SLUG_PATTERN, SpecError, StudySpec, is_isotropic, searchable_encodings
 from afpe.search.spec_loading import apply_overrides, format_validation_error, validate_spec
 from afpe.trainers import task_info
@@ -82,10 +82,9 @@ def value_slug(value: Any) -> str:
 
 
 def load_campaign(path: str | Path) -> CampaignSpec:
-    """A campaign from a YAML/JSON file. FileNotFoundError, or SpecError naming each bad field."""
-    file = Path(path).expanduser()
-    if not file.is_file():
-        raise FileNotFoundError(f"{path}: no such campaign file")
+    """A campaign from a YAML/JSON file or a shipped campaign's name (`anisotropy`). FileNotFoundError naming
+    the shipped campaigns, or SpecError naming each bad field."""
+    file = campaign_path(path)
     try:
         data = yaml.safe_load(file.read_text()) or {}
     except yaml.YAMLError as error:

@@ -23,7 +23,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     commands = campaign.add_subparsers(title="campaign commands", metavar="COMMAND", required=True)
 
     run = commands.add_parser("run", help="run a campaign file (running it again resumes it)")
-    run.add_argument("campaign", help="a campaign file (YAML/JSON): name, base, vary (see the README, Campaigns)")
+    run.add_argument(
+        "campaign",
+        help="a campaign file (YAML/JSON: name, base, vary; see the README, Campaigns) or a shipped campaign's name "
+        "(afpe campaign shipped)",
+    )
     add_run_arguments(run, "override a field of the base study spec, e.g. --set n_trials=3 --set trainer.epochs=1")
     run.set_defaults(func=_run)
 
@@ -32,6 +36,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     status.add_argument("--storage", help=STORAGE_HELP)
     status.add_argument("--format", choices=FORMATS, default="markdown", help="markdown (default), json or csv")
     status.set_defaults(func=_status)
+
+    shipped = commands.add_parser("shipped", help="the shipped campaigns (run one by name: afpe campaign run NAME)")
+    shipped.set_defaults(func=_shipped)
 
     listing = commands.add_parser("list", help="every campaign of the storage with its state")
     listing.add_argument("--storage", help=STORAGE_HELP)
@@ -110,4 +117,13 @@ def _list(args: argparse.Namespace) -> int:
 
     names = CampaignStore(create_engine(args.storage or default_storage_url())).names()
     print("\n".join(names) if names else "no campaign in this storage")
+    return 0
+
+
+def _shipped(args: argparse.Namespace) -> int:
+    from afpe.search.campaign import load_campaign
+    from afpe.search.shipped_specs import shipped_campaign_names
+
+    for name in shipped_campaign_names():
+        print(f"{name}: {' '.join(load_campaign(name).description.split())}")
     return 0

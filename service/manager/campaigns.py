@@ -12,7 +12,7 @@ from typing import Any
 import optuna
 from sqlalchemy.engine import Engine
 
-from afpe.search.campaign import CampaignSpec, Member, expand, validate_campaign
+from afpe.search.campaign import CampaignSpec, Member, expand, load_campaign, validate_campaign
 from afpe.search.campaign_result import PENDING, campaign_table, member_results
 from afpe.search.campaign_store import CampaignStore
 from afpe.search.lease import StudyLeases
@@ -20,7 +20,7 @@ from afpe.search.spec import SpecError
 from afpe.service.errors import Conflict, InvalidInput, NotFound
 from afpe.service.manager.lifecycle import StudyLifecycle
 from afpe.service.manager.records import StudyState, get_record
-from afpe.service.manager.spec_admission import SpecAdmission
+from afpe.service.manager.spec_admission import SLUG, SpecAdmission
 
 
 class Campaigns:
@@ -37,6 +37,27 @@ class Campaigns:
         self.store = CampaignStore(engine)
         self.leases = StudyLeases(engine)
         self.storage = storage
+
+    def shipped(self) -> list[dict[str, str]]:
+        """The shipped campaigns (`<specs folder>/campaigns/*.yaml`): name and description, or the load error."""
+        items = []
+        for path in sorted((self.admission.settings.specs_dir / "campaigns").glob("*.yaml")):
+            try:
+                items.append({"name": path.stem, "description": load_campaign(path).description})
+            except (SpecError, FileNotFoundError) as error:
+                items.append({"name": path.stem, "error": str(error)})
+        return items
+
+    def shipped_campaign(self, name: str) -> CampaignSpec:
+        """The shipped campaign `name` (a slug, never a path), to POST as it is or changed; NotFound lists them."""
+        path = self.admission.settings.specs_dir / "campaigns" / f"{name}.yaml"
+        if not SLUG.fullmatch(name) or not path.is_file():
+            known = ", ".join(item["name"] for item in self.shipped()) or "none"
+            raise NotFound(f"campaign spec: no shipped campaign {name!r} (shipped: {known})")
+        try:
+            return load_campaign(path)
+        except SpecError as error:
+            raise InvalidInput(str(error)) from None
 
     def recorded_state(self, name: str) -> str | None:
         """The service's state of study `name` (None for a study it has no record of: not created, or `afpe run`'s)."""

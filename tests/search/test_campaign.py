@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from afpe.search.campaign import expand, validate_campaign
+from afpe.search.campaign import expand, load_campaign, validate_campaign
 from afpe.search.campaign_result import difference
 from afpe.search.campaign_store import CampaignStore
 from afpe.search.repeats import estimate
@@ -67,6 +67,19 @@ def test_a_bad_campaign_is_refused_whole_naming_the_study_and_field(change, over
     with pytest.raises(SpecError) as refused:
         expand(validate_campaign({**CAMPAIGN, **change}), overrides)
     assert message in str(refused.value)
+
+
+def test_the_shipped_campaigns_load_by_name_and_expand_into_the_papers_tables() -> None:
+    anisotropy = expand(load_campaign("anisotropy"))
+    assert len(anisotropy) == 20 and anisotropy[0].name == "anisotropy-afpe-1x1x1"
+    assert {m.spec.encoding for m in anisotropy} == {"afpe", "fourier", "sincos", "learnable", "none"}
+    grids = {m.values["task_options.anisotropy"][2]: m.spec.search_space().grid for m in anisotropy}
+    assert grids == {1: (9, 1, 9), 2: (9, 1, 5), 4: (9, 1, 3), 8: (9, 1, 2)}  # the token grid shrinks along d2
+    spacing = expand(load_campaign("spacing"))
+    assert [m.name for m in spacing][:2] == ["spacing-normalized-0p8x0p8x0p8", "spacing-normalized-0p8x0p8x2p0"]
+    assert {m.spec.trainer.positions for m in spacing} == {"normalized", "physical"}
+    with pytest.raises(FileNotFoundError, match=r"no shipped campaign of that name \(anisotropy, spacing\)"):
+        load_campaign("anisotropyy")
 
 
 def test_the_difference_of_two_answers_has_welchs_interval_or_none() -> None:

@@ -78,3 +78,19 @@ def test_a_campaign_run_from_the_cli_is_served_with_its_table(service, cli_campa
     assert [r["study"] for r in rows] == NAMES and float(rows[0]["mean"]) == afpe["mean"]
     markdown = service.get("/api/campaigns/enc/export?format=markdown").text
     assert "| task_options.lengths=[0.4, 0.2, 0.3] | afpe − sincos |" in markdown
+
+
+def test_a_shipped_campaign_is_read_then_posted_with_small_overrides(service, auth, jobs) -> None:
+    listed = service.get("/api/campaign-specs").json()
+    assert [item["name"] for item in listed] == ["anisotropy", "spacing"] and all("error" not in i for i in listed)
+    missing = service.get("/api/campaign-specs/nope")
+    assert missing.status_code == 404 and "no shipped campaign 'nope' (shipped: anisotropy, spacing)" in missing.text
+    assert service.get("/api/campaign-specs/..%2Fquickstart").status_code in (404, 422)
+    body = service.get("/api/campaign-specs/spacing").json()
+    assert body["vary"]["trainer.positions"] == ["normalized", "physical"]
+    body["overrides"] = ["n_trials=2", "trainer.epochs=1", "task_options.n_train=16"]
+    created = service.post("/api/campaigns", json=body, headers=auth)
+    assert created.status_code == 201, created.text
+    studies = [row["study"] for row in created.json()["studies"]]
+    assert len(studies) == 6 and studies[0] == "spacing-normalized-0p8x0p8x0p8"
+    assert sorted(job for job, _ in jobs.submissions) == sorted(f"afpe-{name}-1" for name in studies)
