@@ -74,7 +74,7 @@ def test_the_shipped_campaigns_load_by_name_and_expand_into_the_papers_tables() 
     assert len(anisotropy) == 20 and anisotropy[0].name == "anisotropy-afpe-1x1x1"
     assert {m.spec.encoding for m in anisotropy} == {"afpe", "fourier", "sincos", "learnable", "none"}
     grids = {m.values["task_options.anisotropy"][2]: m.spec.search_space().grid for m in anisotropy}
-    assert grids == {1: (9, 1, 9), 2: (9, 1, 5), 4: (9, 1, 3), 8: (9, 1, 2)}  # the token grid shrinks along d2
+    assert grids == {1: (12, 1, 9), 2: (12, 1, 5), 4: (12, 1, 3), 8: (12, 1, 2)}  # the token grid shrinks along d2
     spacing = expand(load_campaign("spacing"))
     assert [m.name for m in spacing][:2] == ["spacing-normalized-0p8x0p8x0p8", "spacing-normalized-0p8x0p8x2p0"]
     assert {m.spec.trainer.positions for m in spacing} == {"normalized", "physical"}
@@ -161,3 +161,40 @@ def test_a_campaign_runs_from_the_cli_and_answers_with_one_table(
     assert other.returncode == 2 and other.stderr.startswith("afpe: error: name: campaign 'enc' exists")
     missing = afpe("campaign", "status", "nope", "--storage", storage)
     assert missing.returncode == 2 and "campaign 'nope' not found" in missing.stderr
+
+
+#: A shipped campaign made small: one trial of one epoch per study (a baseline: its seed and one more).
+TINY_SHIPPED = [
+    "n_trials=1",
+    "repeats.top_k=1",
+    "repeats.seeds=1",
+    "trainer.epochs=1",
+    "task_options.n_train=16",
+    "task_options.n_val=4",
+    "trainer.model.dim=12",
+    "trainer.model.depth=1",
+]
+
+
+@pytest.mark.parametrize(("name", "studies", "comparisons"), [("anisotropy", 20, 16), ("spacing", 6, 0)])
+def test_a_shipped_campaign_runs_by_name_from_another_directory(
+    name: str, studies: int, comparisons: int, tmp_path: Path, afpe_executable: str, user_env: dict[str, str]
+) -> None:
+    storage = f"sqlite:///{tmp_path / 'afpe.db'}"
+    run = subprocess.run(
+        [afpe_executable, "campaign", "run", name, "--storage", storage, *(f"--set={o}" for o in TINY_SHIPPED)],
+        env=user_env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=1200,
+    )
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    status = [afpe_executable, "campaign", "status", name, "--storage", storage, "--format", "json"]
+    table = json.loads(subprocess.run(status, env=user_env, capture_output=True, text=True, check=True).stdout)
+    assert table["state"] == "succeeded" and len(table["studies"]) == studies
+    assert all(row["state"] == "succeeded" and row["mean"] is not None for row in table["studies"])
+    assert len(table["comparisons"]) == comparisons and all(c["difference"] is not None for c in table["comparisons"])
+    scaled = [row for row in table["studies"] if row["encoding"] in ("afpe", "fourier")]
+    assert [t["ratio"] for t in table["trend"]] == [row["ratio"] for row in scaled if row["ratio"] is not None]
+    assert len(table["trend"]) == (4 if name == "anisotropy" else 6)  # afpe's ratio per value; fourier has none

@@ -27,6 +27,18 @@ STUDY = {
 }
 
 
+#: The shipped campaigns made small: one trial of one epoch per study, no repeats.
+TINY_CAMPAIGN = [
+    "n_trials=1",
+    "repeats=null",
+    "trainer.epochs=1",
+    "task_options.n_train=16",
+    "task_options.n_val=4",
+    "trainer.model.dim=12",
+    "trainer.model.depth=1",
+]
+
+
 def test_serve_by_absolute_path_with_a_bare_path_runs_a_study_and_a_campaign_to_succeeded(
     afpe_executable: str, user_env: dict[str, str], tmp_path: Path
 ) -> None:
@@ -69,19 +81,24 @@ def test_serve_by_absolute_path_with_a_bare_path_runs_a_study_and_a_campaign_to_
             assert status["state"] == "succeeded", status["error"]
             assert status["trials"]["COMPLETE"] == 2
 
-            # a campaign over REST (issue 29): its two studies queued and run by the service side by side
-            campaign = {"name": "rest", "base": STUDY, "vary": {"encoding": ["afpe", "sincos"]}, "baseline_seeds": 1}
-            campaign["overrides"] = ["n_trials=1"]
+            # a shipped campaign over REST (issue 29): read, posted with small overrides, its six studies queued and
+            # run by the service side by side
+            campaign = api.get("/api/campaign-specs/spacing").json()
+            campaign["overrides"] = TINY_CAMPAIGN
             created = api.post("/api/campaigns", json=campaign, headers={"Authorization": f"Bearer {token}"})
             assert created.status_code == 201, created.text
-            deadline = time.monotonic() + 400
-            while (table := api.get("/api/campaigns/rest").json())["state"] == "running":
+            deadline = time.monotonic() + 600
+            while (table := api.get("/api/campaigns/spacing").json())["state"] == "running":
                 assert time.monotonic() < deadline, f"campaign still running: {table['studies']}"
                 time.sleep(2)
             assert table["state"] == "succeeded", table["studies"]
-            afpe, sincos = table["studies"]
-            assert (afpe["n"], sincos["n"]) == (1, 2)  # the baseline: its seed and one repeat seed
-            assert table["comparisons"][0]["difference"] == afpe["mean"] - sincos["mean"]
+            assert len(table["studies"]) == 6 and {row["n"] for row in table["studies"]} == {1}
+            assert {row["property"].split(",")[0] for row in table["studies"]} == {
+                'trainer.positions="normalized"',
+                'trainer.positions="physical"',
+            }
+            markdown = api.get("/api/campaigns/spacing/export", params={"format": "markdown"}).text
+            assert all(f"| {row['mean']:.4g} |" in markdown for row in table["studies"])
     finally:
         stop_gracefully(server)
         log.close()
