@@ -4,6 +4,8 @@ Chromium from a real server; names and values are escaped."""
 
 from __future__ import annotations
 
+import csv
+import io
 import re
 
 from afpe.service.app import create_app
@@ -39,3 +41,10 @@ def test_the_campaign_page_shows_the_table_and_the_trend(make_settings, postgres
     assert 'class="plot-container plotly"' in dom.split('id="trend-plot"')[1][:400]  # Plotly drew the trend
     assert "pending" in dom
     assert '<a href="/campaigns/page">page</a>' in httpx.get(f"{base}/", timeout=120).text  # the index links it
+    # the exports hold the page's numbers: every study's mean in the CSV and the Markdown is the one on the page
+    exported = httpx.get(f"{base}/api/campaigns/page/export", params={"format": "csv"}, timeout=120).text
+    markdown = httpx.get(f"{base}/api/campaigns/page/export", params={"format": "markdown"}, timeout=120).text
+    means = {row["study"]: row["mean"] for row in csv.DictReader(io.StringIO(exported))}
+    assert list(means) == rows and sum(bool(mean) for mean in means.values()) == 3
+    for mean in filter(None, means.values()):
+        assert f"<td>{float(mean):.4g}</td>" in dom and f"| {float(mean):.4g} |" in markdown
