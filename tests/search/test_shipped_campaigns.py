@@ -35,7 +35,7 @@ def test_a_shipped_campaign_runs_by_name_from_another_directory(
         cwd=tmp_path,
         capture_output=True,
         text=True,
-        timeout=1200,
+        timeout=3000,
     )
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     status = [afpe_executable, "campaign", "status", name, "--storage", storage, "--format", "json"]

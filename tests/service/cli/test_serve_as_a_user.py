@@ -9,6 +9,7 @@ import uuid
 from pathlib import Path
 
 import httpx
+import pytest
 
 from afpe.search.testing import stop_gracefully
 from afpe.service.cluster.topology import free_port
@@ -27,10 +28,11 @@ STUDY = {
 }
 
 
-#: The shipped campaigns made small: one trial of one epoch per study, no repeats.
+#: The shipped campaigns made small: one trial of one epoch per study (a baseline: its seed and one more).
 TINY_CAMPAIGN = [
     "n_trials=1",
-    "repeats=null",
+    "repeats.top_k=1",
+    "repeats.seeds=1",
     "trainer.epochs=1",
     "task_options.n_train=16",
     "task_options.n_val=4",
@@ -39,7 +41,8 @@ TINY_CAMPAIGN = [
 ]
 
 
-def test_serve_by_absolute_path_with_a_bare_path_runs_a_study_and_a_campaign_to_succeeded(
+@pytest.mark.slow
+def test_serve_by_absolute_path_with_a_bare_path_runs_a_study_and_the_shipped_campaigns_to_succeeded(
     afpe_executable: str, user_env: dict[str, str], tmp_path: Path
 ) -> None:
     token = uuid.uuid4().hex
@@ -81,24 +84,30 @@ def test_serve_by_absolute_path_with_a_bare_path_runs_a_study_and_a_campaign_to_
             assert status["state"] == "succeeded", status["error"]
             assert status["trials"]["COMPLETE"] == 2
 
-            # a shipped campaign over REST (issue 29): read, posted with small overrides, its six studies queued and
-            # run by the service side by side
-            campaign = api.get("/api/campaign-specs/spacing").json()
-            campaign["overrides"] = TINY_CAMPAIGN
-            created = api.post("/api/campaigns", json=campaign, headers={"Authorization": f"Bearer {token}"})
-            assert created.status_code == 201, created.text
-            deadline = time.monotonic() + 600
-            while (table := api.get("/api/campaigns/spacing").json())["state"] == "running":
-                assert time.monotonic() < deadline, f"campaign still running: {table['studies']}"
-                time.sleep(2)
-            assert table["state"] == "succeeded", table["studies"]
-            assert len(table["studies"]) == 6 and {row["n"] for row in table["studies"]} == {1}
-            assert {row["property"].split(",")[0] for row in table["studies"]} == {
+            # the shipped campaigns over REST (issue 29): each read, posted with small overrides, and its studies (20
+            # and 6) queued and run by the service side by side
+            for name in ("anisotropy", "spacing"):
+                campaign = api.get(f"/api/campaign-specs/{name}").json()
+                campaign["overrides"] = TINY_CAMPAIGN
+                created = api.post("/api/campaigns", json=campaign, headers={"Authorization": f"Bearer {token}"})
+                assert created.status_code == 201, created.text
+            deadline = time.monotonic() + 1500
+            for name, studies in (("anisotropy", 20), ("spacing", 6)):
+                while (table := api.get(f"/api/campaigns/{name}").json())["state"] == "running":
+                    assert time.monotonic() < deadline, f"campaign {name} still running: {table['studies']}"
+                    time.sleep(2)
+                assert table["state"] == "succeeded", table["studies"]
+                assert len(table["studies"]) == studies and all(row["mean"] is not None for row in table["studies"])
+                markdown = api.get(f"/api/campaigns/{name}/export", params={"format": "markdown"}).text
+                assert all(f"| {row['mean']:.4g} |" in markdown for row in table["studies"])
+            assert len(table["comparisons"]) == 0 and {row["property"].split(",")[0] for row in table["studies"]} == {
                 'trainer.positions="normalized"',
                 'trainer.positions="physical"',
             }
-            markdown = api.get("/api/campaigns/spacing/export", params={"format": "markdown"}).text
-            assert all(f"| {row['mean']:.4g} |" in markdown for row in table["studies"])
+            anisotropy = api.get("/api/campaigns/anisotropy").json()
+            assert len(anisotropy["comparisons"]) == 16 and all(
+                c["difference"] is not None for c in anisotropy["comparisons"]
+            )
     finally:
         stop_gracefully(server)
         log.close()
