@@ -104,6 +104,13 @@ def _objective(config: dict[str, Any]) -> float:
     return float(train(config)["objective"])
 
 
+def train_all(jobs: list[dict[str, Any]], workers: int) -> list[float]:
+    """Each TrainConfig dict's objective (its best epoch's value, as a study records it), in order, over a fork
+    pool of `workers` processes (the oracle and coverage benchmarks run their trials here too)."""
+    with multiprocessing.get_context("fork").Pool(workers) as pool:
+        return pool.map(_objective, jobs, chunksize=1)
+
+
 def calibrate(
     settings: list[tuple[float, float]],
     trials: int,
@@ -122,8 +129,7 @@ def calibrate(
             asked = [study.ask(distributions) for _ in range(trials)]
             searches.append((lengths, study, asked))
             jobs += [{**base_train_config(spec), "scales": spec.scales_for(t.params)} for t in asked]
-    with multiprocessing.get_context("fork").Pool(workers) as pool:
-        values = iter(pool.map(_objective, jobs, chunksize=1))
+    values = iter(train_all(jobs, workers))
     results: dict[tuple[float, float], tuple[list[float], list[float], list[float]]] = {}
     for lengths, study, asked in searches:
         for trial in asked:
