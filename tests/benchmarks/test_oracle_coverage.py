@@ -1,0 +1,105 @@
+"""The committed oracle (benchmarks/oracle/quickstart.json) agrees with its own runs under the oracle's rules,
+the coverage scores judge intervals against it, and both scripts run end to end in a tiny setting."""
+
+from __future__ import annotations
+
+import importlib.util
+import math
+import re
+import statistics
+import subprocess
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
+
+
+def load(name: str) -> ModuleType:
+    """A benchmark script as a module (`bench_<name>`: `coverage` is also a testing package's name)."""
+    spec = importlib.util.spec_from_file_location(f"bench_{name}", BENCHMARKS / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+oracle_module, coverage = load("oracle"), load("coverage")
+
+
+@pytest.fixture(scope="module")
+def oracle():  # noqa: ANN201 - the benchmark's Oracle
+    return oracle_module.load_oracle("quickstart")
+
+
+def test_the_committed_oracle_follows_from_its_runs(oracle) -> None:  # noqa: ANN001
+    assert oracle.fields and set(oracle.fields) == set(oracle.grid["fields"])
+    for field, result in oracle.fields.items():
+        runs = [run for run in oracle.runs if run.field == field]
+        assert len({run.seed for run in runs}) == oracle.grid["seeds"]
+        for profiled in result.profile:  # each profiled mean is the best over g of the seeds' means
+            means = {
+                run.g: statistics.fmean(r.value for r in runs if r.g == run.g and r.ratio == profiled.ratio)
+                for run in runs
+                if run.ratio == profiled.ratio
+            }
+            assert profiled.mean == pytest.approx(max(means.values())) == pytest.approx(means[profiled.g])
+        best = result.profiled(result.best)
+        assert best.mean == max(p.mean for p in result.profile)
+        assert result.best in result.near_best and set(result.near_best) <= {p.ratio for p in result.profile}
+        assert oracle_module.field_oracle(oracle.runs, field) == result, "the rules give the stored answer"
+    assert oracle_module.pooled_oracle(oracle.runs) == oracle.pooled
+    assert oracle.pooled.best in oracle.pooled.near_best
+
+
+def test_coverage_scores_hand_made_answers_against_the_oracle(oracle) -> None:  # noqa: ANN001
+    truth, step = oracle.fields[0], oracle.log2_step
+    assert step > 0
+    best = truth.best
+    assert (
+        coverage.within_2x(best, truth) and coverage.within_2x(2 * best, truth) and coverage.within_2x(best / 2, truth)
+    )
+    assert not coverage.within_2x(2.01 * best, truth) and not coverage.within_2x(best / 2.01, truth)
+    assert coverage.covered((best, best), truth, step)
+    top, bottom = max(truth.near_best), min(truth.near_best)
+    reach = 2 ** (step / 2)  # half a grid step
+    assert coverage.covered((top * reach * 0.999, top * reach * 4), truth, step)
+    assert not coverage.covered((top * reach * 1.001, top * reach * 4), truth, step)
+    assert coverage.covered((bottom / reach / 4, bottom / reach * 1.001), truth, step)
+    assert not coverage.covered((bottom / reach / 4, bottom / reach * 0.999), truth, step)
+    assert not coverage.covered(None, truth, step), "no interval is not covered"
+    assert coverage.width((0.5, 5.0)) == pytest.approx(1.0)
+
+
+def test_covered_needs_a_near_best_ratio_not_just_the_span() -> None:
+    """An interval between two near-best ratios that reaches neither (by more than half a step) is not covered."""
+    truth = oracle_module.FieldOracle(0, [], best=1.0, near_best=[1.0, 16.0])
+    assert not coverage.covered((2.9, 5.5), truth, 1.0)  # log2: 1.54 .. 2.46, widened 1.04 .. 2.96
+    assert coverage.covered((1.4, 5.5), truth, 1.0)  # widened from 0.49: reaches 1 (log2 0)
+
+
+def run(script: str, *args: str, cwd: Path) -> str:
+    result = subprocess.run(
+        [sys.executable, str(BENCHMARKS / script), *args], capture_output=True, text=True, cwd=cwd, timeout=300
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return result.stdout
+
+
+def test_oracle_and_coverage_run_in_a_tiny_setting(tmp_path: Path) -> None:
+    """One-epoch runs of a small field: an oracle of 2 ratios x 2 seeds written and read back by a shipped-protocol
+    coverage run of one 6-trial search with one configuration repeated twice."""
+    tiny = ["--set", "trainer.epochs=1", "--set", "task_options.n_train=32", "--set", "task_options.n_val=16"]
+    out = run("oracle.py", *tiny, "--g", "0.4", "--log2-ratios", "0,1", "--seeds", "2", "--fields", "0",
+              "--out-dir", str(tmp_path), cwd=tmp_path)  # fmt: skip
+    assert re.search(r"^field 0 +best r=(1|2) +near-best \{", out, re.M) and "theory: r = 2" in out
+    shipped = ["--set", "n_trials=6", "--set", "repeats.top_k=1"]
+    name = "quickstart+epochs=1+n_train=32+n_val=16"  # the oracle's setting: the search protocol is not part of it
+    out = run("coverage.py", *tiny, *shipped, "--searches", "1", "--oracle", name, "--oracle-dir", str(tmp_path),
+              "--out-dir", str(tmp_path), cwd=tmp_path)  # fmt: skip
+    assert ": 1 searches, 8 runs," in out, out
+    line = out.strip().splitlines()[-1]
+    assert re.fullmatch(r"coverage: within_2x=[01]/1 covered=[01]/1 width=(\d+\.\d\d|nan)", line), line
+    assert not math.isnan(float(line.rsplit("=", 1)[1])) or "without an interval (not covered): 1/1" in out
