@@ -10,7 +10,7 @@ the quickstart's):
 - `paper`: 50 random trials, no repeats.
 Search i has seed = pe_seed = `--first-seed` + i and the sampler seeded as a study with that seed
 (`driver.make_sampler`), so search 0 at the default is the quickstart itself. Trials run in a fork pool
-(`calibration.train_all`: the same TrainConfig a study's trial gets, its value the best epoch's metric) instead
+(`oracle.train_all`: the same TrainConfig a study's trial gets, its value the best epoch's metric) instead
 of Ray Tune; a random sampler's draws do not depend on results, so each phase's trials are asked first and
 told after, as in `calibration.py`.
 
@@ -60,8 +60,7 @@ from afpe.search.repeats import plan_repeats
 from afpe.search.summary import summarize_trials
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from calibration import train_all  # noqa: E402 - sibling scripts, not a package
-from oracle import ORACLE_DIR, FieldOracle, Oracle, load_oracle, setting  # noqa: E402
+from oracle import ORACLE_DIR, FieldOracle, Oracle, load_oracle, setting, train_all  # noqa: E402 - a sibling script
 
 COVERAGE_DIR = Path(__file__).resolve().parent / "coverage"
 PAPER_TRIALS = 50

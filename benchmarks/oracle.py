@@ -46,11 +46,11 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import multiprocessing
 import os
 import platform
 import re
 import statistics
-import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -63,9 +63,7 @@ from afpe.search import StudySpec, validate_spec
 from afpe.search.driver import base_train_config
 from afpe.search.shipped_specs import spec_path
 from afpe.search.spec_loading import apply_overrides
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from calibration import train_all  # noqa: E402 - a sibling script, not a package
+from afpe.trainers import train
 
 ORACLE_DIR = Path(__file__).resolve().parent / "oracle"
 ALPHA = 0.05
@@ -125,18 +123,33 @@ class Oracle:
         return min((b - a for a, b in zip(logs, logs[1:], strict=False)), default=1.0)
 
 
+def _objective(config: dict[str, Any]) -> float:
+    return float(train(config)["objective"])
+
+
+def train_all(jobs: list[dict[str, Any]], workers: int) -> list[float]:
+    """Each TrainConfig dict's objective (its best epoch's value, as a study records it), in order, over a fork
+    pool of `workers` processes (Ray's start and daemons cost more than these ~9 s trials: `calibration.py`)."""
+    with multiprocessing.get_context("fork").Pool(workers) as pool:
+        return pool.map(_objective, jobs, chunksize=1)
+
+
+def setting_name(spec_name: str, overrides: list[str] | tuple[str, ...] = ()) -> str:
+    """The spec's name joined by '+' with each override's last key and value (`quickstart+lengths=0.3,0.3,0.3`)."""
+    parts = [spec_name]
+    for override in overrides:
+        key, _, value = override.partition("=")
+        parts.append(f"{key.split('.')[-1]}={re.sub(r'[^0-9A-Za-z.,_-]', '', value)}")
+    return "+".join(parts)
+
+
 def setting(spec: str = "quickstart", overrides: list[str] | tuple[str, ...] = ()) -> tuple[StudySpec, str]:
-    """The setting's spec (a shipped name or a path, with `--set` overrides) and its name: the spec's name
-    joined by '+' with each override's last key and value (`quickstart+lengths=0.3,0.3,0.3`)."""
+    """The setting's spec (a shipped name or a path, with `--set` overrides) and its `setting_name`."""
     data = yaml.safe_load(spec_path(spec).read_text()) or {}
     parsed = validate_spec(apply_overrides(data, list(overrides)), source=spec)
     if len(parsed.axes) != 2 or parsed.ratio is None:
         raise SystemExit(f"{spec}: the oracle needs exactly two searched axes and a `ratio`")
-    parts = [parsed.name]
-    for override in overrides:
-        key, _, value = override.partition("=")
-        parts.append(f"{key.split('.')[-1]}={re.sub(r'[^0-9A-Za-z.,_-]', '', value)}")
-    return parsed, "+".join(parts)
+    return parsed, setting_name(parsed.name, overrides)
 
 
 def cell_params(spec: StudySpec, g: float, ratio: float) -> dict[str, float] | None:

@@ -80,6 +80,17 @@ def test_covered_needs_a_near_best_ratio_not_just_the_span() -> None:
     assert coverage.covered((1.4, 5.5), truth, 1.0)  # widened from 0.49: reaches 1 (log2 0)
 
 
+def test_calibration_finds_an_oracle_by_the_name_oracle_py_gives_it(tmp_path: Path) -> None:
+    calibration = load("calibration")
+    name = oracle_module.setting("quickstart", ["task_options.lengths=[0.3, 0.3, 0.3]"])[1]
+    assert name == "quickstart+lengths=0.3,0.3,0.3" and oracle_module.setting("quickstart")[1] == "quickstart"
+    (tmp_path / f"{name}.json").write_text("{}")
+    assert calibration.oracle_of((0.3, 0.3), tmp_path) == name
+    assert calibration.oracle_of((0.4, 0.2), tmp_path) is None
+    (tmp_path / "quickstart.json").write_text("{}")
+    assert calibration.oracle_of((0.4, 0.2), tmp_path) == "quickstart"
+
+
 def run(script: str, *args: str, cwd: Path) -> str:
     result = subprocess.run(
         [sys.executable, str(BENCHMARKS / script), *args], capture_output=True, text=True, cwd=cwd, timeout=300
