@@ -12,7 +12,7 @@ Search i has seed = pe_seed = `--first-seed` + i and the sampler seeded as a stu
 (`driver.make_sampler`), so search 0 at the default is the quickstart itself. Trials run in a fork pool
 (`oracle.train_all`: the same TrainConfig a study's trial gets, its value the best epoch's metric) instead
 of Ray Tune; a random sampler's draws do not depend on results, so each phase's trials are asked first and
-told after, as in `calibration.py`.
+told after, as in `calibration.py`. Searches run one after another; the record is rewritten after each.
 
 A search's answer is what a user sees (`summary.summarize_trials`): the ratio of the scales to use
 (`summary.scales_to_use`: the smoothed optimum's, else the best configuration's) and the smoothed optimum's 95 %
@@ -109,47 +109,28 @@ def search_spec(spec: StudySpec, protocol: str, seed: int, field: int) -> StudyS
     return validate_spec(data)
 
 
-def _tell_all(study: optuna.Study, asked: list[optuna.Trial], values: list[float]) -> None:
-    for trial, value in zip(asked, values, strict=True):
+def run_search(spec: StudySpec, workers: int = 2) -> list[FrozenTrial]:
+    """The spec's search trials (asked at once, trained, told), then the repeats `plan_repeats` plans."""
+    study = optuna.create_study(direction=spec.direction, sampler=make_sampler(spec, offset=0))
+    distributions = {axis.param: FloatDistribution(axis.low, axis.high, log=True) for axis in spec.axes}
+    asked = [study.ask(distributions) for _ in range(spec.n_trials)]
+    jobs = [{**base_train_config(spec), "scales": spec.scales_for(t.params)} for t in asked]
+    for trial, value in zip(asked, train_all(jobs, workers), strict=True):
         study.tell(trial, value)
-
-
-def run_searches(specs: list[StudySpec], workers: int = 2) -> list[list[FrozenTrial]]:
-    """Each spec's search trials, then its planned repeats (one pool per phase over every search)."""
-    studies, asked, jobs = [], [], []
-    for spec in specs:
-        study = optuna.create_study(direction=spec.direction, sampler=make_sampler(spec, offset=0))
-        distributions = {axis.param: FloatDistribution(axis.low, axis.high, log=True) for axis in spec.axes}
-        trials = [study.ask(distributions) for _ in range(spec.n_trials)]
-        studies.append((spec, study, distributions))
-        asked.append(trials)
-        jobs += [{**base_train_config(spec), "scales": spec.scales_for(t.params)} for t in trials]
-    values = iter(train_all(jobs, workers))
-    for (_, study, _), trials in zip(studies, asked, strict=True):
-        _tell_all(study, trials, [next(values) for _ in trials])
     asked, jobs = [], []
-    for spec, study, distributions in studies:
-        trials = []
-        for repeat in plan_repeats(spec, study.get_trials(deepcopy=False)):
-            attrs = {
-                REPEAT_OF: repeat.repeat_of,
-                "repeat": repeat.index,
-                "seed": repeat.seed,
-                "pe_seed": repeat.pe_seed,
-            }
-            study.enqueue_trial(repeat.params, user_attrs=attrs)
-            trials.append(study.ask(distributions))
-            jobs.append({
-                **base_train_config(spec),
-                "seed": repeat.seed,
-                "pe_seed": repeat.pe_seed,
-                "scales": spec.scales_for(repeat.params),
-            })  # fmt: skip
-        asked.append(trials)
-    values = iter(train_all(jobs, workers) if jobs else [])
-    for (_, study, _), trials in zip(studies, asked, strict=True):
-        _tell_all(study, trials, [next(values) for _ in trials])
-    return [study.get_trials(deepcopy=False) for _, study, _ in studies]
+    for repeat in plan_repeats(spec, study.get_trials(deepcopy=False)):
+        attrs = {REPEAT_OF: repeat.repeat_of, "repeat": repeat.index, "seed": repeat.seed, "pe_seed": repeat.pe_seed}
+        study.enqueue_trial(repeat.params, user_attrs=attrs)
+        asked.append(study.ask(distributions))
+        jobs.append({
+            **base_train_config(spec),
+            "seed": repeat.seed,
+            "pe_seed": repeat.pe_seed,
+            "scales": spec.scales_for(repeat.params),
+        })  # fmt: skip
+    for trial, value in zip(asked, train_all(jobs, workers) if jobs else [], strict=True):
+        study.tell(trial, value)
+    return study.get_trials(deepcopy=False)
 
 
 def answer(spec: StudySpec, trials: list[FrozenTrial]) -> SearchAnswer:
@@ -186,9 +167,10 @@ def score(record: dict[str, Any], oracle: Oracle) -> list[str]:
     if field not in oracle.fields:
         raise SystemExit(f"the oracle {oracle.name} measured fields {sorted(oracle.fields)}, not {field}")
     truth, n = oracle.fields[field], len(answers)
+    done = "" if n == record["searches"] else f" (of {record['searches']} planned: an interrupted run)"
     near = ", ".join(f"{r:g}" for r in truth.near_best)
     lines = [
-        f"coverage {record['setting']}, protocol {record['protocol']}, field {field}: {n} searches, "
+        f"coverage {record['setting']}, protocol {record['protocol']}, field {field}: {n} searches{done}, "
         f"{record['runs']} runs, {record['seconds']:.0f} s; oracle {oracle.name}: best r={truth.best:g}, "
         f"near-best {{{near}}}, grid step 2^{oracle.log2_step:g}"
     ]
@@ -232,23 +214,28 @@ def main() -> None:
     n = args.searches or (3 if args.quick else 10)
     specs = [search_spec(spec, args.protocol, args.first_seed + i, args.field) for i in range(n)]
     started = time.perf_counter()
-    searches = run_searches(specs, args.workers)
-    answers = [answer(s, trials) for s, trials in zip(specs, searches, strict=True)]
-    record = {
+    record: dict[str, Any] = {
         "setting": name,
         "oracle": args.oracle or name,
         "protocol": args.protocol,
         "field": args.field,
-        "runs": sum(len(trials) for trials in searches),
-        "seconds": round(time.perf_counter() - started, 1),
-        "load_at_end": [round(x, 2) for x in os.getloadavg()],
-        "answers": [asdict(a) for a in answers],
-        "trials": [[_trial_json(t) for t in trials] for trials in searches],
+        "searches": n,
+        "runs": 0,
+        "answers": [],
+        "trials": [],
     }
     args.out_dir.mkdir(parents=True, exist_ok=True)
     path = args.out_dir / f"{name}-{args.protocol}-field{args.field}.json"
-    path.write_text(json.dumps(record, indent=1) + "\n")  # before scoring: `--rescore` reads it again
-    print(f"written: {path} (load {record['load_at_end']})")
+    for search in specs:  # one at a time, the record rewritten after each: an interrupted run keeps what it did
+        trials = run_search(search, args.workers)
+        record["answers"].append(asdict(answer(search, trials)))
+        record["trials"].append([_trial_json(t) for t in trials])
+        record["runs"] += len(trials)
+        record["seconds"] = round(time.perf_counter() - started, 1)
+        record["load_at_end"] = [round(x, 2) for x in os.getloadavg()]
+        path.write_text(json.dumps(record, indent=1) + "\n")  # `--rescore` reads it again
+        print(f"search seed {search.seed} done, {record['seconds']:.0f} s (load {record['load_at_end']})", flush=True)
+    print(f"written: {path}")
     print("\n".join(score(record, load_oracle(record["oracle"], args.oracle_dir))))
 
 
