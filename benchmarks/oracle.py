@@ -23,11 +23,11 @@ t-test over fields of the per-field means (r* at its pooled g*, r at its pooled 
 pooled result is that field's.
 
 Output: a table per field and pooled (every profiled mean, best, near-best), the theory's prediction (the spec's
-`prediction`) beside it, and `benchmarks/oracle/<setting>.json` (`<setting>-quick.json` with --quick): the
-setting, the grid, every run's value, the per-field and pooled profiles, best and near-best sets, machine, load
-and seconds. `load_oracle(name)` reads it back, so other benchmarks and tests compare against it without
-recomputing. The setting's name: the spec's name, plus the overrides (e.g. `quickstart+lengths=0.3,0.3,0.3`),
-or `--name`.
+`prediction`) beside it, and `benchmarks/oracle/<setting>.json` (`<setting>-quick.json` with --quick), rewritten
+after each field (`grid.fields`: those measured so far; `grid.fields_planned`): the setting, the grid, every
+run's value, the per-field and pooled profiles, best and near-best sets, machine, load and seconds.
+`load_oracle(name)` reads it back, so other benchmarks and tests compare against it without recomputing. The
+setting's name: the spec's name, plus the overrides (e.g. `quickstart+lengths=0.3,0.3,0.3`), or `--name`.
 
 Cost: a quickstart run takes ~9 s on one core; the default grid (3 g x 6 ratios, 17 cells within [0.1, 3]) x 3
 seeds x 4 fields is 204 runs (~15 min on 2 idle cores); --quick (2 seeds, fields 0-1) is 68 runs (~5 min).
@@ -323,17 +323,6 @@ def main() -> None:
     name = args.name or name
     seeds = args.seeds or (2 if args.quick else 3)
     fields = args.fields or ([0, 1] if args.quick else [0, 1, 2, 3])
-    started = time.perf_counter()
-    runs = measure(spec, args.g, args.log2_ratios, seeds, fields, args.workers)
-    seconds = time.perf_counter() - started
-    machine = {
-        "host": platform.node(),
-        "cpus": os.cpu_count(),
-        "workers": args.workers,
-        "load_at_end": [round(x, 2) for x in os.getloadavg()],
-        "seconds": round(seconds, 1),
-    }
-    grid = {"g": args.g, "log2_ratios": args.log2_ratios, "seeds": seeds, "fields": fields}
     setting_data = {
         "spec": args.spec,
         "overrides": args.overrides,
@@ -344,10 +333,23 @@ def main() -> None:
         "axes": [axis.model_dump(mode="json") for axis in spec.axes],
     }
     prediction = spec.prediction.ratio if spec.prediction is not None else None
-    oracle = build_oracle(name, setting_data, grid, runs, prediction, machine)
     args.out_dir.mkdir(parents=True, exist_ok=True)
     path = args.out_dir / f"{name}{'-quick' if args.quick else ''}.json"
-    path.write_text(json.dumps(oracle_json(oracle), indent=1) + "\n")
+    started, runs = time.perf_counter(), []
+    for done, field in enumerate(fields, 1):  # the file rewritten after each field: an interrupted run keeps them
+        runs += measure(spec, args.g, args.log2_ratios, seeds, [field], args.workers)
+        seconds = time.perf_counter() - started
+        machine = {
+            "host": platform.node(),
+            "cpus": os.cpu_count(),
+            "workers": args.workers,
+            "load_at_end": [round(x, 2) for x in os.getloadavg()],
+            "seconds": round(seconds, 1),
+        }
+        grid = {"g": args.g, "log2_ratios": args.log2_ratios, "seeds": seeds, "fields": fields[:done]}
+        oracle = build_oracle(name, setting_data, {**grid, "fields_planned": fields}, runs, prediction, machine)
+        path.write_text(json.dumps(oracle_json(oracle), indent=1) + "\n")
+        print(f"field {field} done: {seconds:.0f} s, load {machine['load_at_end']}", flush=True)
     print(
         f"oracle {name}: {len(runs)} runs ({len(args.g)} g x {len(args.log2_ratios)} ratios, feasible cells only, "
         f"x {seeds} seeds x fields {fields}), {seconds:.0f} s, load {machine['load_at_end']}"
