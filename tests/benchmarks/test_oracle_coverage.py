@@ -29,12 +29,12 @@ def load(name: str) -> ModuleType:
 oracle_module, coverage = load("oracle"), load("coverage")
 
 
-@pytest.fixture(scope="module")
-def oracle():  # noqa: ANN201 - the benchmark's Oracle
-    return oracle_module.load_oracle("quickstart")
+COMMITTED = sorted((BENCHMARKS / "oracle").glob("*.json"))
+NONE_YET = pytest.param(None, marks=pytest.mark.skip(reason="no oracle committed under benchmarks/oracle/ yet"))
 
 
-def test_the_committed_oracle_follows_from_its_runs(oracle) -> None:  # noqa: ANN001
+def check_consistent(oracle) -> None:  # noqa: ANN001 - the benchmark's Oracle
+    """The stored profiles, best ratios and near-best sets are what the oracle's rules give on its stored runs."""
     assert oracle.fields and set(oracle.fields) == set(oracle.grid["fields"])
     for field, result in oracle.fields.items():
         runs = [run for run in oracle.runs if run.field == field]
@@ -46,17 +46,46 @@ def test_the_committed_oracle_follows_from_its_runs(oracle) -> None:  # noqa: AN
                 if run.ratio == profiled.ratio
             }
             assert profiled.mean == pytest.approx(max(means.values())) == pytest.approx(means[profiled.g])
-        best = result.profiled(result.best)
-        assert best.mean == max(p.mean for p in result.profile)
+        assert result.profiled(result.best).mean == max(p.mean for p in result.profile)
         assert result.best in result.near_best and set(result.near_best) <= {p.ratio for p in result.profile}
         assert oracle_module.field_oracle(oracle.runs, field) == result, "the rules give the stored answer"
     assert oracle_module.pooled_oracle(oracle.runs) == oracle.pooled
     assert oracle.pooled.best in oracle.pooled.near_best
 
 
-def test_coverage_scores_hand_made_answers_against_the_oracle(oracle) -> None:  # noqa: ANN001
-    truth, step = oracle.fields[0], oracle.log2_step
-    assert step > 0
+@pytest.mark.parametrize("path", COMMITTED or [NONE_YET], ids=lambda p: getattr(p, "stem", "none"))
+def test_a_committed_oracle_follows_from_its_runs(path: Path) -> None:
+    check_consistent(oracle_module.load_oracle(path.stem, path.parent))
+
+
+def made_up_oracle():  # noqa: ANN201 - the benchmark's Oracle
+    """Field 0, g 0.4 and 0.8, ratios 1..8, 3 seeds: r = 2 best (0.90 at g 0.4), r = 4 a hair below (0.895, seed
+    spread 0.01), r = 1 and 8 far below; every g = 0.8 value 0.1 lower."""
+    means = {1.0: 0.80, 2.0: 0.90, 4.0: 0.895, 8.0: 0.70}
+    runs = [
+        oracle_module.Run(0, g, ratio, seed, mean - (0.1 if g == 0.8 else 0.0) + (seed - 1) * 0.01)
+        for g in (0.4, 0.8)
+        for ratio, mean in means.items()
+        for seed in range(3)
+    ]
+    grid = {"g": [0.4, 0.8], "log2_ratios": [0, 1, 2, 3], "seeds": 3, "fields": [0]}
+    return oracle_module.build_oracle("made-up", {}, grid, runs, 2.0, {})
+
+
+def test_the_oracle_rules_on_made_up_runs() -> None:
+    oracle = made_up_oracle()
+    check_consistent(oracle)
+    field = oracle.fields[0]
+    assert field.best == 2.0 and field.near_best == [2.0, 4.0] and {p.g for p in field.profile} == {0.4}
+    assert oracle.pooled == field and oracle.log2_step == 1.0
+    broken = oracle_module.Oracle(
+        **{**oracle.__dict__, "fields": {0: oracle_module.FieldOracle(0, field.profile, 4.0, [4.0])}}
+    )
+    with pytest.raises(AssertionError):
+        check_consistent(broken)
+
+
+def check_scores(truth, step: float) -> None:  # noqa: ANN001 - a FieldOracle
     best = truth.best
     assert (
         coverage.within_2x(best, truth) and coverage.within_2x(2 * best, truth) and coverage.within_2x(best / 2, truth)
@@ -70,7 +99,21 @@ def test_coverage_scores_hand_made_answers_against_the_oracle(oracle) -> None:  
     assert coverage.covered((bottom / reach / 4, bottom / reach * 1.001), truth, step)
     assert not coverage.covered((bottom / reach / 4, bottom / reach * 0.999), truth, step)
     assert not coverage.covered(None, truth, step), "no interval is not covered"
+
+
+def test_coverage_scores_hand_made_answers_against_an_oracle() -> None:
+    oracle = made_up_oracle()
+    check_scores(oracle.fields[0], oracle.log2_step)
+    assert coverage.covered((5.0, 8.0), oracle.fields[0], 1.0)  # log2 5 - 1/2 = 1.82 reaches 4 (log2 2)
+    assert not coverage.covered((6.0, 8.0), oracle.fields[0], 1.0)  # 2.08 does not
     assert coverage.width((0.5, 5.0)) == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("path", COMMITTED or [NONE_YET], ids=lambda p: getattr(p, "stem", "none"))
+def test_coverage_scores_hand_made_answers_against_a_committed_oracle(path: Path) -> None:
+    oracle = oracle_module.load_oracle(path.stem, path.parent)
+    for truth in oracle.fields.values():
+        check_scores(truth, oracle.log2_step)
 
 
 def test_covered_needs_a_near_best_ratio_not_just_the_span() -> None:
@@ -106,6 +149,7 @@ def test_oracle_and_coverage_run_in_a_tiny_setting(tmp_path: Path) -> None:
     out = run("oracle.py", *tiny, "--g", "0.4", "--log2-ratios", "0,1", "--seeds", "2", "--fields", "0",
               "--out-dir", str(tmp_path), cwd=tmp_path)  # fmt: skip
     assert re.search(r"^field 0 +best r=(1|2) +near-best \{", out, re.M) and "theory: r = 2" in out
+    check_consistent(oracle_module.load_oracle("quickstart+epochs=1+n_train=32+n_val=16", tmp_path))
     shipped = ["--set", "n_trials=6", "--set", "repeats.top_k=1"]
     name = "quickstart+epochs=1+n_train=32+n_val=16"  # the oracle's setting: the search protocol is not part of it
     out = run("coverage.py", *tiny, *shipped, "--searches", "1", "--oracle", name, "--oracle-dir", str(tmp_path),
