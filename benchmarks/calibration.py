@@ -5,7 +5,9 @@ sampler's seed, `seed` and `pe_seed` all varied; the field is fixed); the found 
 smoothed optimum (`afpe.search.surface`, what `afpe status` reports; the best trial's ratio below 6 trials),
 the setting's found ratio is their geometric mean, and its 95 % CI is the t-interval over seeds on log ratios
 (t_0.975 with seeds - 1 degrees of freedom). The same figures for the best trial's ratio are printed too (the
-answer before the smoothed optimum existed). Last line, for the smoothed optimum:
+answer before the smoothed optimum existed). Where a setting has a committed oracle (`oracle.py`: the quickstart
+with that setting's lengths), its pooled best ratio and near-best set are printed beside the theory's prediction,
+with whether the found ratio is within 2x of the oracle's best. Last line, for the smoothed optimum:
 `calibration: spearman=<rho of log predicted vs log found over settings> within_2x=<k>/<n>`.
 
 The searches use the project's spec (`validate_spec`), sampler (`make_sampler`) and trial config
@@ -33,9 +35,10 @@ from __future__ import annotations
 
 import argparse
 import math
-import multiprocessing
+import sys
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -47,7 +50,9 @@ from afpe.search import StudySpec, load_spec, validate_spec
 from afpe.search.driver import base_train_config, make_sampler
 from afpe.search.shipped_specs import shipped_specs_dir
 from afpe.search.surface import smoothed_optimum
-from afpe.trainers import train
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from oracle import ORACLE_DIR, load_oracle, setting_name, train_all  # noqa: E402 - a sibling script
 
 #: (l0, l1): predicted s_d1 / s_d0 = l0 / l1 = 1/4 .. 4; every length within [grid spacing 1/7, 0.6].
 SETTINGS = [(0.15, 0.6), (0.2, 0.4), (0.3, 0.3), (0.4, 0.2), (0.6, 0.15)]
@@ -100,10 +105,6 @@ def make_spec(lengths: tuple[float, float], seed: int, trials: int, epochs: int,
     })  # fmt: skip
 
 
-def _objective(config: dict[str, Any]) -> float:
-    return float(train(config)["objective"])
-
-
 def calibrate(
     settings: list[tuple[float, float]],
     trials: int,
@@ -122,8 +123,7 @@ def calibrate(
             asked = [study.ask(distributions) for _ in range(trials)]
             searches.append((lengths, study, asked))
             jobs += [{**base_train_config(spec), "scales": spec.scales_for(t.params)} for t in asked]
-    with multiprocessing.get_context("fork").Pool(workers) as pool:
-        values = iter(pool.map(_objective, jobs, chunksize=1))
+    values = iter(train_all(jobs, workers))
     results: dict[tuple[float, float], tuple[list[float], list[float], list[float]]] = {}
     for lengths, study, asked in searches:
         for trial in asked:
@@ -142,6 +142,19 @@ def calibrate(
             Calibration(lengths, lengths[0] / lengths[1], results[lengths][1], results[lengths][2], "best trial"),
         )
     ]
+
+
+def oracle_of(lengths: tuple[float, float], directory: Path = ORACLE_DIR) -> str | None:
+    """The committed oracle's name for setting `lengths` (the quickstart with those lengths), None without one."""
+    quickstart = load_spec(shipped_specs_dir() / "quickstart.yaml")
+    full = [*lengths, quickstart.task_options["lengths"][2]]
+    overrides = (
+        []
+        if full == quickstart.task_options["lengths"]
+        else [f"task_options.lengths=[{full[0]:g},{full[1]:g},{full[2]:g}]"]
+    )
+    name = setting_name(quickstart.name, overrides)
+    return name if (directory / f"{name}.json").is_file() else None
 
 
 def spearman(results: list[Calibration]) -> float:
@@ -179,6 +192,21 @@ def main() -> None:
     best = [r for r in results if r.answer == "best trial"]
     print(f"best trial: spearman={spearman(best):.3f} within_2x={sum(r.within_2x for r in best)}/{len(best)}")
     smoothed = [r for r in results if r.answer == "smoothed"]
+    scored = []
+    for r in smoothed:
+        name = oracle_of(r.lengths)
+        if name is None:
+            continue
+        pooled = load_oracle(name).pooled
+        near = abs(math.log2(r.ratio / pooled.best)) <= 1.0
+        scored.append(near)
+        print(
+            f"lengths l0={r.lengths[0]:g} l1={r.lengths[1]:g}: oracle {name} (pooled over its fields) best "
+            f"{pooled.best:g}, near-best {{{', '.join(f'{x:g}' for x in pooled.near_best)}}}; "
+            f"theory {r.predicted:.3g}; "
+            f"found {r.ratio:.3g}" + ("" if near else "  NOT within 2x of the oracle")
+        )
+    print(f"against the oracle: within_2x={sum(scored)}/{len(scored)} (settings with a committed oracle)")
     print(
         f"calibration: spearman={spearman(smoothed):.3f} within_2x={sum(r.within_2x for r in smoothed)}/{len(smoothed)}"
     )

@@ -1,6 +1,7 @@
 """No benchmark rots (issue 30): every script under benchmarks/ runs its smallest mode here and prints its
 figures, so a change that breaks one (e.g. `benchmarks/service.py`'s hard-coded axes of an older quickstart,
-`KeyError: 's_z'`) fails the suite. calibration, gpu and cache_memory run in test_benchmarks.py."""
+`KeyError: 's_z'`) fails the suite. calibration, gpu and cache_memory run in test_benchmarks.py, oracle and
+coverage in test_oracle_coverage.py."""
 
 from __future__ import annotations
 
@@ -12,7 +13,8 @@ from pathlib import Path
 import pytest
 
 BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
-ELSEWHERE = {"calibration", "gpu", "cache_memory"}  # run by test_benchmarks.py
+#: run by test_benchmarks.py and test_oracle_coverage.py
+ELSEWHERE = {"calibration", "gpu", "cache_memory", "oracle", "coverage"}
 NUMBER = r"[-+]?\d+(\.\d+)?"
 
 #: script -> what its smallest run must print (a regex per figure line)
