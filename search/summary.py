@@ -2,14 +2,22 @@
 trials, repeats done/planned, the best configuration (mean, 95 % interval and n, its scales and ratio, and the
 ratios tied with it: see `repeats.py`), the smoothed optimum (the tried configuration at the centre of where a GP
 fitted to every trial puts the optimum, its ratio with a 95 % interval and the scales that give that ratio: see
-`surface.py`), the grid axes no search drives (`fixed`), the scales to use, and the boundary warnings, all by the
-rules of `analysis.py`. An interval that cannot be estimated is not printed: its `ci_note` says why.
+`surface.py`), the grid axes no search drives (`fixed`), the scales to use, the boundary warnings, all by the
+rules of `analysis.py`, and the priors (`priors.py`: each prior's result, and the search's gain over the best
+prior with Welch's 95 % interval, `repeats.difference`). An interval that cannot be estimated is not printed: its
+`ci_note` says why.
 `afpe status` (text and --json), the REST status, the study page, compare, trend and the MONAI export read it.
 
 The scales to use (`use`): the smoothed optimum's when there is one (>= 6 complete trials), else the best
 configuration's. The best configuration is the extreme of noisy values (the winner's curse): its ratio moves
 with the seed (quickstart, seeds 0-2: 5.9, 1.62, 4.94), while the surface pools neighbouring trials and moves
-less (5.66, 3.0, 4.1). Both are tried configurations, so both have measured values and a kept pe_seed."""
+less (5.66, 3.0, 4.1). Both are tried configurations, so both have measured values and a kept pe_seed.
+
+Is searching worth it? A prior's values are those of its configuration (its trial, and its repeats when it ranked
+among the best); the best prior is the best mean among them. The gain is the search's answer's mean minus the best
+prior's (prior minus answer when minimising: > 0 means searching did better) with Welch's 95 % interval, none when
+either side ran once (repeats give the answer n >= 2; a prior has n >= 2 only when it was repeated) or the answer is
+that prior. The answer is the best of many configurations, so the gain is biased upwards (`GAIN_NOTE`)."""
 
 from __future__ import annotations
 
@@ -18,17 +26,19 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import optuna
-from optuna.trial import FrozenTrial
+from optuna.trial import FrozenTrial, TrialState
 
 from afpe.search.analysis import (
     boundary_warnings,
     complete_trials,
     finished_count,
     is_repeat,
+    scale_ratio,
     search_trials,
     state_counts,
 )
-from afpe.search.repeats import Answer, Estimate, params_key, study_answer
+from afpe.search.priors import RULES, names_of
+from afpe.search.repeats import Answer, Estimate, difference, params_key, study_answer
 from afpe.search.spec import PARAM_PREFIX, SearchSpace, StudySpec
 from afpe.search.surface import MIN_TRIALS, Optimum, smoothed_optimum
 
@@ -37,6 +47,11 @@ WHY_OPTIMUM = (
     "extreme of noisy values and its ratio moves with the seed"
 )
 WHY_BEST = f"no smoothed optimum yet (it needs {MIN_TRIALS} complete trials): the best configuration's scales"
+GAIN_NOTE = (
+    "the search's answer is the best of its configurations, a prior one configuration: the gain is biased upwards "
+    "(repeats with fresh seeds shrink the bias)"
+)
+PRIORS_OFF = "off (the spec's `prior` is false, or the study predates priors): the rules' configurations were not run"
 
 
 def estimate_json(estimate: Estimate) -> dict[str, Any]:
@@ -99,6 +114,127 @@ def scales_to_use(answer: Answer, optimum: Optimum | None, space: SearchSpace) -
     return ScalesToUse("smoothed optimum", number, params, space.scales_for(params), optimum.ratio, WHY_OPTIMUM)
 
 
+@dataclass(frozen=True)
+class PriorResult:
+    """A prior (`priors.Prior`) as the study ran it: its search trial `number` and `state` (None: not run yet) and,
+    once COMPLETE, its configuration's `estimate` (its trial and any repeats)."""
+
+    names: tuple[str, ...]
+    params: dict[str, float]
+    ratio: float | None
+    number: int | None = None
+    state: str | None = None
+    estimate: Estimate | None = None
+    clipped: tuple[str, ...] = ()
+
+    @property
+    def label(self) -> str:
+        return " = ".join(self.names)
+
+    def to_json(self) -> dict[str, Any]:
+        """`names`, `label`, `rules` (in words), `params`, `ratio`, `clipped`, `number`, `state` and, once complete,
+        `mean`, `ci` (or null with `ci_note`), `n` and `values`."""
+        found = self.estimate
+        return {
+            "names": list(self.names),
+            "label": self.label,
+            "rules": [RULES.get(name, name) for name in self.names],
+            "params": self.params,
+            "ratio": self.ratio,
+            "clipped": list(self.clipped),
+            "number": self.number,
+            "state": self.state,
+            "mean": found.mean if found else None,
+            "ci": list(found.ci) if found and found.ci else None,
+            "ci_note": found.ci_note if found else None,
+            "n": found.n if found else 0,
+            "values": found.values if found else [],
+        }
+
+
+@dataclass(frozen=True)
+class PriorGain:
+    """What searching gained over the best prior: `difference` (> 0: the search's answer is better, whatever the
+    direction) with Welch's 95 % interval `ci` (None with `ci_note` saying why), `n` (answer, prior)."""
+
+    against: PriorResult
+    prior_mean: float
+    search_mean: float
+    difference: float
+    ci: tuple[float, float] | None
+    ci_note: str | None
+    n: tuple[int, int]
+    answer_is_prior: bool
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "against": self.against.label,
+            "names": list(self.against.names),
+            "prior_number": self.against.number,
+            "prior_mean": self.prior_mean,
+            "search_mean": self.search_mean,
+            "difference": self.difference,
+            "ci": list(self.ci) if self.ci else None,
+            "ci_note": self.ci_note,
+            "n": list(self.n),
+            "answer_is_prior": self.answer_is_prior,
+            "note": GAIN_NOTE,
+        }
+
+
+def prior_results(trials: Sequence[FrozenTrial], space: SearchSpace, answer: Answer | None) -> list[PriorResult]:
+    """The priors the study ran (search trials with the user attr `prior`; per set of names the COMPLETE trial, else
+    the latest), in trial order, then (with `space.prior`) those of `space.priors` no trial ran yet."""
+    estimates = {params_key(e.params): e for e in (answer.estimates if answer else [])}
+    clipped = {prior.names: prior.clipped for prior in space.priors}
+    chosen: dict[tuple[str, ...], FrozenTrial] = {}
+    for trial in search_trials(trials):
+        names = names_of(trial.user_attrs)
+        if names and not (names in chosen and chosen[names].state == TrialState.COMPLETE):
+            chosen[names] = trial
+    results = [
+        PriorResult(
+            names,
+            dict(trial.params),
+            scale_ratio(trial.params, space.ratio),
+            trial.number,
+            trial.state.name,
+            estimates.get(params_key(trial.params)) if trial.state == TrialState.COMPLETE else None,
+            clipped.get(names, ()),
+        )
+        for names, trial in sorted(chosen.items(), key=lambda item: item[1].number)
+    ]
+    ran = {name for names in chosen for name in names}
+    if space.prior:
+        results += [
+            PriorResult(p.names, p.params, scale_ratio(p.params, space.ratio), clipped=p.clipped)
+            for p in space.priors
+            if not ran & set(p.names)
+        ]
+    return results
+
+
+def prior_gain(priors: Sequence[PriorResult], answer: Answer | None, direction: str) -> PriorGain | None:
+    """The search's answer against the best complete prior (None until both exist): see the module docstring."""
+    complete = [p for p in priors if p.estimate is not None]
+    if answer is None or not complete:
+        return None
+    sign = 1 if direction == "maximize" else -1
+    best = max(complete, key=lambda p: sign * p.estimate.mean)
+    prior, search = best.estimate, answer.best
+    found = difference(search, prior) if sign > 0 else difference(prior, search)
+    is_prior = params_key(search.params) == params_key(prior.params)
+    ci = None if is_prior or found["ci"] is None else tuple(found["ci"])
+    note = None
+    if is_prior:
+        note = "no interval: the search's answer is this prior (searching found no better configuration)"
+    elif ci is None:
+        once = [side for side, e in (("the search's answer", search), ("the best prior", prior)) if e.n < 2]
+        note = f"no interval: {' and '.join(once)} ran once" if once else "no interval: all their runs gave one value"
+    gain = 0.0 if is_prior else found["difference"]
+    return PriorGain(best, prior.mean, search.mean, gain, ci, note, (search.n, prior.n), is_prior)
+
+
 def _scales_text(params: dict[str, float], fixed: dict[str, float]) -> str:
     """'s_d0=0.1495, s_d1=0.8815, d2=1 (fixed)'."""
     shown = [f"{key}={value:.4g}" for key, value in params.items()]
@@ -128,6 +264,9 @@ class StudySummary:
     use: ScalesToUse | None = None
     optimum_note: str | None = None  # why there is no smoothed optimum (None when there is one or no axes)
     space: SearchSpace | None = None
+    priors: list[PriorResult] = field(default_factory=list)
+    prior_gain: PriorGain | None = None
+    priors_note: str | None = None  # why there are no priors, or fewer than the rules (else None)
 
     def lines(self) -> list[str]:
         counts = ", ".join(f"{state.lower()} {count}" for state, count in self.states.items() if count)
@@ -167,13 +306,42 @@ class StudySummary:
         if self.use is not None:
             scales = _scales_text(self.use.params, self.fixed)
             lines.append(f"scales to use: {scales}, the {self.use.source} (trial {self.use.number}): {self.use.why}")
+        lines.extend(self._prior_lines())
         lines.extend(f"warning: {warning}" for warning in self.warnings)
+        return lines
+
+    def _prior_lines(self) -> list[str]:
+        """The priors' results and the search's gain over the best prior (or why there are no priors)."""
+        lines = [f"priors: {self.priors_note}"] if self.priors_note else []
+        if self.priors:
+            lines.append("priors (the first trials, scales set by rules from the task's geometry):")
+        for prior in self.priors:
+            at = _scales_text(prior.params, {})
+            ratio = f", ratio {prior.ratio:.4g}" if prior.ratio is not None else ""
+            found = prior.estimate
+            if found is not None:
+                sure = f", mean of n={found.n}, 95% CI [{found.ci[0]:.4g}, {found.ci[1]:.4g}]" if found.ci else ""
+                lines.append(
+                    f"  {prior.label}: trial {prior.number} {self.metric}={found.mean:.4g}{sure} at {at}{ratio}"
+                )
+            else:
+                state = "not run yet" if prior.number is None else f"trial {prior.number} {prior.state.lower()}"
+                lines.append(f"  {prior.label}: {state}, at {at}{ratio}")
+        gain = self.prior_gain
+        if gain is not None:
+            lower = " (gain = prior - answer: lower is better)" if self.direction == "minimize" else ""
+            against = f"{gain.against.label}, {gain.prior_mean:.4g}"
+            interval = f", 95% CI [{gain.ci[0]:.3g}, {gain.ci[1]:.3g}]" if gain.ci else f" ({gain.ci_note})"
+            gained = f"searching gained {gain.difference:+.3g} {self.metric}{lower}"
+            lines.append(f"{gained} over the best prior ({against}){interval}")
         return lines
 
     def to_json(self) -> dict[str, Any]:
         """The summary as JSON data; `best` carries the answer's `mean`, `ci` ([low, high] or null with `ci_note`)
         and `n`; `optimum` the smoothed optimum (or null, `optimum_note` saying why); `fixed` the grid axes no
-        searched axis drives; `use` the scales to use; `positions` the physical positions' note (or null)."""
+        searched axis drives; `use` the scales to use; `positions` the physical positions' note (or null); `priors` each
+        prior's result (`PriorResult.to_json`), `prior_gain` the search's gain over the best prior (or null),
+        `priors_note` why there are no priors or fewer than the rules (or null)."""
         best = None
         if self.answer is not None:
             best = {**estimate_json(self.answer.best), "value": self.best_value}
@@ -195,6 +363,9 @@ class StudySummary:
             "use": asdict(self.use) if self.use is not None else None,
             "warnings": self.warnings,
             "positions": self.positions_note,
+            "priors": [prior.to_json() for prior in self.priors],
+            "prior_gain": self.prior_gain.to_json() if self.prior_gain is not None else None,
+            "priors_note": self.priors_note,
         }
 
 
@@ -224,6 +395,10 @@ def summarize_trials(name: str, trials: Sequence[FrozenTrial], space: SearchSpac
         summary.warnings = boundary_warnings(space, best.params)
         summary.optimum = smoothed_optimum(trials, space)
         summary.use = scales_to_use(summary.answer, summary.optimum, space)
+    summary.priors = prior_results(trials, space, summary.answer)
+    summary.prior_gain = prior_gain(summary.priors, summary.answer, space.direction)
+    ran = any(p.number is not None for p in summary.priors)
+    summary.priors_note = PRIORS_OFF if space.priors and not space.prior and not ran else space.priors_note
     done = len(complete_trials(trials))
     if summary.optimum is None and space.axes and done < MIN_TRIALS:
         summary.optimum_note = f"not estimable: it needs {MIN_TRIALS} complete trials, {done} so far"
