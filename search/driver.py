@@ -30,16 +30,15 @@ from pathlib import Path
 from typing import Any
 
 import optuna
-from optuna.trial import TrialState
 
 from afpe.core.errors import UserError
-from afpe.search.analysis import FINISHED_STATES, finished_count, search_trials
+from afpe.search.analysis import finished_count, search_trials
 from afpe.search.data_check import DataRootError, check_data, checked_here, data_error_line
 from afpe.search.head_watch import watch_head
 from afpe.search.kept_models import artifact_root, study_folder, sweep
 from afpe.search.lease import driver_lease
 from afpe.search.outage import StorageGuard
-from afpe.search.priors import PRIOR_KEY, Prior, names_of, to_run
+from afpe.search.prior_results import enqueue_priors
 from afpe.search.private_temp import private_ray_dir, remove_when_gone
 from afpe.search.ray_token import ensure_private_token
 from afpe.search.recorder import (
@@ -245,19 +244,6 @@ def _prepare_task(task: str, options: dict[str, Any], data_root: str | None) -> 
     from afpe.trainers import build_task
 
     build_task(task, options, data_root).prepare()
-
-
-def enqueue_priors(study: optuna.Study, priors: tuple[Prior, ...], count: int) -> list[Prior]:
-    """Enqueue (Optuna `enqueue_trial`, user attr `prior`: the rules' names) the first `count` of `priors` that no
-    search trial finished, waits for or runs, so that they are the next trials asked; returns them. Idempotent:
-    a retry after an outage cut it off, or a resume, enqueues none twice (the stale trials of a dead driver are
-    FAIL by then, so a prior it left unfinished runs again)."""
-    taken = (TrialState.WAITING, TrialState.RUNNING, *FINISHED_STATES)
-    trials = search_trials(study.get_trials(deepcopy=False, states=taken))
-    enqueued = to_run(priors, (names_of(trial.user_attrs) for trial in trials))[:count]
-    for prior in enqueued:
-        study.enqueue_trial(prior.params, user_attrs={PRIOR_KEY: list(prior.names)})
-    return enqueued
 
 
 def run_trials(

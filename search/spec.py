@@ -136,9 +136,8 @@ class StudySpec(_Strict):
     prediction: PredictionSpec | None = None
     prior: bool = Field(
         True,
-        description="run the priors (scales set by rules from the task's geometry: `search/priors.py`) as the "
-        "study's first trials, within n_trials, so that its answer says what searching gained over them; only "
-        "for per-axis encodings searching >= 2 axes",
+        description="run the priors (scales set by rules from the task's geometry: search/priors.py) as the study's "
+        "first trials, within n_trials: its answer says what searching gained over them (per-axis, >= 2 axes)",
     )
 
     @model_validator(mode="after")
@@ -293,11 +292,9 @@ class SearchSpace:
     token_spacing: tuple[float, ...] | None = None
     units: tuple[str, ...] | None = None
     prediction: tuple[float, str] | None = None  # `prediction`: the predicted ratio and its label
-    #: `prior` (False for a spec from before the option: it ran none); `priors` the prior configurations of this
-    #: space (`search/priors.py`), `priors_note` why there are none or fewer than the rules (else None)
-    prior: bool = False
-    priors: tuple[Prior, ...] = ()
-    priors_note: str | None = None
+    prior: bool = False  # `prior`; False for a spec from before the option (it ran none)
+    priors: tuple[Prior, ...] = ()  # the prior configurations (`search/priors.py`)
+    priors_note: str | None = None  # why there are none, or fewer than the rules
 
     @classmethod
     def from_spec(cls, data: dict[str, Any], ndim: int | None = None) -> SearchSpace:

@@ -3,7 +3,7 @@ trials, repeats done/planned, the best configuration (mean, 95 % interval and n,
 ratios tied with it: see `repeats.py`), the smoothed optimum (the tried configuration at the centre of where a GP
 fitted to every trial puts the optimum, its ratio with a 95 % interval and the scales that give that ratio: see
 `surface.py`), the grid axes no search drives (`fixed`), the scales to use, the boundary warnings, all by the
-rules of `analysis.py`, and the priors (`priors.py`: each prior's result, and the search's gain over the best
+rules of `analysis.py`, and the priors (`prior_results.py`: each prior's result, and the search's gain over the best
 prior with Welch's 95 % interval, `repeats.difference`). An interval that cannot be estimated is not printed: its
 `ci_note` says why.
 `afpe status` (text and --json), the REST status, the study page, compare, trend and the MONAI export read it.
@@ -11,13 +11,7 @@ prior with Welch's 95 % interval, `repeats.difference`). An interval that cannot
 The scales to use (`use`): the smoothed optimum's when there is one (>= 6 complete trials), else the best
 configuration's. The best configuration is the extreme of noisy values (the winner's curse): its ratio moves
 with the seed (quickstart, seeds 0-2: 5.9, 1.62, 4.94), while the surface pools neighbouring trials and moves
-less (5.66, 3.0, 4.1). Both are tried configurations, so both have measured values and a kept pe_seed.
-
-Is searching worth it? A prior's values are those of its configuration (its trial, and its repeats when it ranked
-among the best); the best prior is the best mean among them. The gain is the search's answer's mean minus the best
-prior's (prior minus answer when minimising: > 0 means searching did better) with Welch's 95 % interval, none when
-either side ran once (repeats give the answer n >= 2; a prior has n >= 2 only when it was repeated) or the answer is
-that prior. The answer is the best of many configurations, so the gain is biased upwards (`GAIN_NOTE`)."""
+less (5.66, 3.0, 4.1). Both are tried configurations, so both have measured values and a kept pe_seed."""
 
 from __future__ import annotations
 
@@ -26,19 +20,18 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import optuna
-from optuna.trial import FrozenTrial, TrialState
+from optuna.trial import FrozenTrial
 
 from afpe.search.analysis import (
     boundary_warnings,
     complete_trials,
     finished_count,
     is_repeat,
-    scale_ratio,
     search_trials,
     state_counts,
 )
-from afpe.search.priors import RULES, names_of
-from afpe.search.repeats import Answer, Estimate, difference, params_key, study_answer
+from afpe.search.prior_results import PriorGain, PriorResult, prior_gain, prior_results
+from afpe.search.repeats import Answer, Estimate, params_key, study_answer
 from afpe.search.spec import PARAM_PREFIX, SearchSpace, StudySpec
 from afpe.search.surface import MIN_TRIALS, Optimum, smoothed_optimum
 
@@ -47,10 +40,6 @@ WHY_OPTIMUM = (
     "extreme of noisy values and its ratio moves with the seed"
 )
 WHY_BEST = f"no smoothed optimum yet (it needs {MIN_TRIALS} complete trials): the best configuration's scales"
-GAIN_NOTE = (
-    "the search's answer is the best of its configurations, a prior one configuration: the gain is biased upwards "
-    "(repeats with fresh seeds shrink the bias)"
-)
 PRIORS_OFF = "off (the spec's `prior` is false, or the study predates priors): the rules' configurations were not run"
 
 
@@ -112,127 +101,6 @@ def scales_to_use(answer: Answer, optimum: Optimum | None, space: SearchSpace) -
     key = params_key(params)
     number = next((e.number for e in answer.estimates if params_key(e.params) == key), answer.best.number)
     return ScalesToUse("smoothed optimum", number, params, space.scales_for(params), optimum.ratio, WHY_OPTIMUM)
-
-
-@dataclass(frozen=True)
-class PriorResult:
-    """A prior (`priors.Prior`) as the study ran it: its search trial `number` and `state` (None: not run yet) and,
-    once COMPLETE, its configuration's `estimate` (its trial and any repeats)."""
-
-    names: tuple[str, ...]
-    params: dict[str, float]
-    ratio: float | None
-    number: int | None = None
-    state: str | None = None
-    estimate: Estimate | None = None
-    clipped: tuple[str, ...] = ()
-
-    @property
-    def label(self) -> str:
-        return " = ".join(self.names)
-
-    def to_json(self) -> dict[str, Any]:
-        """`names`, `label`, `rules` (in words), `params`, `ratio`, `clipped`, `number`, `state` and, once complete,
-        `mean`, `ci` (or null with `ci_note`), `n` and `values`."""
-        found = self.estimate
-        return {
-            "names": list(self.names),
-            "label": self.label,
-            "rules": [RULES.get(name, name) for name in self.names],
-            "params": self.params,
-            "ratio": self.ratio,
-            "clipped": list(self.clipped),
-            "number": self.number,
-            "state": self.state,
-            "mean": found.mean if found else None,
-            "ci": list(found.ci) if found and found.ci else None,
-            "ci_note": found.ci_note if found else None,
-            "n": found.n if found else 0,
-            "values": found.values if found else [],
-        }
-
-
-@dataclass(frozen=True)
-class PriorGain:
-    """What searching gained over the best prior: `difference` (> 0: the search's answer is better, whatever the
-    direction) with Welch's 95 % interval `ci` (None with `ci_note` saying why), `n` (answer, prior)."""
-
-    against: PriorResult
-    prior_mean: float
-    search_mean: float
-    difference: float
-    ci: tuple[float, float] | None
-    ci_note: str | None
-    n: tuple[int, int]
-    answer_is_prior: bool
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "against": self.against.label,
-            "names": list(self.against.names),
-            "prior_number": self.against.number,
-            "prior_mean": self.prior_mean,
-            "search_mean": self.search_mean,
-            "difference": self.difference,
-            "ci": list(self.ci) if self.ci else None,
-            "ci_note": self.ci_note,
-            "n": list(self.n),
-            "answer_is_prior": self.answer_is_prior,
-            "note": GAIN_NOTE,
-        }
-
-
-def prior_results(trials: Sequence[FrozenTrial], space: SearchSpace, answer: Answer | None) -> list[PriorResult]:
-    """The priors the study ran (search trials with the user attr `prior`; per set of names the COMPLETE trial, else
-    the latest), in trial order, then (with `space.prior`) those of `space.priors` no trial ran yet."""
-    estimates = {params_key(e.params): e for e in (answer.estimates if answer else [])}
-    clipped = {prior.names: prior.clipped for prior in space.priors}
-    chosen: dict[tuple[str, ...], FrozenTrial] = {}
-    for trial in search_trials(trials):
-        names = names_of(trial.user_attrs)
-        if names and not (names in chosen and chosen[names].state == TrialState.COMPLETE):
-            chosen[names] = trial
-    results = [
-        PriorResult(
-            names,
-            dict(trial.params),
-            scale_ratio(trial.params, space.ratio),
-            trial.number,
-            trial.state.name,
-            estimates.get(params_key(trial.params)) if trial.state == TrialState.COMPLETE else None,
-            clipped.get(names, ()),
-        )
-        for names, trial in sorted(chosen.items(), key=lambda item: item[1].number)
-    ]
-    ran = {name for names in chosen for name in names}
-    if space.prior:
-        results += [
-            PriorResult(p.names, p.params, scale_ratio(p.params, space.ratio), clipped=p.clipped)
-            for p in space.priors
-            if not ran & set(p.names)
-        ]
-    return results
-
-
-def prior_gain(priors: Sequence[PriorResult], answer: Answer | None, direction: str) -> PriorGain | None:
-    """The search's answer against the best complete prior (None until both exist): see the module docstring."""
-    complete = [p for p in priors if p.estimate is not None]
-    if answer is None or not complete:
-        return None
-    sign = 1 if direction == "maximize" else -1
-    best = max(complete, key=lambda p: sign * p.estimate.mean)
-    prior, search = best.estimate, answer.best
-    found = difference(search, prior) if sign > 0 else difference(prior, search)
-    is_prior = params_key(search.params) == params_key(prior.params)
-    ci = None if is_prior or found["ci"] is None else tuple(found["ci"])
-    note = None
-    if is_prior:
-        note = "no interval: the search's answer is this prior (searching found no better configuration)"
-    elif ci is None:
-        once = [side for side, e in (("the search's answer", search), ("the best prior", prior)) if e.n < 2]
-        note = f"no interval: {' and '.join(once)} ran once" if once else "no interval: all their runs gave one value"
-    gain = 0.0 if is_prior else found["difference"]
-    return PriorGain(best, prior.mean, search.mean, gain, ci, note, (search.n, prior.n), is_prior)
 
 
 def _scales_text(params: dict[str, float], fixed: dict[str, float]) -> str:

@@ -18,9 +18,9 @@ import plotly.graph_objects as go
 from optuna.trial import FrozenTrial
 
 from afpe.search.analysis import complete_trials, log2_ratio, ratio_range
+from afpe.search.prior_results import prior_results
 from afpe.search.repeats import Estimate, study_answer
 from afpe.search.spec import SearchSpace
-from afpe.search.summary import prior_results
 from afpe.search.surface import smoothed_optimum
 from afpe.service.plots.kinds import register_plot
 from afpe.service.plots.plain_text import plain_text
