@@ -1,5 +1,5 @@
 """Priors: the scales a user could set from a task's geometry without searching, run as a study's first trials
-(`StudySpec.prior`), so that its answer says what searching gained over them (`summary.py`).
+(`StudySpec.prior`), so that its answer says what searching gained over them (`prior_results.py`).
 
 Geometry (`TaskInfo` with the spec's patch): per grid axis j the token count n_j, the token spacing h_j (voxel
 spacing v_j · patch_j, in the unit u_j) and the extent between the first and last token centres E_j = (n_j − 1) h_j.
@@ -8,7 +8,8 @@ p_j = x_j / E_j, so the Fourier kernel E[γ(p)·γ(q)] ∝ exp(−2π² Σ_j s_j
 
 Each rule first gives σ_j, the scale of grid axis j for normalized positions:
 - `extent` (similarity isotropic in the task's unit): the same decay per unit on every axis, s_j / E_j equal, so
-  σ_j ∝ E_j. A shape only, no level.
+  σ_j ∝ E_j. A shape only, no level. (With the field of view n_j h_j instead of E_j, the published (1, 1, 4) volume
+  would give ratio 1; its 8 x 8 x 4 tokens span E = (14, 14, 12) voxels, so the exact rule gives 12 / 14.)
 - `grid/max` (the AFPE authors' default `variance_factors`): σ_j = n_j / max_k n_k.
 - `0.5/anisotropy` (the AFPE authors' OrganMNIST3D script): σ_j = 0.5 / a_j, a_j = v_j / min_k v_k (the voxel
   spacing in units of the finest; the stride of a simulated anisotropy).
@@ -78,15 +79,6 @@ class Prior:
     def label(self) -> str:
         """'extent = grid/max'."""
         return " = ".join(self.names)
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "names": list(self.names),
-            "label": self.label,
-            "rules": [RULES[name] for name in self.names],
-            "params": self.params,
-            "clipped": list(self.clipped),
-        }
 
 
 @dataclass(frozen=True)
