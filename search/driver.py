@@ -2,9 +2,9 @@
 
 Flow: open the storage (schema created here, before any worker) -> take the study's lease (one driver per
 study) -> claim the study name for this spec -> on resume, fail trials a dead driver left RUNNING/WAITING ->
-remove checkpoint files no trial refers to -> enqueue the priors no finished trial ran (`priors.py`, with
-`spec.prior`: the first trials, within n_trials) -> check the data and build its cache once, before Ray starts
-(`data_check.check_data`; on a cluster's node when only the nodes see it, `prepare_data`) -> run `n_trials`
+remove checkpoint files no trial refers to -> check the data and build its cache once, before Ray starts
+(`data_check.check_data`; on a cluster's node when only the nodes see it, `prepare_data`) -> enqueue the priors no
+finished trial ran (`prior_results.py`, with `spec.prior`: the first trials, within n_trials) -> run `n_trials`
 (resume: n_trials minus the finished ones) fresh Tune trials with `StudyRecorder` as the searcher -> boundary
 check -> summary.
 
@@ -375,8 +375,6 @@ def _run_leased(
     finished = finished_count(search_trials(trials))
     count = spec.n_trials - finished if resume else spec.n_trials
     study.sampler = make_sampler(spec, offset=len(trials))
-    if spec.prior and count > 0:
-        guard.call(lambda: enqueue_priors(study, spec.search_space().priors, count))
     if count > 0 or plan_repeats(spec, trials):
         here = checked_here(spec.resolved_data_root(), ray_address)
         if here:
@@ -386,6 +384,8 @@ def _run_leased(
             if not here:
                 prepare_data(spec)
             if count > 0:
+                if spec.prior:  # once the data and Ray are up: a refused run leaves no waiting trial
+                    guard.call(lambda: enqueue_priors(study, spec.search_space().priors, count))
                 run_trials(spec, study, count, on_progress, on_warning, guard=guard, checkpoints=checkpoints)
             plan = plan_repeats(spec, guard.call(lambda: study.get_trials(deepcopy=False)))
             if plan:
