@@ -25,6 +25,19 @@ from optuna.trial import FrozenTrial, TrialState, create_trial
 
 from afpe.search.spec import PARAM_PREFIX, SearchSpace
 
+#: A shipped campaign made small (`--set` overrides of its base): one trial of one epoch per study, a baseline
+#: trained with its seed and one more.
+TINY_CAMPAIGN_OVERRIDES = [
+    "n_trials=1",
+    "repeats.top_k=1",
+    "repeats.seeds=1",
+    "trainer.epochs=1",
+    "task_options.n_train=16",
+    "task_options.n_val=4",
+    "trainer.model.dim=12",
+    "trainer.model.depth=1",
+]
+
 
 def rows_cols_axes(low: float, high: float) -> list[dict[str, Any]]:
     """The two searched axes of a 2-D task: `rows` (grid axis 0) and `cols` (grid axis 1) over [low, high]."""

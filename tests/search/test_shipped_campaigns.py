@@ -10,17 +10,7 @@ from pathlib import Path
 
 import pytest
 
-#: A shipped campaign made small: one trial of one epoch per study (a baseline: its seed and one more).
-TINY_SHIPPED = [
-    "n_trials=1",
-    "repeats.top_k=1",
-    "repeats.seeds=1",
-    "trainer.epochs=1",
-    "task_options.n_train=16",
-    "task_options.n_val=4",
-    "trainer.model.dim=12",
-    "trainer.model.depth=1",
-]
+from afpe.search.testing import TINY_CAMPAIGN_OVERRIDES
 
 
 @pytest.mark.slow
@@ -30,7 +20,15 @@ def test_a_shipped_campaign_runs_by_name_from_another_directory(
 ) -> None:
     storage = f"sqlite:///{tmp_path / 'afpe.db'}"
     run = subprocess.run(
-        [afpe_executable, "campaign", "run", name, "--storage", storage, *(f"--set={o}" for o in TINY_SHIPPED)],
+        [
+            afpe_executable,
+            "campaign",
+            "run",
+            name,
+            "--storage",
+            storage,
+            *map("--set={}".format, TINY_CAMPAIGN_OVERRIDES),
+        ],
         env=user_env,
         cwd=tmp_path,
         capture_output=True,

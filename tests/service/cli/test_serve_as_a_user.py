@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from afpe.search.testing import stop_gracefully
+from afpe.search.testing import TINY_CAMPAIGN_OVERRIDES, stop_gracefully
 from afpe.service.cluster.topology import free_port
 
 STUDY = {
@@ -26,19 +26,6 @@ STUDY = {
     "trainer": {"epochs": 1, "limit": 32, "batch_size": 16, "warmup_epochs": 0, "model": {"dim": 16, "depth": 1}},
     "resources": {"cpus": 1, "max_concurrent": 1},
 }
-
-
-#: The shipped campaigns made small: one trial of one epoch per study (a baseline: its seed and one more).
-TINY_CAMPAIGN = [
-    "n_trials=1",
-    "repeats.top_k=1",
-    "repeats.seeds=1",
-    "trainer.epochs=1",
-    "task_options.n_train=16",
-    "task_options.n_val=4",
-    "trainer.model.dim=12",
-    "trainer.model.depth=1",
-]
 
 
 @pytest.mark.slow
@@ -88,7 +75,7 @@ def test_serve_by_absolute_path_with_a_bare_path_runs_a_study_and_the_shipped_ca
             # and 6) queued and run by the service side by side
             for name in ("anisotropy", "spacing"):
                 campaign = api.get(f"/api/campaign-specs/{name}").json()
-                campaign["overrides"] = TINY_CAMPAIGN
+                campaign["overrides"] = TINY_CAMPAIGN_OVERRIDES
                 created = api.post("/api/campaigns", json=campaign, headers={"Authorization": f"Bearer {token}"})
                 assert created.status_code == 201, created.text
             deadline = time.monotonic() + 1500
