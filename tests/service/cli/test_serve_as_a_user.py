@@ -9,9 +9,8 @@ import uuid
 from pathlib import Path
 
 import httpx
-import pytest
 
-from afpe.search.testing import TINY_CAMPAIGN_OVERRIDES, stop_gracefully
+from afpe.search.testing import stop_gracefully
 from afpe.service.cluster.topology import free_port
 
 STUDY = {
@@ -28,8 +27,7 @@ STUDY = {
 }
 
 
-@pytest.mark.slow
-def test_serve_by_absolute_path_with_a_bare_path_runs_a_study_and_the_shipped_campaigns_to_succeeded(
+def test_serve_by_absolute_path_with_a_bare_path_runs_a_study_and_a_campaign_to_succeeded(
     afpe_executable: str, user_env: dict[str, str], tmp_path: Path
 ) -> None:
     token = uuid.uuid4().hex
@@ -71,30 +69,19 @@ def test_serve_by_absolute_path_with_a_bare_path_runs_a_study_and_the_shipped_ca
             assert status["state"] == "succeeded", status["error"]
             assert status["trials"]["COMPLETE"] == 2
 
-            # the shipped campaigns over REST (issue 29): each read, posted with small overrides, and its studies (20
-            # and 6) queued and run by the service side by side
-            for name in ("anisotropy", "spacing"):
-                campaign = api.get(f"/api/campaign-specs/{name}").json()
-                campaign["overrides"] = TINY_CAMPAIGN_OVERRIDES
-                created = api.post("/api/campaigns", json=campaign, headers={"Authorization": f"Bearer {token}"})
-                assert created.status_code == 201, created.text
-            deadline = time.monotonic() + 1500
-            for name, studies in (("anisotropy", 20), ("spacing", 6)):
-                while (table := api.get(f"/api/campaigns/{name}").json())["state"] == "running":
-                    assert time.monotonic() < deadline, f"campaign {name} still running: {table['studies']}"
-                    time.sleep(2)
-                assert table["state"] == "succeeded", table["studies"]
-                assert len(table["studies"]) == studies and all(row["mean"] is not None for row in table["studies"])
-                markdown = api.get(f"/api/campaigns/{name}/export", params={"format": "markdown"}).text
-                assert all(f"| {row['mean']:.4g} |" in markdown for row in table["studies"])
-            assert len(table["comparisons"]) == 0 and {row["property"].split(",")[0] for row in table["studies"]} == {
-                'trainer.positions="normalized"',
-                'trainer.positions="physical"',
-            }
-            anisotropy = api.get("/api/campaigns/anisotropy").json()
-            assert len(anisotropy["comparisons"]) == 16 and all(
-                c["difference"] is not None for c in anisotropy["comparisons"]
-            )
+            # a campaign over REST (issue 29): its two studies queued and run by the service side by side
+            campaign = {"name": "rest", "base": STUDY, "vary": {"encoding": ["afpe", "sincos"]}, "baseline_seeds": 1}
+            campaign["overrides"] = ["n_trials=1"]
+            created = api.post("/api/campaigns", json=campaign, headers={"Authorization": f"Bearer {token}"})
+            assert created.status_code == 201, created.text
+            deadline = time.monotonic() + 400
+            while (table := api.get("/api/campaigns/rest").json())["state"] == "running":
+                assert time.monotonic() < deadline, f"campaign still running: {table['studies']}"
+                time.sleep(2)
+            assert table["state"] == "succeeded", table["studies"]
+            afpe, sincos = table["studies"]
+            assert (afpe["n"], sincos["n"]) == (1, 2)  # the baseline: its seed and one repeat seed
+            assert table["comparisons"][0]["difference"] == afpe["mean"] - sincos["mean"]
     finally:
         stop_gracefully(server)
         log.close()
