@@ -90,5 +90,5 @@ def test_a_scalar_a_list_and_a_comma_string_read_alike(
 def test_a_refusal_names_the_field_the_count_and_the_bounds() -> None:
     with pytest.raises(ValueError, match=r"patch needs 3 values >= 1 \(time, height, width\), got \[4, 8\]"):
         build_task("echonet", {"patch": "4,8"})
-    with pytest.raises(ValueError, match=r"lengths needs 3 values in \(0, 10\] \(d0, d1, d2\)"):
+    with pytest.raises(ValueError, match=r"lengths needs 3 values in \(0, 1000\] \(d0, d1, d2\)"):
         build_task("synthetic3d_field", {"lengths": [0.1, float("nan"), 0.2]})
