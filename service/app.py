@@ -73,7 +73,7 @@ def create_app(settings: ServiceSettings | None = None, backend: JobBackend | No
     app.state.backend = backend
     sessions = open_records(settings.storage)
     storage = optuna.storages.get_storage(open_storage(settings.storage))  # cached: finished trials read once
-    follower = JobFollower(StudyJobs(sessions, storage, backend))
+    follower = JobFollower(StudyJobs(sessions, storage, backend, settings.running_cap()))
     reads = StudyReads(sessions, storage, follower.jobs.leases, secrets=settings.secrets())
     derived = DerivedStore(sessions)  # what reads derive, kept per study version; written by the reconciler
     app.state.reconciler = Reconciler(follower, derived)

@@ -51,6 +51,12 @@ class ServiceSettings(BaseSettings):
     ray_num_cpus: int | None = Field(
         None, ge=0, description="CPUs of the private Ray head (None = all; 0 = trials run on other hosts' workers only)"
     )
+    max_running_studies: int | None = Field(
+        None,
+        ge=1,
+        description="studies whose jobs run at once; the others wait queued, oldest first (None: the private Ray "
+        "head's CPUs, no bound on a cluster at ray_address or a head with ray_num_cpus 0)",
+    )
     ray_host: str | None = Field(
         None,
         description="address other hosts reach the private Ray head at, so their Ray workers can join it "
@@ -122,6 +128,15 @@ class ServiceSettings(BaseSettings):
                 "allowed_hosts": self.trusted_hosts(),
             }
         )
+
+    def running_cap(self) -> int | None:
+        """How many studies' jobs run at once (`max_running_studies`, or its default: every driver of a private
+        head runs on this host beside its trials, so one study per CPU of the head; None = no bound)."""
+        if self.max_running_studies is not None:
+            return self.max_running_studies
+        if self.ray_address is not None or self.ray_num_cpus == 0:
+            return None
+        return self.ray_num_cpus or os.cpu_count() or 1
 
     def trusted_hosts(self) -> list[str]:
         """The Host header names served: the configured ones, the loopback names and the bind host (unless it

@@ -21,6 +21,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--ray-port", type=int, help="with --ray-host: the head's GCS port, first of its 256 (default: 20000)"
     )
+    parser.add_argument(
+        "--max-running-studies",
+        type=int,
+        help="studies whose jobs run at once, the others wait queued (default: $AFPE_MAX_RUNNING_STUDIES, else one "
+        "per CPU of the private Ray head; no bound with --ray-address)",
+    )
     parser.set_defaults(func=_serve)
 
 
@@ -33,7 +39,18 @@ def _serve(args: argparse.Namespace) -> int:
     from afpe.service.settings import ServiceSettings
 
     warn_password_in_argv(args.storage)
-    flags = {key: getattr(args, key) for key in ("host", "port", "storage", "ray_address", "ray_host", "ray_port")}
+    flags = {
+        key: getattr(args, key)
+        for key in (
+            "host",
+            "port",
+            "storage",
+            "ray_address",
+            "ray_host",
+            "ray_port",
+            "max_running_studies",
+        )
+    }
     try:
         settings = ServiceSettings(**{key: value for key, value in flags.items() if value is not None})
     except ValidationError as error:

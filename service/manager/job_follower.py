@@ -60,7 +60,8 @@ class JobFollower:
         tick. A study whose lock is held (a cancel or resume under way, which writes its state) is left to the
         next tick: one study's slow cancel never holds up the others."""
         with self.jobs.sessions() as session:
-            records = session.scalars(select(StudyRecord).where(StudyRecord.state.in_(ACTIVE_STATES))).all()
+            active = select(StudyRecord).where(StudyRecord.state.in_(ACTIVE_STATES))
+            records = session.scalars(active.order_by(StudyRecord.created_at)).all()  # waiting ones oldest first
         for record in records:
             self.refresh(record, force=True, wait=False)
 
@@ -86,8 +87,10 @@ class JobFollower:
         jobs = self.jobs
         if not record.state.active:
             return record
+        if record.job_id is None:  # this attempt not submitted yet: waiting for a slot, or refused
+            return jobs.submit(record)
         try:
-            job = jobs.backend.state(record.job_id) if record.job_id else None
+            job = jobs.backend.state(record.job_id)
         except Exception as failure:  # noqa: BLE001 - any cluster problem: serve the last known state
             log.warning(
                 "study %s: the cluster could not be reached (%s); serving its last known state", record.name, failure
@@ -142,25 +145,22 @@ class JobFollower:
 
     def _resubmit(self, record: StudyRecord, why: str) -> StudyRecord:
         """A job that ended through no fault of the study (`why`: the cluster does not know it, or its driver
-        stopped on a storage outage), or was never submitted: the next attempt resumes the Optuna study, with
-        `why` in the record's `note`; after MAX_ATTEMPTS attempts the study fails."""
+        stopped on a storage outage): the next attempt resumes the Optuna study, with `why` in the record's
+        `note`; after MAX_ATTEMPTS attempts the study fails."""
         jobs = self.jobs
-        if record.job_id is not None:
-            if record.attempt >= MAX_ATTEMPTS:
-                error = f"{why} (attempt {record.attempt} of {MAX_ATTEMPTS}: no attempt left)"
-                return update_record(
-                    jobs.sessions, record.name, state=StudyState.FAILED, finished_at=utcnow(), error=error
-                )
-            jobs.leases.revoke(record.name, record.job_id)  # its driver may live on (an orphaned head): it ends
-            jobs.leases.wait_until_not_held_by(record.name, record.job_id, RELEASE_WAIT_S)
-            record = update_record(
-                jobs.sessions,
-                record.name,
-                attempt=record.attempt + 1,
-                resume=True,
-                state=StudyState.QUEUED,
-                job_id=None,
-                note=f"attempt {record.attempt + 1} of {MAX_ATTEMPTS} resumes the study: {why}",
-            )
+        if record.attempt >= MAX_ATTEMPTS:
+            error = f"{why} (attempt {record.attempt} of {MAX_ATTEMPTS}: no attempt left)"
+            return update_record(jobs.sessions, record.name, state=StudyState.FAILED, finished_at=utcnow(), error=error)
+        jobs.leases.revoke(record.name, record.job_id)  # its driver may live on (an orphaned head): it ends
+        jobs.leases.wait_until_not_held_by(record.name, record.job_id, RELEASE_WAIT_S)
+        record = update_record(
+            jobs.sessions,
+            record.name,
+            attempt=record.attempt + 1,
+            resume=True,
+            state=StudyState.QUEUED,
+            job_id=None,
+            note=f"attempt {record.attempt + 1} of {MAX_ATTEMPTS} resumes the study: {why}",
+        )
         jobs.end_running_trials(record.name)
         return jobs.submit(record)

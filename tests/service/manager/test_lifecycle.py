@@ -79,6 +79,38 @@ def test_a_study_runs_succeeds_and_fails_what_its_job_left_running(lifecycle, jo
     assert trial_states(lifecycle, "life") == [TrialState.COMPLETE, TrialState.FAIL]
 
 
+def test_studies_past_the_running_cap_wait_queued_and_start_oldest_first(make_settings, storage_url, jobs):
+    settings = make_settings(storage=storage_url, max_running_studies=2).resolved()
+    assert settings.running_cap() == 2
+    jobs_ = StudyJobs(open_records(storage_url), open_storage(storage_url), jobs, settings.running_cap())
+    capped = StudyLifecycle(JobFollower(jobs_, refresh_s=0.0), SpecAdmission(settings))
+    records = [capped.create(quickstart(capped, name=f"cap{i}"))[0] for i in range(4)]
+    assert [r.job_id for r in records] == ["afpe-cap0-1", "afpe-cap1-1", None, None]
+    assert records[2].state == StudyState.QUEUED and records[2].error is None
+    assert records[3].note == "waiting for a slot: 2 of 2 studies run (max_running_studies), 1 queued before it"
+    capped.follower.reconcile()  # nothing freed: nothing submitted
+    assert [job for job, _ in jobs.submissions] == ["afpe-cap0-1", "afpe-cap1-1"]
+
+    finish_trial(capped, "cap1")
+    jobs.move("afpe-cap1-1", StudyState.SUCCEEDED)
+    capped.follower.reconcile()  # cap1's slot goes to cap2, the older of the two waiting
+    assert [job for job, _ in jobs.submissions] == ["afpe-cap0-1", "afpe-cap1-1", "afpe-cap2-1"]
+    assert get_record(jobs_.sessions, "cap2").note is None and get_record(jobs_.sessions, "cap3").job_id is None
+
+    capped.cancel("cap3")  # a waiting study cancels without a job
+    capped.cancel("cap0")
+    capped.follower.reconcile()
+    assert get_record(jobs_.sessions, "cap3").state == StudyState.CANCELLED
+    assert [job for job, _ in jobs.submissions] == ["afpe-cap0-1", "afpe-cap1-1", "afpe-cap2-1"]
+    assert capped.resume("cap3").job_id == "afpe-cap3-2"  # a slot is free again
+
+
+def test_the_running_cap_defaults_to_the_private_heads_cpus(make_settings):
+    assert make_settings(ray_num_cpus=3).resolved().running_cap() == 3
+    assert make_settings(ray_num_cpus=0).resolved().running_cap() is None
+    assert make_settings(ray_address="http://127.0.0.1:8265").resolved().running_cap() is None
+
+
 def test_a_job_that_succeeded_without_a_finished_trial_fails_the_study_with_its_cause(lifecycle, jobs):
     record, _ = lifecycle.create(quickstart(lifecycle))
     jobs.move(record.job_id, StudyState.RUNNING)
