@@ -264,6 +264,9 @@ def run_trials(
     from ray.tune.logger import JsonLoggerCallback
 
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")  # no experiment banner and tables: the CLI prints progress
+    # Ctrl-C must stop the run: Tune's own SIGINT handler ends the fit quietly and returns, failing the running
+    # trials, so `run_study` went on to the repeats and `afpe campaign run` to its next study
+    os.environ.setdefault("TUNE_DISABLE_SIGINT_HANDLER", "1")
     os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")  # only the JSON logger (added below) of the
     # default JSON/CSV/TensorBoard trio: the Optuna study is the record, and each logger costs time on every result
     scheduler = None

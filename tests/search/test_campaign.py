@@ -8,10 +8,14 @@ from __future__ import annotations
 import csv
 import io
 import json
+import signal
 import subprocess
+import time
 from pathlib import Path
 
+import optuna
 import pytest
+import sqlalchemy
 import yaml
 
 from afpe.search.campaign import expand, load_campaign, validate_campaign
@@ -161,3 +165,54 @@ def test_a_campaign_runs_from_the_cli_and_answers_with_one_table(
     assert other.returncode == 2 and other.stderr.startswith("afpe: error: name: campaign 'enc' exists")
     missing = afpe("campaign", "status", "nope", "--storage", storage)
     assert missing.returncode == 2 and "campaign 'nope' not found" in missing.stderr
+
+
+def test_ctrl_c_stops_the_whole_campaign_and_running_it_again_resumes(
+    tmp_path: Path, afpe_executable: str, user_env: dict[str, str]
+) -> None:
+    """Ctrl-C while a trial runs ends `afpe campaign run` (exit 130): Tune's own SIGINT handler used to end only
+    the running study's fit, failing its trials, and the campaign went on with its next study."""
+    spec = tmp_path / "enc.yaml"
+    spec.write_text(yaml.safe_dump({**CAMPAIGN, "vary": {"encoding": ["afpe", "sincos"]}}))
+    db = tmp_path / "afpe.db"
+    slow = ["task_options.n_train=1024", "trainer.epochs=2"]  # trials of seconds: one is running when Ctrl-C comes
+    args = ["campaign", "run", str(spec), "--storage", f"sqlite:///{db}", *map("--set={}".format, [*TINY, *slow])]
+    log = (tmp_path / "run.log").open("w")
+    run = subprocess.Popen([afpe_executable, *args], env=user_env, cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 300
+    while not running_trial(db, "enc-afpe"):
+        assert run.poll() is None and time.monotonic() < deadline, (tmp_path / "run.log").read_text()[-3000:]
+        time.sleep(1)
+    run.send_signal(signal.SIGINT)
+    assert run.wait(timeout=120) == 130
+    log.close()
+    output = (tmp_path / "run.log").read_text()
+    assert "afpe: interrupted" in output and "[study 2/2]" not in output
+    storage = optuna.storages.RDBStorage(f"sqlite:///{db}")
+    assert "enc-sincos" not in [s.study_name for s in optuna.get_all_study_summaries(storage)]
+
+    again = subprocess.run(
+        [afpe_executable, *args], env=user_env, cwd=tmp_path, capture_output=True, text=True, timeout=900
+    )
+    assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-3000:]
+    table = json.loads(
+        subprocess.run(
+            [afpe_executable, "campaign", "status", "enc", "--storage", f"sqlite:///{db}", "--format", "json"],
+            env=user_env,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+    )
+    assert table["state"] == "succeeded"
+
+
+def running_trial(db: Path, study: str) -> bool:
+    """Whether study `study` in the SQLite file `db` has a RUNNING trial (False before the study exists)."""
+    if not db.exists():
+        return False
+    try:
+        loaded = optuna.load_study(study_name=study, storage=f"sqlite:///{db}")
+    except (KeyError, sqlalchemy.exc.OperationalError):
+        return False
+    return any(trial.state == optuna.trial.TrialState.RUNNING for trial in loaded.get_trials(deepcopy=False))
