@@ -238,11 +238,7 @@ class StudySpec(_Strict):
 
     def identity(self) -> dict[str, Any]:
         """The fields that make two specs the same study (a name is refused for a different identity)."""
-        data = self.model_dump(mode="json")
-        identity = {key: data[key] for key in ("task", "task_options", "encoding", "metric", "direction", "axes")}
-        if self.trainer.positions != "normalized":  # studies from before the option keep their identity
-            identity["positions"] = self.trainer.positions
-        return identity
+        return spec_identity(self.model_dump(mode="json"))
 
     def search_space(self) -> SearchSpace:
         """What the analysis and the plots need of this spec."""
@@ -255,6 +251,16 @@ class StudySpec(_Strict):
     def resolved_data_root(self) -> str | None:
         """`data_root`, else the environment's AFPE_DATA_DIR, else None (the task's own default)."""
         return self.data_root or os.environ.get("AFPE_DATA_DIR") or None
+
+
+def spec_identity(data: dict[str, Any]) -> dict[str, Any]:
+    """`StudySpec.identity` of a spec as stored (a JSON dict): task, task options, encoding, metric, direction, axes,
+    and `positions` (from `trainer.positions`) when not normalized, so studies from before the option keep theirs."""
+    identity = {key: data.get(key) for key in ("task", "task_options", "encoding", "metric", "direction", "axes")}
+    positions = (data.get("trainer") or {}).get("positions", "normalized")
+    if positions != "normalized":
+        identity["positions"] = positions
+    return identity
 
 
 @dataclass(frozen=True)

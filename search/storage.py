@@ -200,6 +200,8 @@ def claim_study(
     in the study's user attrs (`spec`), updated to the latest (e.g. a raised n_trials); `origin` is stored as the
     user attr `origin` when the study is created here (`afpe.search.study_list`: the origin contract).
     StudyConflictError for all of these, and when another process creates the same name at the same moment."""
+    from afpe.search.spec import spec_identity  # spec.py imports the encodings and the trainers: only when used
+
     try:
         study = optuna.load_study(study_name=spec.name, storage=storage)
     except KeyError:
@@ -213,11 +215,11 @@ def claim_study(
         stored = study.user_attrs.get("spec")
         if stored is None:
             raise StudyConflictError(f"name: study {spec.name!r} exists but was not made by afpe; choose another name")
-        theirs = {key: stored.get(key) for key in spec.identity()}
+        theirs, ours = spec_identity(stored), spec.identity()
         differences = [
-            f"{key}: stored {theirs[key]!r}, given {value!r}"
-            for key, value in spec.identity().items()
-            if theirs[key] != value
+            f"{key}: stored {theirs.get(key)!r}, given {ours.get(key)!r}"
+            for key in dict.fromkeys([*ours, *theirs])
+            if theirs.get(key) != ours.get(key)
         ]
         if differences:
             raise StudyConflictError(

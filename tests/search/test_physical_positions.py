@@ -19,6 +19,7 @@ from afpe.search import SpecError, load_spec, validate_spec
 from afpe.search.driver import base_train_config
 from afpe.search.monai_export import monai_text
 from afpe.search.spec import SearchSpace
+from afpe.search.storage import StudyConflictError, claim_study, open_storage
 from afpe.search.summary import summarize
 from afpe.search.testing import add_trials, tiny_synthetic2d
 from afpe.trainers import TrainConfig
@@ -44,6 +45,20 @@ def test_the_positions_flow_from_an_override_to_every_trial(tmp_path: Path) -> N
         load_spec(path, ["trainer.positions=metres"])
     with pytest.raises(SpecError, match="trainer.reference_length"):
         load_spec(path, ["trainer.reference_length=0"])
+
+
+def test_a_physical_study_is_claimed_again_by_its_own_spec_and_only_by_it(tmp_path: Path) -> None:
+    """The service claims a study, then its job's `afpe run --resume` claims it again: the stored spec keeps the
+    positions under `trainer`, and the identity must read them there (it read a top-level key and refused)."""
+    storage = open_storage(f"sqlite:///{tmp_path / 'afpe.db'}")
+    physical = validate_spec(physical_spec())
+    claim_study(storage, physical, resume=False)
+    assert claim_study(storage, physical, resume=True).study_name == "phys"
+    normalized = validate_spec(
+        {**physical_spec(), "trainer": {**physical_spec()["trainer"], "positions": "normalized"}}
+    )
+    with pytest.raises(StudyConflictError, match="positions: stored 'physical', given None"):
+        claim_study(storage, normalized, resume=True)
 
 
 def test_the_search_space_and_status_name_the_unit() -> None:
