@@ -151,8 +151,9 @@ def ratio_data(trials: Sequence[FrozenTrial], space: SearchSpace) -> RatioData:
     priors = []
     for prior in prior_results(trials, space, answer):
         if prior.estimate is not None and prior.ratio is not None:
-            at = _spread(prior.estimate)
-            priors.append(PriorPoint(prior.label, prior.ratio, at.mean, at.low, at.high, at.n, prior.number))
+            at = _spread(prior.estimate)  # a repeated prior's interval is numpy's (scipy): plain floats here
+            low, mean, high = float(at.low), float(at.mean), float(at.high)
+            priors.append(PriorPoint(prior.label, prior.ratio, mean, low, high, at.n, prior.number))
     return RatioData(
         ratio=space.ratio,
         metric=space.metric,
@@ -321,7 +322,7 @@ def _prior_trace(prior: PriorPoint, metric: str, index: int) -> go.Scatter:
             "symmetric": False,
             "array": [prior.high - prior.mean],
             "arrayminus": [prior.mean - prior.low],
-            "visible": prior.high > prior.low,
+            "visible": bool(prior.high > prior.low),
         },
         hovertemplate=f"prior {plain_text(prior.label)}<br>ratio %{{x:.3g}}<br>%{{y:.4g}}<extra></extra>",
     )
