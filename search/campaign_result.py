@@ -18,11 +18,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import optuna
-from scipy import stats
 
 from afpe.search.campaign import CampaignSpec, Member
 from afpe.search.lease import StudyLeases
-from afpe.search.repeats import CONFIDENCE, Estimate
+from afpe.search.repeats import Estimate, difference
 from afpe.search.study_list import study_entry
 from afpe.search.summary import StudySummary, summarize_trials
 
@@ -75,18 +74,6 @@ def campaign_state(results: Sequence[MemberResult]) -> str:
     if states == {PENDING}:
         return PENDING
     return "incomplete"
-
-
-def difference(a: Estimate | None, b: Estimate | None) -> dict[str, Any] | None:
-    """Mean of `a` minus mean of `b` with Welch's 95 % interval (null when either has n < 2 or both are
-    constant: no interval can be estimated)."""
-    if a is None or b is None:
-        return None
-    result: dict[str, Any] = {"difference": a.mean - b.mean, "ci": None, "n": [a.n, b.n]}
-    if a.n >= 2 and b.n >= 2 and (len(set(a.values)) > 1 or len(set(b.values)) > 1):
-        interval = stats.ttest_ind(a.values, b.values, equal_var=False).confidence_interval(CONFIDENCE)
-        result["ci"] = [float(interval.low), float(interval.high)]
-    return result
 
 
 def campaign_table(campaign: CampaignSpec, results: Sequence[MemberResult]) -> dict[str, Any]:

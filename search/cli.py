@@ -153,6 +153,7 @@ def _run(args: argparse.Namespace) -> int:
 
     from afpe.search.driver import run_study
     from afpe.search.outage import OUTAGE_EXIT_CODE, StorageOutage
+    from afpe.search.priors import Priors, plan_line
     from afpe.search.storage import default_storage_url, public_url
 
     storage = public_url(args.storage or default_storage_url())
@@ -162,6 +163,8 @@ def _run(args: argparse.Namespace) -> int:
         f"{spec.metric} ({spec.direction}); storage {storage}",
         flush=True,
     )
+    space = spec.search_space()
+    print(plan_line(spec.prior, Priors(space.priors, space.priors_note)), flush=True)
     try:
         summary = run_study(
             spec,

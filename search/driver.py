@@ -3,7 +3,8 @@
 Flow: open the storage (schema created here, before any worker) -> take the study's lease (one driver per
 study) -> claim the study name for this spec -> on resume, fail trials a dead driver left RUNNING/WAITING ->
 remove checkpoint files no trial refers to -> check the data and build its cache once, before Ray starts
-(`data_check.check_data`; on a cluster's node when only the nodes see it, `prepare_data`) -> run `n_trials`
+(`data_check.check_data`; on a cluster's node when only the nodes see it, `prepare_data`) -> enqueue the priors no
+finished trial ran (`prior_results.py`, with `spec.prior`: the first trials, within n_trials) -> run `n_trials`
 (resume: n_trials minus the finished ones) fresh Tune trials with `StudyRecorder` as the searcher -> boundary
 check -> summary.
 
@@ -37,6 +38,7 @@ from afpe.search.head_watch import watch_head
 from afpe.search.kept_models import artifact_root, study_folder, sweep
 from afpe.search.lease import driver_lease
 from afpe.search.outage import StorageGuard
+from afpe.search.prior_results import enqueue_priors
 from afpe.search.private_temp import private_ray_dir, remove_when_gone
 from afpe.search.ray_token import ensure_private_token
 from afpe.search.recorder import (
@@ -385,6 +387,8 @@ def _run_leased(
             if not here:
                 prepare_data(spec)
             if count > 0:
+                if spec.prior:  # once the data and Ray are up: a refused run leaves no waiting trial
+                    guard.call(lambda: enqueue_priors(study, spec.search_space().priors, count))
                 run_trials(spec, study, count, on_progress, on_warning, guard=guard, checkpoints=checkpoints)
             plan = plan_repeats(spec, guard.call(lambda: study.get_trials(deepcopy=False)))
             if plan:

@@ -13,6 +13,9 @@ has repeats, the best is the best *mean* among those with n >= 2 (a single lucky
 means); configurations whose values a two-sided Welch t-test cannot tell from the best's at the 5 % level are
 "indistinguishable", and the range of their scale ratios (best included) is the ratio range the data support.
 Without repeats the best is the best single trial, with n = 1 and no interval.
+
+Two configurations (or studies) are compared by the difference of their means with Welch's 95 % interval
+(`difference`: a campaign's encodings, a study's search against its best prior).
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import math
 import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from optuna.trial import FrozenTrial, TrialState
 from scipy import stats
@@ -119,6 +123,18 @@ def indistinguishable(a: Estimate, b: Estimate, alpha: float = 1 - CONFIDENCE) -
     if spread == 0:
         return a.mean == b.mean
     return bool(stats.ttest_ind(a.values, b.values, equal_var=False).pvalue >= alpha)
+
+
+def difference(a: Estimate | None, b: Estimate | None) -> dict[str, Any] | None:
+    """Mean of `a` minus mean of `b` with Welch's 95 % interval (null when either has n < 2 or both are
+    constant: no interval can be estimated)."""
+    if a is None or b is None:
+        return None
+    result: dict[str, Any] = {"difference": a.mean - b.mean, "ci": None, "n": [a.n, b.n]}
+    if a.n >= 2 and b.n >= 2 and (len(set(a.values)) > 1 or len(set(b.values)) > 1):
+        interval = stats.ttest_ind(a.values, b.values, equal_var=False).confidence_interval(CONFIDENCE)
+        result["ci"] = [float(interval.low), float(interval.high)]
+    return result
 
 
 @dataclass

@@ -19,6 +19,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from afpe.encodings import check_encoding_dim, list_encodings
+from afpe.search.priors import Prior, RuleValues, place_priors, rule_values
 from afpe.trainers import ModelConfig, TrainerSettings, build_task, list_tasks, task_info
 
 SLUG_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"
@@ -133,6 +134,11 @@ class StudySpec(_Strict):
     data_root: str | None = None
     max_failures: int = Field(1, ge=0, le=10)
     prediction: PredictionSpec | None = None
+    prior: bool = Field(
+        True,
+        description="run the priors (scales set by rules from the task's geometry: search/priors.py) as the study's "
+        "first trials, within n_trials: its answer says what searching gained over them (per-axis, >= 2 axes)",
+    )
 
     @model_validator(mode="after")
     def _check_against_task(self) -> StudySpec:
@@ -292,6 +298,9 @@ class SearchSpace:
     token_spacing: tuple[float, ...] | None = None
     units: tuple[str, ...] | None = None
     prediction: tuple[float, str] | None = None  # `prediction`: the predicted ratio and its label
+    prior: bool = False  # `prior`; False for a spec from before the option (it ran none)
+    priors: tuple[Prior, ...] = ()  # the prior configurations (`search/priors.py`)
+    priors_note: str | None = None  # why there are none, or fewer than the rules
 
     @classmethod
     def from_spec(cls, data: dict[str, Any], ndim: int | None = None) -> SearchSpace:
@@ -308,13 +317,17 @@ class SearchSpace:
         repeats = data.get("repeats") or {}
         positions = trainer.get("positions") or "normalized"
         prediction = data.get("prediction")
-        geometry = _geometry(
-            data.get("task"),
-            json.dumps(data.get("task_options") or {}, sort_keys=True),
-            positions,
-            trainer.get("reference_length"),
-            tuple(model["patch_size"]) if model.get("patch_size") else None,
+        geometry = dict(
+            _geometry(
+                data.get("task"),
+                json.dumps(data.get("task_options") or {}, sort_keys=True),
+                positions,
+                trainer.get("reference_length"),
+                tuple(model["patch_size"]) if model.get("patch_size") else None,
+            )
         )
+        encoding = data.get("encoding") or "afpe"
+        priors = place_priors(geometry.pop("prior_rules"), axes, encoding in list_encodings(scale_search="per_axis"))
         if ndim is None:
             named = max((*(g for a in axes for g in a.grid_axes), *fixed), default=-1) + 1
             ndim = max(named, len(geometry.get("axis_names") or ()))
@@ -325,7 +338,10 @@ class SearchSpace:
             ratio=tuple(ratio) if ratio else None,
             metric=data.get("metric") or "objective",
             direction=data.get("direction") or "maximize",
-            encoding=data.get("encoding") or "afpe",
+            encoding=encoding,
+            prior=bool(data.get("prior", False)),
+            priors=priors.priors,
+            priors_note=priors.note,
             pe_seed=int(data.get("pe_seed") or 0),
             dim=int(model.get("dim") or ModelConfig().dim),
             n_trials=int(data.get("n_trials") or 0),
@@ -362,16 +378,22 @@ def _geometry(
 ) -> dict[str, Any]:
     """`SearchSpace`'s positions and token-grid fields of a spec (`options`: its task options as JSON): the token
     grid and its axes' names, with physical positions also the spacing, units and note (a note saying the units
-    are unknown when the task is not registered here). Cached: a task's geometry takes ~2 ms to build."""
+    are unknown when the task is not registered here), and `prior_rules` (`priors.rule_values`, not a field).
+    Cached: a task's geometry takes ~2 ms to build."""
     try:
         info = build_task(task, json.loads(options)).info(patch_size) if task in list_tasks() else None
     except (ValueError, TypeError):
         info = None
     if info is None:
+        unknown = {"prior_rules": RuleValues(note=f"none: task {task!r} is not registered here")}
         if positions == "normalized":
-            return {}
-        return {"positions": positions, "positions_note": f"positions {positions}: units unknown (task {task!r})"}
-    grid = {"grid": info.patch_grid, "axis_names": info.axis_names}
+            return unknown
+        note = f"positions {positions}: units unknown (task {task!r})"
+        return {**unknown, "positions": positions, "positions_note": note}
+    rules = rule_values(
+        info.patch_grid, info.spacing, info.patch_size, info.units, positions, info.reference_length(reference_length)
+    )
+    grid = {"grid": info.patch_grid, "axis_names": info.axis_names, "prior_rules": rules}
     if positions == "normalized":
         return grid
     return {

@@ -2,8 +2,10 @@
 trials, repeats done/planned, the best configuration (mean, 95 % interval and n, its scales and ratio, and the
 ratios tied with it: see `repeats.py`), the smoothed optimum (the tried configuration at the centre of where a GP
 fitted to every trial puts the optimum, its ratio with a 95 % interval and the scales that give that ratio: see
-`surface.py`), the grid axes no search drives (`fixed`), the scales to use, and the boundary warnings, all by the
-rules of `analysis.py`. An interval that cannot be estimated is not printed: its `ci_note` says why.
+`surface.py`), the grid axes no search drives (`fixed`), the scales to use, the boundary warnings, all by the
+rules of `analysis.py`, and the priors (`prior_results.py`: each prior's result, and the search's gain over the best
+prior with Welch's 95 % interval, `repeats.difference`). An interval that cannot be estimated is not printed: its
+`ci_note` says why.
 `afpe status` (text and --json), the REST status, the study page, compare, trend and the MONAI export read it.
 
 The scales to use (`use`): the smoothed optimum's when there is one (>= 6 complete trials), else the best
@@ -28,6 +30,7 @@ from afpe.search.analysis import (
     search_trials,
     state_counts,
 )
+from afpe.search.prior_results import PriorGain, PriorResult, prior_gain, prior_results
 from afpe.search.repeats import Answer, Estimate, params_key, study_answer
 from afpe.search.spec import PARAM_PREFIX, SearchSpace, StudySpec
 from afpe.search.surface import MIN_TRIALS, Optimum, smoothed_optimum
@@ -37,6 +40,7 @@ WHY_OPTIMUM = (
     "extreme of noisy values and its ratio moves with the seed"
 )
 WHY_BEST = f"no smoothed optimum yet (it needs {MIN_TRIALS} complete trials): the best configuration's scales"
+PRIORS_OFF = "off (the spec's `prior` is false, or the study predates priors): the rules' configurations were not run"
 
 
 def estimate_json(estimate: Estimate) -> dict[str, Any]:
@@ -128,6 +132,9 @@ class StudySummary:
     use: ScalesToUse | None = None
     optimum_note: str | None = None  # why there is no smoothed optimum (None when there is one or no axes)
     space: SearchSpace | None = None
+    priors: list[PriorResult] = field(default_factory=list)
+    prior_gain: PriorGain | None = None
+    priors_note: str | None = None  # why there are no priors, or fewer than the rules (else None)
 
     def lines(self) -> list[str]:
         counts = ", ".join(f"{state.lower()} {count}" for state, count in self.states.items() if count)
@@ -167,13 +174,42 @@ class StudySummary:
         if self.use is not None:
             scales = _scales_text(self.use.params, self.fixed)
             lines.append(f"scales to use: {scales}, the {self.use.source} (trial {self.use.number}): {self.use.why}")
+        lines.extend(self._prior_lines())
         lines.extend(f"warning: {warning}" for warning in self.warnings)
+        return lines
+
+    def _prior_lines(self) -> list[str]:
+        """The priors' results and the search's gain over the best prior (or why there are no priors)."""
+        lines = [f"priors: {self.priors_note}"] if self.priors_note else []
+        if self.priors:
+            lines.append("priors (the first trials, scales set by rules from the task's geometry):")
+        for prior in self.priors:
+            at = _scales_text(prior.params, {})
+            ratio = f", ratio {prior.ratio:.4g}" if prior.ratio is not None else ""
+            found = prior.estimate
+            if found is not None:
+                sure = f", mean of n={found.n}, 95% CI [{found.ci[0]:.4g}, {found.ci[1]:.4g}]" if found.ci else ""
+                lines.append(
+                    f"  {prior.label}: trial {prior.number} {self.metric}={found.mean:.4g}{sure} at {at}{ratio}"
+                )
+            else:
+                state = "not run yet" if prior.number is None else f"trial {prior.number} {prior.state.lower()}"
+                lines.append(f"  {prior.label}: {state}, at {at}{ratio}")
+        gain = self.prior_gain
+        if gain is not None:
+            lower = " (gain = prior - answer: lower is better)" if self.direction == "minimize" else ""
+            against = f"{gain.against.label}, {gain.prior_mean:.4g}"
+            interval = f", 95% CI [{gain.ci[0]:.3g}, {gain.ci[1]:.3g}]" if gain.ci else f" ({gain.ci_note})"
+            gained = f"searching gained {gain.difference:+.3g} {self.metric}{lower}"
+            lines.append(f"{gained} over the best prior ({against}){interval}")
         return lines
 
     def to_json(self) -> dict[str, Any]:
         """The summary as JSON data; `best` carries the answer's `mean`, `ci` ([low, high] or null with `ci_note`)
         and `n`; `optimum` the smoothed optimum (or null, `optimum_note` saying why); `fixed` the grid axes no
-        searched axis drives; `use` the scales to use; `positions` the physical positions' note (or null)."""
+        searched axis drives; `use` the scales to use; `positions` the physical positions' note (or null); `priors` each
+        prior's result (`PriorResult.to_json`), `prior_gain` the search's gain over the best prior (or null),
+        `priors_note` why there are no priors or fewer than the rules (or null)."""
         best = None
         if self.answer is not None:
             best = {**estimate_json(self.answer.best), "value": self.best_value}
@@ -195,6 +231,9 @@ class StudySummary:
             "use": asdict(self.use) if self.use is not None else None,
             "warnings": self.warnings,
             "positions": self.positions_note,
+            "priors": [prior.to_json() for prior in self.priors],
+            "prior_gain": self.prior_gain.to_json() if self.prior_gain is not None else None,
+            "priors_note": self.priors_note,
         }
 
 
@@ -224,6 +263,10 @@ def summarize_trials(name: str, trials: Sequence[FrozenTrial], space: SearchSpac
         summary.warnings = boundary_warnings(space, best.params)
         summary.optimum = smoothed_optimum(trials, space)
         summary.use = scales_to_use(summary.answer, summary.optimum, space)
+    summary.priors = prior_results(trials, space, summary.answer)
+    summary.prior_gain = prior_gain(summary.priors, summary.answer, space.direction)
+    ran = any(p.number is not None for p in summary.priors)
+    summary.priors_note = PRIORS_OFF if space.priors and not space.prior and not ran else space.priors_note
     done = len(complete_trials(trials))
     if summary.optimum is None and space.axes and done < MIN_TRIALS:
         summary.optimum_note = f"not estimable: it needs {MIN_TRIALS} complete trials, {done} so far"

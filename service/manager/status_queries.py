@@ -113,6 +113,9 @@ class StatusQueries:
             use=answer["use"],
             warnings=answer["warnings"],
             positions=answer["positions"],
+            priors=answer.get("priors", []),  # summaries kept from before priors have none
+            prior_gain=answer.get("prior_gain"),
+            priors_note=answer.get("priors_note"),
             error=sanitize_error(record.error, secrets),
             latest_error=sanitize_error(answer["latest_error"], secrets),
             note=record.note,

@@ -80,6 +80,45 @@ class ScalesToUse(BaseModel):
     why: str
 
 
+class PriorResult(BaseModel):
+    """A prior (`search/priors.py`: scales set by a rule from the task's geometry, run as one of the first trials):
+    its rules' `names` and `rules` in words, `params`, `ratio`, the params `clipped` to their range, its search
+    trial `number` and `state` (null: not run yet) and, once COMPLETE, its configuration's `mean`, 95 % `ci` (or
+    null with `ci_note`), `n` and `values`."""
+
+    names: list[str]
+    label: str
+    rules: list[str] = []
+    params: dict[str, float]
+    ratio: float | None = None
+    clipped: list[str] = []
+    number: int | None = None
+    state: str | None = None
+    mean: float | None = None
+    ci: list[float] | None = None
+    ci_note: str | None = None
+    n: int = 0
+    values: list[float] = []
+
+
+class PriorGain(BaseModel):
+    """What searching gained over the best prior (`against`, its `names`): `difference` (> 0: the search's answer is
+    better, whatever the direction) of `search_mean` and `prior_mean` with Welch's 95 % interval `ci` (null with
+    `ci_note` saying why), `n` = [answer, prior]; `note`: the gain is biased upwards (the answer is a maximum)."""
+
+    against: str
+    names: list[str]
+    prior_number: int | None = None
+    prior_mean: float
+    search_mean: float
+    difference: float
+    ci: list[float] | None = None
+    ci_note: str | None = None
+    n: list[int]
+    answer_is_prior: bool = False
+    note: str = ""
+
+
 class StudyListItem(BaseModel):
     name: str
     state: StudyState
@@ -137,6 +176,11 @@ class StudyStatus(BaseModel):
     positions: str | None = Field(
         None, description="with trainer.positions physical: how a scale reads, its unit named (else null)"
     )
+    priors: list[PriorResult] = Field(
+        default_factory=list, description="the priors (scales set by rules from the task's geometry): their results"
+    )
+    prior_gain: PriorGain | None = Field(None, description="the search's gain over the best prior (else null)")
+    priors_note: str | None = Field(None, description="why there are no priors, or fewer than the rules (else null)")
     error: str | None
     latest_error: str | None = Field(
         None, description="the error of the latest FAIL trial (sanitised), shown while the study runs"

@@ -1,7 +1,8 @@
 """The headline plot: the metric against r = s_a / s_b of the spec's two `ratio` axes on a log axis labelled in
 ratios (1/16 ... 16), over the COMPLETE trials (repeats at their configuration's ratio), with a binned trend
 (bins equal in log2 r), each repeated configuration's mean and interval, the searched range [low_a / high_b,
-high_a / low_b], the smoothed optimum (`search/surface.py`) and the spec's `prediction`. The star is the study's
+high_a / low_b], the smoothed optimum (`search/surface.py`), the spec's `prediction` and the priors (`search/priors.py`:
+each complete prior at its configuration's mean, an open marker and a legend entry per rule). The star is the study's
 answer (`afpe.search.repeats.study_answer`: the best mean over repeats, at its mean); the single best run is a
 marker of its own. Every band and marker has a legend entry. At most `MAX_POINTS` trial markers (`shown_points`:
 the best quarter exactly); the trend is computed over every trial."""
@@ -17,6 +18,7 @@ import plotly.graph_objects as go
 from optuna.trial import FrozenTrial
 
 from afpe.search.analysis import complete_trials, log2_ratio, ratio_range
+from afpe.search.prior_results import prior_results
 from afpe.search.repeats import Estimate, study_answer
 from afpe.search.spec import SearchSpace
 from afpe.search.surface import smoothed_optimum
@@ -73,6 +75,24 @@ class RepeatSpread:
 
 
 @dataclass(frozen=True)
+class PriorPoint:
+    """A complete prior at ratio `x`: its rules' `label`, search trial `number`, and its configuration's mean with
+    its 95 % interval (low = high = mean without one) over `n` runs."""
+
+    label: str
+    x: float
+    mean: float
+    low: float
+    high: float
+    n: int
+    number: int
+
+
+PRIOR_MARKERS = ("square-open", "diamond-open", "hexagon-open", "cross-open", "pentagon-open")
+PRIOR_COLORS = ("darkgreen", "mediumblue", "darkviolet", "saddlebrown", "teal")
+
+
+@dataclass(frozen=True)
 class RatioData:
     """Metric vs s_a / s_b over COMPLETE trials (repeats included, at their configuration's ratio): `answer` the
     study's answer (best mean over repeats), `best_run` the single best COMPLETE run, each repeated
@@ -93,6 +113,7 @@ class RatioData:
     prediction: tuple[float, str] | None = None  # the spec's `prediction`: ratio, label
     total: int = 0  # COMPLETE trials with a ratio (the trend's); x, y and numbers hold `shown_points` of them
     positions: str | None = None  # physical positions: how a scale reads, its unit named (`SearchSpace`)
+    priors: list[PriorPoint] = field(default_factory=list)  # the complete priors (`search/priors.py`)
 
 
 def _spread(e: Estimate) -> RepeatSpread:
@@ -127,6 +148,12 @@ def ratio_data(trials: Sequence[FrozenTrial], space: SearchSpace) -> RatioData:
     optimum = None
     if smoothed is not None and smoothed.ratio is not None:  # without an interval (`ci_note`), a line alone
         optimum = (smoothed.ratio, *(smoothed.ci or (smoothed.ratio, smoothed.ratio)))
+    priors = []
+    for prior in prior_results(trials, space, answer):
+        if prior.estimate is not None and prior.ratio is not None:
+            at = _spread(prior.estimate)  # a repeated prior's interval is numpy's (scipy): plain floats here
+            low, mean, high = float(at.low), float(at.mean), float(at.high)
+            priors.append(PriorPoint(prior.label, prior.ratio, mean, low, high, at.n, prior.number))
     return RatioData(
         ratio=space.ratio,
         metric=space.metric,
@@ -142,6 +169,7 @@ def ratio_data(trials: Sequence[FrozenTrial], space: SearchSpace) -> RatioData:
         prediction=space.prediction,
         total=len(points),
         positions=space.positions_note,
+        priors=priors,
     )
 
 
@@ -167,7 +195,7 @@ def ratio_figure(d: RatioData) -> go.Figure:
     _vertical(
         fig, low, high, f"searched range {ratio_label(low)} to {ratio_label(high)}", fillcolor="rgba(144,238,144,0.3)"
     )
-    ends = [low, high, *d.x]
+    ends = [low, high, *d.x, *(p.x for p in d.priors)]
     if d.optimum is not None:
         x, o_low, o_high = d.optimum
         ends += [o_low, o_high]
@@ -238,6 +266,8 @@ def ratio_figure(d: RatioData) -> go.Figure:
     )
     if d.repeats:
         fig.add_trace(_means(d.repeats, "repeated configuration: mean, 95% CI", "diamond", 9, "darkorange"))
+    for index, prior in enumerate(d.priors):
+        fig.add_trace(_prior_trace(prior, d.metric, index))
     if d.answer is not None:
         e = d.answer
         what = f"best mean of {e.n} runs, 95% CI {_interval(e.low, e.high)}" if e.n > 1 else "best run (no repeats)"
@@ -270,9 +300,32 @@ def ratio_figure(d: RatioData) -> go.Figure:
         title=f"scale ratio s_{a} / s_{b} (log axis)",
     )
     values = [*d.y, *upper, *lower, *(r.low for r in d.repeats), *(r.high for r in d.repeats)]
+    values += [v for p in d.priors for v in (p.low, p.high)]
     fig.update_yaxes(range=padded_range(values + ([d.answer.low, d.answer.high] if d.answer else [])), title=d.metric)
     fig.update_layout(title=title, legend={"orientation": "h", "yanchor": "top", "y": -0.18})
     return fig
+
+
+def _prior_trace(prior: PriorPoint, metric: str, index: int) -> go.Scatter:
+    """A prior at its mean (its 95 % interval as error bars when repeated): an open marker of its own, named by
+    its rules and value in the legend."""
+    color = PRIOR_COLORS[index % len(PRIOR_COLORS)]
+    runs = f", mean of {prior.n}" if prior.n > 1 else ""
+    return go.Scatter(
+        x=[prior.x],
+        y=[prior.mean],
+        mode="markers",
+        name=f"prior {plain_text(prior.label)}: {plain_text(metric)} {prior.mean:.3g}{runs} (trial {prior.number})",
+        marker={"symbol": PRIOR_MARKERS[index % len(PRIOR_MARKERS)], "size": 13, "color": color, "line_width": 2},
+        error_y={
+            "type": "data",
+            "symmetric": False,
+            "array": [prior.high - prior.mean],
+            "arrayminus": [prior.mean - prior.low],
+            "visible": bool(prior.high > prior.low),
+        },
+        hovertemplate=f"prior {plain_text(prior.label)}<br>ratio %{{x:.3g}}<br>%{{y:.4g}}<extra></extra>",
+    )
 
 
 def _means(spreads: list[RepeatSpread], name: str, symbol: str, size: int, color: str) -> go.Scatter:

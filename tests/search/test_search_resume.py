@@ -18,6 +18,7 @@ from optuna.trial import TrialState
 
 from afpe.search import run_study, validate_spec
 from afpe.search.lease import LEASE_TTL_S, StudyLeases
+from afpe.search.priors import PRIOR_KEY
 from afpe.search.storage import create_engine
 
 SPEC = {
@@ -107,8 +108,12 @@ def test_kill_9_then_resume_finishes_exactly_n_trials(
     stale = [trial for trial in trials if trial.state == TrialState.FAIL]
     assert stale and all("driver" in trial.user_attrs["error"] for trial in stale)
     # the resumed random search continues the sequence instead of replaying the first draws
-    params = [tuple(trial.params.values()) for trial in trials]
+    params = [tuple(trial.params.values()) for trial in trials if PRIOR_KEY not in trial.user_attrs]
     assert len(set(params)) == len(params)
+    # each prior finished once: one the kill left unfinished ran again on resume, a finished one did not
+    finished = [trial for trial in trials if trial.state in (TrialState.COMPLETE, TrialState.PRUNED)]
+    ran = sorted(tuple(trial.user_attrs[PRIOR_KEY]) for trial in finished if PRIOR_KEY in trial.user_attrs)
+    assert ran == sorted(prior.names for prior in validate_spec(SPEC).search_space().priors)
 
 
 def test_resume_of_a_complete_study_runs_nothing(postgres_url: str, tmp_path: Path) -> None:

@@ -208,8 +208,11 @@ def test_a_driver_started_before_its_database_waits_for_it_and_a_refused_one_doe
 ) -> None:
     private_postgres.stop()  # as in `docker compose up`: the driver may start while the database is not up yet
     driver = start_afpe("run", str(write_spec(tmp_path, "early")), "--storage", private_postgres.url, env=study_env)
-    said = [driver.stdout.readline() for _ in range(2)]  # the study's line, then (bounded by the budget) the wait's
-    assert said[1].startswith("storage lost: postgresql+psycopg://postgres@127.0.0.1"), said + [driver.stderr.read()]
+    # the study's line, the priors it runs first (from the spec alone: before any storage), then (bounded by the
+    # budget) the wait's
+    said = [driver.stdout.readline() for _ in range(3)]
+    assert said[0].startswith("study early: ") and said[1].startswith("priors (the first trials"), said
+    assert said[2].startswith("storage lost: postgresql+psycopg://postgres@127.0.0.1"), said + [driver.stderr.read()]
     private_postgres.start()
     output, errors = driver.communicate(timeout=600)
     assert driver.returncode == 0, output + errors

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import optuna
 from fastapi.testclient import TestClient
+from optuna.trial import TrialState
 from sqlalchemy.engine import make_url
 
 from afpe.search import summarize, validate_spec
@@ -37,7 +38,13 @@ def test_a_finished_study_serves_its_best_checkpoint(kept_study, make_settings, 
         page = client.get(f"/studies/kept/trials/{best}").text
         assert 'id="trial-checkpoint"' in page and f'href="{detail["checkpoint"]}"' in page
 
-        pruned = next(t.number for t in study.trials if not t.system_attrs)
+        # a COMPLETE trial whose checkpoint was pruned: no artifact attached (Optuna's `artifacts:` system attrs; an
+        # enqueued trial, a prior or a repeat, has other system attrs: Optuna's `fixed_params`)
+        pruned = next(
+            t.number
+            for t in study.trials
+            if t.state == TrialState.COMPLETE and not any(key.startswith("artifacts:") for key in t.system_attrs)
+        )
         assert client.get(f"/api/studies/kept/trials/{pruned}").json()["checkpoint"] is None
         assert 'id="trial-checkpoint"' not in client.get(f"/studies/kept/trials/{pruned}").text
         missing = client.get(f"/api/studies/kept/trials/{pruned}/checkpoint")

@@ -30,7 +30,10 @@ from pathlib import Path
 
 import pytest
 
+from afpe.search import load_spec
+from afpe.search.priors import PRIOR_KEY
 from afpe.search.recorder import HOST_KEY, NODE_KEY
+from afpe.search.shipped_specs import spec_path
 from afpe.service.cluster.slurm import job_ports
 from afpe.service.cluster.topology import free_port
 
@@ -282,14 +285,23 @@ def test_the_readme_commands_run_a_study_on_slurm_scancel_stops_all_and_resubmit
     assert f"Ray on 2 node(s), {head}" in output, output
     assert "study quickstart: 2/2 finished" in output, output
     assert not slurm.processes_of(second) and not Path(f"/tmp/afpe-ray-{second}").exists()
-    resumed = {trial.number: trial.state for trial in trials()}
-    for trial in left:  # job 1's trials are kept: those it left RUNNING failed as stale by the resume
-        assert resumed[trial.number] == (TrialState.FAIL if trial.state == TrialState.RUNNING else trial.state)
+    after = {trial.number: trial for trial in trials()}
+    resumed = {number: trial.state for number, trial in after.items()}
+    # job 1's trials are kept: those it left unfinished, RUNNING or WAITING (a prior enqueued that never started),
+    # failed as stale by the resume, as any trial a dead driver left (`fail_stale_trials`); the priors run again
+    unfinished = (TrialState.RUNNING, TrialState.WAITING)
+    for trial in left:
+        assert resumed[trial.number] == (TrialState.FAIL if trial.state in unfinished else trial.state)
+        if trial.state in unfinished:
+            assert "driver" in after[trial.number].user_attrs["error"], after[trial.number].user_attrs
     assert len(resumed) > len(left) and list(resumed.values()).count(TrialState.COMPLETE) == 2, resumed
     # job 2 ran both (job 1 was cancelled as its first began), at once: one on each node's Ray
     done = [trial.user_attrs for trial in trials() if trial.state == TrialState.COMPLETE]
     ran_on = [(attrs[HOST_KEY], attrs[NODE_KEY]) for attrs in done]
     assert sorted(host for host, _ in ran_on) == sorted(slurm.addresses) and len(set(ran_on)) == 2, ran_on
+    # its two trials are the quickstart's first two priors (n_trials=2: the priors first), each finished once
+    priors = [prior.names for prior in load_spec(spec_path("quickstart")).search_space().priors[:2]]
+    assert sorted(tuple(attrs[PRIOR_KEY]) for attrs in done) == sorted(priors), done
 
     # `--submit` hands the same script to sbatch itself (cancelled at once: the runs above ran that script)
     submit_itself = [afpe_executable, *words[1:3], *arguments, "--submit"]
