@@ -78,7 +78,7 @@ def test_the_shipped_campaigns_load_by_name_and_expand_into_the_papers_tables() 
     assert len(anisotropy) == 20 and anisotropy[0].name == "anisotropy-afpe-1x1x1"
     assert {m.spec.encoding for m in anisotropy} == {"afpe", "fourier", "sincos", "learnable", "none"}
     grids = {m.values["task_options.anisotropy"][2]: m.spec.search_space().grid for m in anisotropy}
-    assert grids == {1: (12, 1, 9), 2: (12, 1, 5), 4: (12, 1, 3), 8: (12, 1, 2)}  # the token grid shrinks along d2
+    assert grids == {1: (12, 1, 13), 2: (12, 1, 7), 3: (12, 1, 5), 4: (12, 1, 4)}  # the token grid shrinks along d2
     spacing = expand(load_campaign("spacing"))
     assert [m.name for m in spacing][:2] == ["spacing-normalized-0p8x0p8x0p8", "spacing-normalized-0p8x0p8x2p0"]
     assert {m.spec.trainer.positions for m in spacing} == {"normalized", "physical"}
