@@ -244,6 +244,8 @@ class StudySpec(_Strict):
 
     def identity(self) -> dict[str, Any]:
         """The fields that make two specs the same study (a name is refused for a different identity)."""
+        from afpe.search.storage import spec_identity  # beside `claim_study`, which compares stored specs by it
+
         return spec_identity(self.model_dump(mode="json"))
 
     def search_space(self) -> SearchSpace:
@@ -257,16 +259,6 @@ class StudySpec(_Strict):
     def resolved_data_root(self) -> str | None:
         """`data_root`, else the environment's AFPE_DATA_DIR, else None (the task's own default)."""
         return self.data_root or os.environ.get("AFPE_DATA_DIR") or None
-
-
-def spec_identity(data: dict[str, Any]) -> dict[str, Any]:
-    """`StudySpec.identity` of a spec as stored (a JSON dict): task, task options, encoding, metric, direction, axes,
-    and `positions` (from `trainer.positions`) when not normalized, so studies from before the option keep theirs."""
-    identity = {key: data.get(key) for key in ("task", "task_options", "encoding", "metric", "direction", "axes")}
-    positions = (data.get("trainer") or {}).get("positions", "normalized")
-    if positions != "normalized":
-        identity["positions"] = positions
-    return identity
 
 
 @dataclass(frozen=True)

@@ -190,6 +190,16 @@ def load_study(storage: optuna.storages.BaseStorage, name: str) -> optuna.Study:
         raise ValueError(f"study {name!r} not found in the storage (studies there: {known})") from None
 
 
+def spec_identity(data: dict[str, Any]) -> dict[str, Any]:
+    """`StudySpec.identity` of a spec as stored (a JSON dict): task, task options, encoding, metric, direction, axes,
+    and `positions` (from `trainer.positions`) when not normalized, so studies from before the option keep theirs."""
+    identity = {key: data.get(key) for key in ("task", "task_options", "encoding", "metric", "direction", "axes")}
+    positions = (data.get("trainer") or {}).get("positions", "normalized")
+    if positions != "normalized":
+        identity["positions"] = positions
+    return identity
+
+
 def claim_study(
     storage: optuna.storages.BaseStorage, spec: StudySpec, resume: bool, origin: str | None = None
 ) -> optuna.Study:
@@ -200,8 +210,6 @@ def claim_study(
     in the study's user attrs (`spec`), updated to the latest (e.g. a raised n_trials); `origin` is stored as the
     user attr `origin` when the study is created here (`afpe.search.study_list`: the origin contract).
     StudyConflictError for all of these, and when another process creates the same name at the same moment."""
-    from afpe.search.spec import spec_identity  # spec.py imports the encodings and the trainers: only when used
-
     try:
         study = optuna.load_study(study_name=spec.name, storage=storage)
     except KeyError:
