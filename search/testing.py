@@ -23,6 +23,7 @@ import optuna
 from optuna.distributions import FloatDistribution
 from optuna.trial import FrozenTrial, TrialState, create_trial
 
+from afpe.search.priors import PRIOR_KEY
 from afpe.search.spec import PARAM_PREFIX, SearchSpace
 
 #: A shipped campaign made small (`--set` overrides of its base): one trial of one epoch per study, a baseline
@@ -205,6 +206,27 @@ def add_trials(
         state = TrialState.PRUNED if pruned else TrialState.COMPLETE
         trials.append(make_trial(spec, params, value, state, curve, number))
     study.add_trials(trials)
+
+
+def repeated_trials(
+    spec: dict[str, Any], runs: list[tuple[dict[str, float], list[str] | None, list[float]]], first_number: int = 0
+) -> list[FrozenTrial]:
+    """Trials of `spec` as a study with repeats records them, numbered from `first_number`: per run (params,
+    prior names or None, values) a first trial with the first value (tagged with the prior's names) and one
+    repeat per further value (`repeat_of` the first's number, `repeat` its index)."""
+    trials: list[FrozenTrial] = []
+    for params, names, values in runs:
+        number = first_number + len(trials)
+        first = make_trial(spec, params, values[0], number=number)
+        if names:
+            first.set_user_attr(PRIOR_KEY, names)
+        trials.append(first)
+        for index, value in enumerate(values[1:], 1):
+            repeat = make_trial(spec, params, value)
+            repeat.set_user_attr("repeat_of", number)
+            repeat.set_user_attr("repeat", index)
+            trials.append(repeat)
+    return trials
 
 
 def spec_failing_in_training(name: str) -> dict[str, Any]:

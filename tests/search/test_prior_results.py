@@ -8,10 +8,9 @@ import optuna
 import pytest
 from scipy import stats
 
-from afpe.search.priors import PRIOR_KEY
 from afpe.search.spec import SearchSpace
 from afpe.search.summary import summarize_trials
-from afpe.search.testing import make_trial, quickstart_space
+from afpe.search.testing import quickstart_space, repeated_trials
 
 SPEC = quickstart_space(prior=True, n_trials=6)
 
@@ -20,20 +19,9 @@ def trials_with(prior_values: list[list[float]], searched: list[tuple[float, flo
     """The quickstart's priors with `prior_values` (the first value its search trial, the rest repeats), then
     search trials (s_d0, s_d1, values) likewise."""
     space = SearchSpace.from_spec(SPEC)
-    trials = []
-    configurations = [(p.params, values, list(p.names)) for p, values in zip(space.priors, prior_values, strict=True)]
-    configurations += [({"s_d0": d0, "s_d1": d1}, values, None) for d0, d1, values in searched]
-    for params, values, names in configurations:
-        number = len(trials)  # the study numbers its trials in the order they are added
-        first = make_trial(SPEC, params, values[0], number=number)
-        if names:
-            first.set_user_attr(PRIOR_KEY, names)
-        trials.append(first)
-        for index, value in enumerate(values[1:], 1):
-            repeat = make_trial(SPEC, params, value)
-            repeat.set_user_attr("repeat_of", number)
-            repeat.set_user_attr("repeat", index)
-            trials.append(repeat)
+    runs = [(p.params, list(p.names), values) for p, values in zip(space.priors, prior_values, strict=True)]
+    runs += [({"s_d0": d0, "s_d1": d1}, None, values) for d0, d1, values in searched]
+    trials = repeated_trials(SPEC, runs)
     study = optuna.create_study(direction=SPEC["direction"])
     study.add_trials(trials)
     return study.trials

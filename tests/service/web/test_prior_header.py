@@ -10,10 +10,9 @@ import optuna
 import pytest
 from scipy import stats
 
-from afpe.search.priors import PRIOR_KEY
 from afpe.search.spec import SearchSpace
 from afpe.search.storage import open_storage
-from afpe.search.testing import make_trial, quickstart_space
+from afpe.search.testing import quickstart_space, repeated_trials
 
 
 def write_study(url: str) -> None:
@@ -27,17 +26,7 @@ def write_study(url: str) -> None:
     ]
     runs += [({"s_d0": 0.3, "s_d1": 0.9}, None, [0.82, 0.8, 0.85]), ({"s_d0": 2.0, "s_d1": 0.2}, None, [0.3])]
     runs += [({"s_d0": 0.2, "s_d1": 2.5}, ["<b>rule</b>"], [0.2])]  # an imported prior named by its user
-    for params, names, values in runs:
-        number = len(study.trials)
-        first = make_trial(spec, params, values[0])
-        if names:
-            first.set_user_attr(PRIOR_KEY, names)
-        study.add_trial(first)
-        for index, value in enumerate(values[1:], 1):
-            repeat = make_trial(spec, params, value)
-            repeat.set_user_attr("repeat_of", number)
-            repeat.set_user_attr("repeat", index)
-            study.add_trial(repeat)
+    study.add_trials(repeated_trials(spec, runs))
 
 
 def test_rest_and_the_header_state_the_gain_over_the_best_prior(make_settings, client) -> None:
