@@ -36,6 +36,13 @@ Prediction, written before the first full run at the quickstart (lengths 0.4, 0.
 from a hand check at g = 0.4 with 2 seeds (field 0: r = 1/2/4/8 gave 0.755/0.838/0.831/0.771; field 1:
 0.959/0.972/0.913/0.865; field 2: 0.920/0.959/0.965/0.958; field 3: 0.926/0.965/0.935/0.884): best ratio per
 field 0: 2 (near-best {2, 4}); 1: 2 ({1, 2}); 2: 4 ({2, 4, 8}); 3: 2 ({2} or {1, 2, 4}); pooled: 2 ({2, 4}).
+Prediction for the mirrored setting (lengths 0.2, 0.4: theory r = 0.5), written before its first run: the task
+is the quickstart with d0 and d1 swapped (same grid, same range on both axes, the ratio inverted), so up to the
+field draws (a data_seed draws another field there) its pooled oracle mirrors the quickstart's: best 0.5,
+near-best {0.25, 0.5}; at least 3 of its 4 fields best at a ratio <= 1.
+
+    python benchmarks/oracle.py --set 'task_options.lengths=[0.2,0.4,0.3]' --set prediction.ratio=0.5 \
+        --set 'prediction.label=predicted l0 / l1 = 0.5' --log2-ratios -4,-3,-2,-1,0,1 --name mirrored
 
     python benchmarks/oracle.py [--quick] [SPEC] [--set KEY=VALUE ...] [--g 0.2828,0.4,0.5657]
         [--log2-ratios -1,0,1,2,3,4] [--seeds 3] [--fields 0,1,2,3] [--workers 2] [--name NAME] [--out-dir DIR]
