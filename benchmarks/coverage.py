@@ -27,6 +27,9 @@ field f (best ratio r*, near-best set R, ratio grid step h in log2):
 The searches' trials and answers are written to `benchmarks/coverage/<setting>-<protocol>-field<f>.json`
 first (`--rescore FILE` scores such a record again, against the oracle as committed now, running nothing), then
 the per-search lines and the last line `coverage: within_2x=<k>/<n> covered=<k>/<n> width=<decades>`.
+`--rescore FILE --reanswer` first answers each search again from its recorded trials with the estimator as the
+code stands now (the record's spec and overrides, else the command line's): an estimator change is scored on
+the same searches, before against after, without training anything again.
 
 Prediction, written before the first run (quickstart, shipped protocol, 10 searches, field 0), from the
 quickstart's searches at seeds 0-2 (smoothed optimum 5.66 [2.13, 5.9], 3.0, 4.1) and the hand check (field 0 best
@@ -161,6 +164,28 @@ def _answer_from(data: dict[str, Any]) -> SearchAnswer:
     return SearchAnswer(**{**data, **tuples})
 
 
+def recorded_trials(spec: StudySpec, trials: list[dict[str, Any]]) -> list[FrozenTrial]:
+    """A search's trials from its record (`_trial_json`), numbered in their recorded order as the study did."""
+    distributions = {axis.param: FloatDistribution(axis.low, axis.high, log=True) for axis in spec.axes}
+    study = optuna.create_study(direction=spec.direction)
+    study.add_trials([
+        optuna.trial.create_trial(
+            params=t["params"], distributions=distributions, value=t["value"], user_attrs=t["attrs"]
+        )
+        for t in trials
+    ])  # fmt: skip
+    return study.get_trials(deepcopy=False)
+
+
+def reanswer(record: dict[str, Any], spec: StudySpec) -> dict[str, Any]:
+    """The record with each search's answer derived again from its trials (`answer` as the code stands now)."""
+    answers = []
+    for old, trials in zip(record["answers"], record["trials"], strict=True):
+        search = search_spec(spec, record["protocol"], old["seed"], record["field"])
+        answers.append(asdict(answer(search, recorded_trials(search, trials))))
+    return {**record, "answers": answers}
+
+
 def score(record: dict[str, Any], oracle: Oracle) -> list[str]:
     """The per-search lines and the last line `coverage: ...` of a run's record against the oracle."""
     field, answers = record["field"], [_answer_from(a) for a in record["answers"]]
@@ -204,10 +229,16 @@ def main() -> None:
     parser.add_argument("--oracle-dir", type=Path, default=ORACLE_DIR)
     parser.add_argument("--out-dir", type=Path, default=COVERAGE_DIR)
     parser.add_argument("--rescore", type=Path, default=None, help="score a written record again, running nothing")
+    parser.add_argument("--reanswer", action="store_true", help="with --rescore: answer again from the trials")
     args = parser.parse_args()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
+    if args.reanswer and args.rescore is None:
+        parser.error("--reanswer answers a recorded run again: give it with --rescore FILE")
     if args.rescore is not None:
         record = json.loads(args.rescore.read_text())
+        if args.reanswer:
+            spec = setting(record.get("spec", args.spec), record.get("overrides", args.overrides))[0]
+            record = reanswer(record, spec)
         print("\n".join(score(record, load_oracle(args.oracle or record["oracle"], args.oracle_dir))))
         return
     spec, name = setting(args.spec, args.overrides)
@@ -216,6 +247,8 @@ def main() -> None:
     started = time.perf_counter()
     record: dict[str, Any] = {
         "setting": name,
+        "spec": args.spec,
+        "overrides": args.overrides,
         "oracle": args.oracle or name,
         "protocol": args.protocol,
         "field": args.field,
