@@ -5,9 +5,10 @@ Per setting (a spec plus `--set` overrides, named as `oracle.py` names it, whose
 `benchmarks/oracle/<setting>.json` is read with `oracle.load_oracle`), `--searches` N independent searches run
 under a protocol, all on one field draw the oracle measured (`--field`, `task_options.data_seed`; default 0,
 the quickstart's):
-- `shipped`: the spec's own search, as `afpe run` runs it: `n_trials` draws of the spec's sampler, then the
-  repeats `repeats.plan_repeats` plans (top_k configurations x seeds, each with `repeats.repeat_seeds`);
-- `paper`: 50 random trials, no repeats.
+- `shipped`: the spec's own search, as `afpe run` runs it: `n_trials` trials, the first of them the spec's priors
+  when `prior` is on (`prior_results.enqueue_priors`), the rest draws of the spec's sampler, then the repeats
+  `repeats.plan_repeats` plans (top_k configurations x seeds, each with `repeats.repeat_seeds`);
+- `paper`: 50 random trials, no priors, no repeats.
 Search i has seed = pe_seed = `--first-seed` + i and the sampler seeded as a study with that seed
 (`driver.make_sampler`), so search 0 at the default is the quickstart itself. Trials run in a fork pool
 (`oracle.train_all`: the same TrainConfig a study's trial gets, its value the best epoch's metric) instead
@@ -59,6 +60,7 @@ from optuna.trial import FrozenTrial
 from afpe.search import StudySpec, validate_spec
 from afpe.search.analysis import REPEAT_OF
 from afpe.search.driver import base_train_config, make_sampler
+from afpe.search.prior_results import enqueue_priors
 from afpe.search.repeats import plan_repeats
 from afpe.search.summary import summarize_trials
 
@@ -108,14 +110,17 @@ def search_spec(spec: StudySpec, protocol: str, seed: int, field: int) -> StudyS
     data |= {"name": f"{spec.name}-{protocol}-{seed}", "seed": seed, "pe_seed": seed}
     data["task_options"] = {**spec.task_options, "data_seed": field}
     if protocol == "paper":
-        data |= {"n_trials": PAPER_TRIALS, "sampler": "random", "repeats": None}
+        data |= {"n_trials": PAPER_TRIALS, "sampler": "random", "repeats": None, "prior": False}
     return validate_spec(data)
 
 
 def run_search(spec: StudySpec, workers: int = 2) -> list[FrozenTrial]:
-    """The spec's search trials (asked at once, trained, told), then the repeats `plan_repeats` plans."""
+    """The spec's search trials (its priors first with `prior`; asked at once, trained, told), then the repeats
+    `plan_repeats` plans."""
     study = optuna.create_study(direction=spec.direction, sampler=make_sampler(spec, offset=0))
     distributions = {axis.param: FloatDistribution(axis.low, axis.high, log=True) for axis in spec.axes}
+    if spec.prior:
+        enqueue_priors(study, spec.search_space().priors, spec.n_trials)
     asked = [study.ask(distributions) for _ in range(spec.n_trials)]
     jobs = [{**base_train_config(spec), "scales": spec.scales_for(t.params)} for t in asked]
     for trial, value in zip(asked, train_all(jobs, workers), strict=True):
