@@ -35,6 +35,10 @@ the same searches, before against after, without training anything again.
 Prediction, written before the first run (quickstart, shipped protocol, 10 searches, field 0), from the
 quickstart's searches at seeds 0-2 (smoothed optimum 5.66 [2.13, 5.9], 3.0, 4.1) and the hand check (field 0 best
 r = 2, with 4 within 0.007 r2): `coverage: within_2x=5/10 covered=7/10 width=0.50`.
+Measured (2026-12-07, 1719 s on 2 cores, nothing else running; the protocol then ran no priors, so its record is
+`quickstart+prior=false-shipped-field0.json`, what `--set prior=false --oracle quickstart` writes now):
+`coverage: within_2x=7/10 covered=10/10 width=0.71`. Field 0's oracle turned out flat (near-best {1, 2, 4, 8}), so
+covering it is easy; the intervals are wider than predicted (0.71 decades, a factor 5 between their ends).
 
     python benchmarks/coverage.py [--quick] [SPEC] [--set KEY=VALUE ...] [--protocol shipped|paper]
         [--searches 10] [--field 0] [--first-seed 0] [--workers 2] [--oracle NAME] [--oracle-dir DIR]
