@@ -42,7 +42,7 @@ field draws (a data_seed draws another field there) its pooled oracle mirrors th
 near-best {0.25, 0.5}; at least 3 of its 4 fields best at a ratio <= 1.
 
     python benchmarks/oracle.py --set 'task_options.lengths=[0.2,0.4,0.3]' --set prediction.ratio=0.5 \
-        --set 'prediction.label=predicted l0 / l1 = 0.5' --log2-ratios -4,-3,-2,-1,0,1 --name mirrored
+        --set 'prediction.label=predicted l0 / l1 = 0.5' --log2-ratios=-4,-3,-2,-1,0,1 --name mirrored
 
     python benchmarks/oracle.py [--quick] [SPEC] [--set KEY=VALUE ...] [--g 0.2828,0.4,0.5657]
         [--log2-ratios -1,0,1,2,3,4] [--seeds 3] [--fields 0,1,2,3] [--workers 2] [--name NAME] [--out-dir DIR]
