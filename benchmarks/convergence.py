@@ -78,14 +78,20 @@ BEFORE = {
 }
 
 
-def icc1(values: np.ndarray) -> tuple[float, float, float]:
-    """(ICC(1), within SD, between SD) of a (configurations, seeds) array; raises ValueError below 2 x 2."""
+def mean_squares(values: np.ndarray) -> tuple[int, float, float]:
+    """(seeds n, MSB, MSW) of a (configurations, seeds) array; raises ValueError below 2 x 2."""
     k, n = values.shape
     if k < 2 or n < 2:
         raise ValueError(f"ICC needs >= 2 configurations x >= 2 seeds, got {k} x {n}")
     means = values.mean(axis=1)
     msb = n * ((means - values.mean()) ** 2).sum() / (k - 1)
     msw = ((values - means[:, None]) ** 2).sum() / (k * (n - 1))
+    return n, msb, msw  # NumPy floats: 0 / 0 is nan (every value equal), not an exception
+
+
+def icc1(values: np.ndarray) -> tuple[float, float, float]:
+    """(ICC(1), within SD, between SD) of a (configurations, seeds) array; raises ValueError below 2 x 2."""
+    n, msb, msw = mean_squares(values)
     return float((msb - msw) / (msb + (n - 1) * msw)), float(np.sqrt(msw)), float(np.sqrt(max(0.0, msb - msw) / n))
 
 
@@ -93,12 +99,7 @@ def icc1_interval(values: np.ndarray, level: float = 0.95) -> tuple[float, float
     """The `level` interval of ICC(1) of a (configurations, seeds) array (the module docstring's F bounds);
     (nan, nan) without seed noise. Raises ValueError below 2 x 2. Written here: SciPy gives the F quantiles,
     none of the project's libraries an ICC interval."""
-    k, n = values.shape
-    if k < 2 or n < 2:
-        raise ValueError(f"ICC needs >= 2 configurations x >= 2 seeds, got {k} x {n}")
-    means = values.mean(axis=1)
-    msb = n * ((means - values.mean()) ** 2).sum() / (k - 1)
-    msw = ((values - means[:, None]) ** 2).sum() / (k * (n - 1))
+    k, (n, msb, msw) = len(values), mean_squares(values)
     if msw == 0:
         return math.nan, math.nan
     tail = (1 + level) / 2
