@@ -209,14 +209,14 @@ def add_trials(
 
 
 def repeated_trials(
-    spec: dict[str, Any], runs: list[tuple[dict[str, float], list[str] | None, list[float]]], first_number: int = 0
+    spec: dict[str, Any], runs: list[tuple[dict[str, float], list[str] | None, list[float]]]
 ) -> list[FrozenTrial]:
-    """Trials of `spec` as a study with repeats records them, numbered from `first_number`: per run (params,
-    prior names or None, values) a first trial with the first value (tagged with the prior's names) and one
-    repeat per further value (`repeat_of` the first's number, `repeat` its index)."""
+    """Trials of `spec` as a study with repeats records them, for a study that numbers them from 0 in this
+    order: per run (params, prior names or None, values) a first trial with the first value (tagged with the
+    prior's names) and one repeat per further value (`repeat_of` the first's number, `repeat` its index)."""
     trials: list[FrozenTrial] = []
     for params, names, values in runs:
-        number = first_number + len(trials)
+        number = len(trials)
         first = make_trial(spec, params, values[0], number=number)
         if names:
             first.set_user_attr(PRIOR_KEY, names)
