@@ -44,6 +44,14 @@ near-best {0.25, 0.5}; at least 3 of its 4 fields best at a ratio <= 1.
     python benchmarks/oracle.py --set 'task_options.lengths=[0.2,0.4,0.3]' --set prediction.ratio=0.5 \
         --set 'prediction.label=predicted l0 / l1 = 0.5' --log2-ratios=-4,-3,-2,-1,0,1 --name mirrored
 
+Measured (2026-12-07, 2 cores, nothing else running; `oracle/quickstart.json`, `oracle/mirrored.json`):
+- quickstart (192 runs, 1422 s): best per field 2 / 2 / 4 / 2, near-best {1, 2, 4, 8} / {1, 2} / {2, 4, 8, 16} /
+  {2, 4}; pooled 2, near-best {2, 4}: every best as predicted, fields 0 and 2 flatter than predicted.
+- mirrored (204 runs, 1502 s): best per field 0.125 / 0.25 / 1 / 2, pooled 1 with near-best {0.0625 .. 2}: the
+  prediction failed (not a mirror: four field draws do not pin the pooled ratio here; 3 of 4 fields best <= 1 held).
+- 13 of the quickstart's 24 per-field profiled g lie at an edge of the default g grid (a factor 2 wide): a profile
+  needs a wider one (`--g`).
+
     python benchmarks/oracle.py [--quick] [SPEC] [--set KEY=VALUE ...] [--g 0.2828,0.4,0.5657]
         [--log2-ratios -1,0,1,2,3,4] [--seeds 3] [--fields 0,1,2,3] [--workers 2] [--name NAME] [--out-dir DIR]
 """
