@@ -116,13 +116,20 @@ def base_train_config(spec: StudySpec) -> dict[str, Any]:
     }
 
 
+#: `spec.sampler` -> Optuna sampler given a seed: random (the paper's protocol), TPE (constant liar, so trials
+#: running side by side are not proposed twice), and Optuna's Gaussian-process sampler (log-EI; both adaptive ones
+#: start with 10 random trials).
+SAMPLERS: dict[str, Callable[[int], optuna.samplers.BaseSampler]] = {
+    "random": lambda seed: optuna.samplers.RandomSampler(seed=seed),
+    "tpe": lambda seed: optuna.samplers.TPESampler(seed=seed, constant_liar=True),
+    "gp": lambda seed: optuna.samplers.GPSampler(seed=seed),
+}
+
+
 def make_sampler(spec: StudySpec, offset: int) -> optuna.samplers.BaseSampler:
     """Seeded sampler; `offset` (trials already in the study) keeps a resumed random search from replaying
     the draws it already made."""
-    seed = spec.seed + offset
-    if spec.sampler == "tpe":
-        return optuna.samplers.TPESampler(seed=seed, constant_liar=True)
-    return optuna.samplers.RandomSampler(seed=seed)
+    return SAMPLERS[spec.sampler](spec.seed + offset)
 
 
 @contextmanager

@@ -122,7 +122,7 @@ class StudySpec(_Strict):
     fixed: dict[Annotated[int, Field(ge=0, le=7)], Scale] = Field(default_factory=dict)
     ratio: tuple[Slug, Slug] | None = None
     n_trials: int = Field(50, ge=1, le=10_000)
-    sampler: Literal["random", "tpe"] = "random"
+    sampler: Literal["random", "tpe", "gp"] = "random"
     scheduler: AshaSpec | None = None
     repeats: RepeatsSpec | None = None
     trainer: TrainerSettings = Field(default_factory=TrainerSettings)
