@@ -15,7 +15,10 @@ from afpe.search.driver import SAMPLERS, make_sampler
 from afpe.search.spec import StudySpec
 from afpe.search.testing import tiny_synthetic2d
 
-AXES = [{"name": "a", "grid_axes": [0], "low": 0.1, "high": 10}, {"name": "b", "grid_axes": [1], "low": 0.1, "high": 10}]
+AXES = [
+    {"name": "a", "grid_axes": [0], "low": 0.1, "high": 10},
+    {"name": "b", "grid_axes": [1], "low": 0.1, "high": 10},
+]
 TRIALS = 30
 
 
