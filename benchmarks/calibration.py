@@ -47,7 +47,8 @@ from optuna.distributions import FloatDistribution
 from scipy import stats
 
 from afpe.search import StudySpec, load_spec, validate_spec
-from afpe.search.driver import base_train_config, make_sampler
+from afpe.search.driver import base_train_config
+from afpe.search.samplers import make_sampler
 from afpe.search.shipped_specs import shipped_specs_dir
 from afpe.search.surface import smoothed_optimum
 

@@ -10,7 +10,7 @@ the quickstart's):
   `repeats.plan_repeats` plans (top_k configurations x seeds, each with `repeats.repeat_seeds`);
 - `paper`: 50 random trials, no priors, no repeats.
 Search i has seed = pe_seed = `--first-seed` + i and the sampler seeded as a study with that seed
-(`driver.make_sampler`), so search 0 at the default is the quickstart itself. Trials run in a fork pool
+(`samplers.make_sampler`), so search 0 at the default is the quickstart itself. Trials run in a fork pool
 (`oracle.train_all`: the same TrainConfig a study's trial gets, its value the best epoch's metric) instead
 of Ray Tune; a random sampler's draws do not depend on results, so each phase's trials are asked first and
 told after, as in `calibration.py`; an adaptive sampler's (`--set sampler=tpe` or `gp`) are asked `--workers` at a
@@ -74,9 +74,10 @@ from optuna.trial import FrozenTrial
 
 from afpe.search import StudySpec, validate_spec
 from afpe.search.analysis import REPEAT_OF
-from afpe.search.driver import base_train_config, make_sampler
+from afpe.search.driver import base_train_config
 from afpe.search.prior_results import enqueue_priors
 from afpe.search.repeats import plan_repeats
+from afpe.search.samplers import make_sampler
 from afpe.search.summary import summarize_trials
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))

@@ -33,7 +33,8 @@ import optuna
 import torch
 
 from afpe.search import run_study, validate_spec
-from afpe.search.driver import base_train_config, make_sampler, ray_session
+from afpe.search.driver import base_train_config, ray_session
+from afpe.search.samplers import make_sampler
 from afpe.search.shipped_specs import spec_path
 from afpe.search.spec import StudySpec
 from afpe.search.spec_loading import load_spec

@@ -55,6 +55,7 @@ from afpe.search.recorder import (
 )
 from afpe.search.repeats import PlannedRepeat, plan_repeats
 from afpe.search.run_reports import Progress, TrialWarning
+from afpe.search.samplers import make_sampler
 from afpe.search.spec import StudySpec
 from afpe.search.storage import claim_study, default_storage_url, open_storage, public_url
 from afpe.search.study_list import run_origin
@@ -114,22 +115,6 @@ def base_train_config(spec: StudySpec) -> dict[str, Any]:
         "data_root": spec.resolved_data_root(),
         "metric": spec.metric,
     }
-
-
-#: `spec.sampler` -> Optuna sampler given a seed: random (the paper's protocol), TPE (constant liar, so trials
-#: running side by side are not proposed twice), and Optuna's Gaussian-process sampler (log-EI; both adaptive ones
-#: start with 10 random trials).
-SAMPLERS: dict[str, Callable[[int], optuna.samplers.BaseSampler]] = {
-    "random": lambda seed: optuna.samplers.RandomSampler(seed=seed),
-    "tpe": lambda seed: optuna.samplers.TPESampler(seed=seed, constant_liar=True),
-    "gp": lambda seed: optuna.samplers.GPSampler(seed=seed),
-}
-
-
-def make_sampler(spec: StudySpec, offset: int) -> optuna.samplers.BaseSampler:
-    """Seeded sampler; `offset` (trials already in the study) keeps a resumed random search from replaying
-    the draws it already made."""
-    return SAMPLERS[spec.sampler](spec.seed + offset)
 
 
 @contextmanager

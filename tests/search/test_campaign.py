@@ -80,7 +80,7 @@ def test_the_shipped_campaigns_load_by_name_and_expand_into_the_papers_tables() 
     grids = {m.values["task_options.anisotropy"][2]: m.spec.search_space().grid for m in anisotropy}
     assert grids == {1: (12, 1, 13), 2: (12, 1, 7), 3: (12, 1, 5), 4: (12, 1, 4)}  # the token grid shrinks along d2
     spacing = expand(load_campaign("spacing"))
-    assert [m.name for m in spacing][:2] == ["spacing-normalized-0p8x0p8x0p8", "spacing-normalized-0p8x0p8x2p0"]
+    assert [m.name for m in spacing][:2] == ["spacing-normalized-0p8x0p8x0p8", "spacing-normalized-0p8x0p8x1p6"]
     assert {m.spec.trainer.positions for m in spacing} == {"normalized", "physical"}
     with pytest.raises(FileNotFoundError, match=r"no shipped campaign of that name \(anisotropy, spacing\)"):
         load_campaign("anisotropyy")

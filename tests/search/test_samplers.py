@@ -11,7 +11,7 @@ import optuna
 import pytest
 
 from afpe.search import validate_spec
-from afpe.search.driver import SAMPLERS, make_sampler
+from afpe.search.samplers import SAMPLERS, make_sampler
 from afpe.search.spec import StudySpec
 from afpe.search.testing import tiny_synthetic2d
 
