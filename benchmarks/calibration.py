@@ -43,12 +43,11 @@ from typing import Any
 
 import numpy as np
 import optuna
-from optuna.distributions import FloatDistribution
 from scipy import stats
 
 from afpe.search import StudySpec, load_spec, validate_spec
 from afpe.search.driver import base_train_config
-from afpe.search.samplers import make_sampler
+from afpe.search.samplers import make_sampler, search_distributions
 from afpe.search.shipped_specs import shipped_specs_dir
 from afpe.search.surface import smoothed_optimum
 
@@ -120,7 +119,7 @@ def calibrate(
         for seed in range(seeds):
             spec = make_spec(lengths, seed, trials, epochs, task or {})
             study = optuna.create_study(direction=spec.direction, sampler=make_sampler(spec, offset=0))
-            distributions = {axis.param: FloatDistribution(axis.low, axis.high, log=True) for axis in spec.axes}
+            distributions = search_distributions(spec)
             asked = [study.ask(distributions) for _ in range(trials)]
             searches.append((lengths, study, asked))
             jobs += [{**base_train_config(spec), "scales": spec.scales_for(t.params)} for t in asked]

@@ -69,7 +69,6 @@ from pathlib import Path
 from typing import Any
 
 import optuna
-from optuna.distributions import FloatDistribution
 from optuna.trial import FrozenTrial
 
 from afpe.search import StudySpec, validate_spec
@@ -77,7 +76,7 @@ from afpe.search.analysis import REPEAT_OF
 from afpe.search.driver import base_train_config
 from afpe.search.prior_results import enqueue_priors
 from afpe.search.repeats import plan_repeats
-from afpe.search.samplers import make_sampler
+from afpe.search.samplers import make_sampler, search_distributions
 from afpe.search.summary import summarize_trials
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -134,7 +133,7 @@ def run_search(spec: StudySpec, workers: int = 2) -> list[FrozenTrial]:
     """The spec's search trials (its priors first with `prior`; asked at once, trained, told), then the repeats
     `plan_repeats` plans."""
     study = optuna.create_study(direction=spec.direction, sampler=make_sampler(spec, offset=0))
-    distributions = {axis.param: FloatDistribution(axis.low, axis.high, log=True) for axis in spec.axes}
+    distributions = search_distributions(spec)
     if spec.prior:
         enqueue_priors(study, spec.search_space().priors, spec.n_trials)
     batch = spec.n_trials if spec.sampler == "random" else workers  # an adaptive sampler learns between batches
@@ -189,7 +188,7 @@ def _answer_from(data: dict[str, Any]) -> SearchAnswer:
 
 def recorded_trials(spec: StudySpec, trials: list[dict[str, Any]]) -> list[FrozenTrial]:
     """A search's trials from its record (`_trial_json`), numbered in their recorded order as the study did."""
-    distributions = {axis.param: FloatDistribution(axis.low, axis.high, log=True) for axis in spec.axes}
+    distributions = search_distributions(spec)
     study = optuna.create_study(direction=spec.direction)
     study.add_trials([
         optuna.trial.create_trial(

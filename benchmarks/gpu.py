@@ -34,7 +34,7 @@ import torch
 
 from afpe.search import run_study, validate_spec
 from afpe.search.driver import base_train_config, ray_session
-from afpe.search.samplers import make_sampler
+from afpe.search.samplers import make_sampler, search_distributions
 from afpe.search.shipped_specs import spec_path
 from afpe.search.spec import StudySpec
 from afpe.search.spec_loading import load_spec
@@ -120,7 +120,7 @@ def bench_spec(name: str, trials: int, epochs: int, resources: dict[str, float],
 def drawn_scales(spec: StudySpec) -> list[list[float]]:
     """The scales the driver's seeded random sampler draws for this spec, drawn the same way."""
     study = optuna.create_study(sampler=make_sampler(spec, offset=0), direction=spec.direction)
-    distributions = {a.param: optuna.distributions.FloatDistribution(a.low, a.high, log=True) for a in spec.axes}
+    distributions = search_distributions(spec)
     return [spec.scales_for(study.ask(distributions).params) for _ in range(spec.n_trials)]
 
 

@@ -20,6 +20,7 @@ import optuna
 
 from afpe.search import run_study, validate_spec
 from afpe.search.driver import base_train_config, ray_session
+from afpe.search.samplers import search_distributions
 from afpe.search.testing import postgres_database, rows_cols_axes
 from afpe.trainers import train
 
@@ -49,9 +50,7 @@ def plain_loop(spec, url: str) -> tuple[float, optuna.Study]:  # noqa: ANN001
     study = optuna.create_study(
         study_name="plain", storage=url, direction=spec.direction, sampler=optuna.samplers.RandomSampler(seed=spec.seed)
     )
-    distributions = {
-        axis.param: optuna.distributions.FloatDistribution(axis.low, axis.high, log=True) for axis in spec.axes
-    }
+    distributions = search_distributions(spec)
 
     def objective(trial: optuna.Trial) -> float:
         params = {name: trial.suggest_float(name, d.low, d.high, log=True) for name, d in distributions.items()}

@@ -32,7 +32,6 @@ from pathlib import Path
 from typing import Any
 
 import optuna
-from optuna.distributions import FloatDistribution
 from optuna.trial import TrialState
 from ray.tune import Callback
 from ray.tune.schedulers import AsyncHyperBandScheduler, TrialScheduler
@@ -44,6 +43,7 @@ from afpe.search.kept_models import new_artifact_id
 from afpe.search.outage import StorageGuard, StorageOutage
 from afpe.search.repeats import REPEAT_OF, PlannedRepeat
 from afpe.search.run_reports import Progress, ProgressReporter, TrialWarning, WarningReporter
+from afpe.search.samplers import search_distributions
 from afpe.search.spec import StudySpec, is_isotropic
 from afpe.search.trial_error import trial_error_text
 from afpe.search.trial_log import trial_log_path
@@ -117,7 +117,7 @@ class StudyRecorder(Searcher):
         total, phase = (len(self.plan), "repeat") if plan else (spec.n_trials, "search")
         self.progress = ProgressReporter(total, phase, spec.direction, on_progress) if on_progress else None
         self.warnings = WarningReporter(on_warning)
-        self.distributions = {axis.param: FloatDistribution(axis.low, axis.high, log=True) for axis in spec.axes}
+        self.distributions = search_distributions(spec)
         self.live: dict[str, _Live] = {}
 
     def __getstate__(self) -> dict[str, Any]:

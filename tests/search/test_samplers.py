@@ -11,7 +11,7 @@ import optuna
 import pytest
 
 from afpe.search import validate_spec
-from afpe.search.samplers import SAMPLERS, make_sampler
+from afpe.search.samplers import SAMPLERS, make_sampler, search_distributions
 from afpe.search.spec import StudySpec
 from afpe.search.testing import tiny_synthetic2d
 
@@ -36,9 +36,7 @@ def landscape(params: dict[str, float]) -> float:
 def search(spec: StudySpec) -> list[optuna.trial.FrozenTrial]:
     """A sequential search of `landscape` with the spec's sampler over its axes."""
     study = optuna.create_study(direction="maximize", sampler=make_sampler(spec, offset=0))
-    distributions = {
-        axis.param: optuna.distributions.FloatDistribution(axis.low, axis.high, log=True) for axis in spec.axes
-    }
+    distributions = search_distributions(spec)
     for _ in range(TRIALS):
         trial = study.ask(distributions)
         study.tell(trial, landscape(trial.params))
